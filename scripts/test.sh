@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Every check CI runs: contract lint and breaking-change guard, type check, formatting/lint, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "[test] buf lint" >&2
+npx buf lint
+
+# Compare the contract with the previous commit's, when it had one.
+if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:proto 2>/dev/null; then
+  echo "[test] buf breaking against HEAD~1" >&2
+  npx buf breaking proto --against ".git#ref=HEAD~1,subdir=proto"
+fi
+
+echo "[test] tsc --noEmit" >&2
+npx tsc --noEmit -p .
+
+echo "[test] biome check" >&2
+npx biome check src test bench scripts
+
+# On linux-x64 the native backend is what we ship, so the tests expect it unless told otherwise.
+if [ -z "${MODELBAY_EXPECT_BACKEND:-}" ] && [ -z "${MODELBAY_BACKEND:-}" ] && [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
+  export MODELBAY_EXPECT_BACKEND=tensorflow
+fi
+
+echo "[test] node --test" >&2
+node --import tsx --test --test-reporter=spec test/*.test.ts

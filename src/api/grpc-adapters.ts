@@ -1,0 +1,125 @@
+// Adapts domain-style handlers (async functions and async generators taking an AbortSignal) to
+// grpc-js calls: one place maps errors to status, honours cancellation, deadlines and backpressure.
+import * as grpc from "@grpc/grpc-js";
+import { Code, ModelbayError, toErrorStatus } from "../errors.js";
+import type { Logger } from "../log.js";
+
+export interface CallContext {
+  /** Aborted when the client cancels, the deadline passes or the server shuts down. */
+  signal: AbortSignal;
+}
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+
+function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; done: () => void } {
+  const controller = new AbortController();
+  const onCancel = () => controller.abort(new ModelbayError(Code.CANCELLED, "the client cancelled the call"));
+  const onShutdown = () => controller.abort(new ModelbayError(Code.UNAVAILABLE, "the server is shutting down"));
+  call.on("cancelled", onCancel);
+  shutdown.addEventListener("abort", onShutdown, { once: true });
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline);
+  const timer =
+    Number.isFinite(ms) && ms > 0
+      ? setTimeout(() => controller.abort(new ModelbayError(Code.DEADLINE_EXCEEDED, "the deadline passed")), ms)
+      : undefined;
+  return {
+    ctx: { signal: controller.signal },
+    done: () => {
+      clearTimeout(timer);
+      call.removeListener("cancelled", onCancel);
+      shutdown.removeEventListener("abort", onShutdown);
+    },
+  };
+}
+
+function serviceError(err: unknown, method: string, log: Logger): Partial<grpc.ServiceError> {
+  const { code, details } = toErrorStatus(err, (e) => log.error("unexpected error", { method, err: e }));
+  return { code, details, message: details };
+}
+
+export interface AdapterDeps {
+  log: Logger;
+  shutdown: AbortSignal;
+}
+
+export function unary<Req, Res>(
+  method: string,
+  deps: AdapterDeps,
+  fn: (request: Req, ctx: CallContext) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const { ctx, done } = callContext(call as AnyCall, deps.shutdown);
+    const started = performance.now();
+    fn(call.request, ctx)
+      .then(
+        (res) => {
+          deps.log.debug("rpc", { method, code: 0, ms: performance.now() - started });
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const status = serviceError(err, method, deps.log);
+          deps.log.info("rpc", { method, code: status.code, details: status.details, ms: performance.now() - started });
+          callback(status as grpc.ServiceError);
+        },
+      )
+      .finally(done);
+  };
+}
+
+function waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const finish = () => {
+      call.removeListener("drain", finish);
+      signal.removeEventListener("abort", finish);
+      resolve();
+    };
+    call.once("drain", finish);
+    signal.addEventListener("abort", finish, { once: true });
+  });
+}
+
+/**
+ * Serves an async generator as a server stream. The generator is pulled only when the transport
+ * can take more (write() returned true or 'drain' fired), so a slow reader slows the producer; on
+ * cancel the generator is closed with return(), which runs its finally blocks.
+ */
+export function serverStream<Req, Res>(
+  method: string,
+  deps: AdapterDeps,
+  fn: (request: Req, ctx: CallContext) => AsyncIterable<Res>,
+): grpc.handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    const { ctx, done } = callContext(call as AnyCall, deps.shutdown);
+    const run = async () => {
+      const iterator = fn(call.request, ctx)[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          ctx.signal.throwIfAborted();
+          const next = await iterator.next();
+          if (next.done) break;
+          if (!call.write(next.value))
+            await waitForDrain(call as grpc.ServerWritableStream<unknown, unknown>, ctx.signal);
+        }
+        call.end();
+      } catch (err) {
+        await iterator.return?.();
+        if (call.cancelled) return;
+        const reason = ctx.signal.aborted ? ctx.signal.reason : err;
+        call.emit("error", serviceError(reason, method, deps.log));
+      }
+    };
+    run().finally(done);
+  };
+}
+
+/** Answers UNIMPLEMENTED: the default for RPCs in the contract that this server does not serve yet. */
+export function unimplemented<Req, Res>(
+  method: string,
+): grpc.handleUnaryCall<Req, Res> & grpc.handleServerStreamingCall<Req, Res> {
+  const status = { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented yet` };
+  return ((call: AnyCall, callback?: grpc.sendUnaryData<Res>) => {
+    if (callback) callback(status as grpc.ServiceError);
+    else call.emit("error", status);
+  }) as grpc.handleUnaryCall<Req, Res> & grpc.handleServerStreamingCall<Req, Res>;
+}

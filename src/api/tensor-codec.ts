@@ -1,0 +1,158 @@
+// Translates wire Tensors to domain TensorData and back, checking them on the way in.
+// Raw little-endian bytes map onto typed arrays without copying when they are aligned.
+import os from "node:os";
+import { BYTES_PER_ELEMENT, type DType, elementCount, type TensorData } from "../compute/tensor-data.js";
+import { Code, invalidArgument, ModelbayError } from "../errors.js";
+import { DataType, type Tensor } from "../gen/modelbay/v1/tensor.js";
+
+export interface TensorLimits {
+  /** Largest tensor accepted, in bytes of its wire contents. */
+  maxTensorBytes: number;
+}
+
+if (os.endianness() !== "LE") throw new Error("modelbay assumes a little-endian host for raw tensor contents");
+
+const WIRE_TYPES: Record<Exclude<DataType, DataType.UNRECOGNIZED>, { name: string; size: number } | undefined> = {
+  [DataType.DATA_TYPE_UNSPECIFIED]: undefined,
+  [DataType.DATA_TYPE_FLOAT32]: { name: "float32", size: 4 },
+  [DataType.DATA_TYPE_INT32]: { name: "int32", size: 4 },
+  [DataType.DATA_TYPE_BOOL]: { name: "bool", size: 1 },
+  [DataType.DATA_TYPE_FLOAT64]: { name: "float64", size: 8 },
+  [DataType.DATA_TYPE_INT64]: { name: "int64", size: 8 },
+};
+
+const TYPED_FIELD: Record<string, keyof Tensor> = {
+  float32: "floatValues",
+  int32: "int32Values",
+  bool: "boolValues",
+  float64: "float64Values",
+  int64: "int64Values",
+};
+
+export function dataTypeToWire(dtype: DType): DataType {
+  return { float32: DataType.DATA_TYPE_FLOAT32, int32: DataType.DATA_TYPE_INT32, bool: DataType.DATA_TYPE_BOOL }[dtype];
+}
+
+export function dataTypeFromWire(dtype: DataType): DType | undefined {
+  const name = WIRE_TYPES[dtype as keyof typeof WIRE_TYPES]?.name;
+  return name === "float32" || name === "int32" || name === "bool" ? name : undefined;
+}
+
+/** A view of `bytes` as `T`, copying only when the bytes are not aligned for it. */
+function viewAs<T extends Float32Array | Int32Array | Float64Array | BigInt64Array>(
+  Ctor: {
+    new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+    new (length: number): T;
+    BYTES_PER_ELEMENT: number;
+  },
+  bytes: Buffer,
+): T {
+  const n = bytes.byteLength / Ctor.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer, bytes.byteOffset, n);
+  const copy = new Ctor(n);
+  new Uint8Array(copy.buffer).set(bytes);
+  return copy;
+}
+
+function int64ToInt32(values: ArrayLike<number | bigint>, field: string): Int32Array {
+  const out = new Int32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = Number(values[i]);
+    if (v < -2147483648 || v > 2147483647)
+      throw invalidArgument(field, `int64 value ${v} at element ${i} does not fit in int32`);
+    out[i] = v;
+  }
+  return out;
+}
+
+export function tensorFromWire(t: Tensor, field: string, limits: TensorLimits): TensorData {
+  const wire = WIRE_TYPES[t.dtype as keyof typeof WIRE_TYPES];
+  if (!wire) throw invalidArgument(`${field}.dtype`, "is required (FLOAT32, INT32, BOOL, FLOAT64 or INT64)");
+  for (const [d, dim] of t.shape.entries()) {
+    if (!Number.isInteger(dim) || dim < 0)
+      throw invalidArgument(`${field}.shape[${d}]`, `${dim} is not a valid dimension`);
+  }
+  const count = elementCount(t.shape);
+  const bytes = count * wire.size;
+  if (bytes > limits.maxTensorBytes) {
+    throw new ModelbayError(
+      Code.RESOURCE_EXHAUSTED,
+      `${field}: ${bytes} bytes exceeds the server's max_tensor_bytes limit of ${limits.maxTensorBytes}`,
+    );
+  }
+  const typedFields = Object.values(TYPED_FIELD).filter((k) => (t[k] as unknown[]).length > 0);
+  const raw = t.rawContents.byteLength > 0;
+  if (raw && typedFields.length > 0) throw invalidArgument(field, "set either raw_contents or typed values, not both");
+  const expectedField = TYPED_FIELD[wire.name] as keyof Tensor;
+  if (typedFields.some((k) => k !== expectedField)) {
+    throw invalidArgument(field, `dtype ${wire.name} expects its values in ${expectedField} or raw_contents`);
+  }
+  const shape = [...t.shape];
+  if (raw) {
+    if (t.rawContents.byteLength !== bytes) {
+      throw invalidArgument(
+        `${field}.raw_contents`,
+        `has ${t.rawContents.byteLength} bytes but shape [${shape.join(", ")}] of ${wire.name} needs ${bytes}`,
+      );
+    }
+    return fromRaw(wire.name, shape, t.rawContents, field);
+  }
+  const values = t[expectedField] as ArrayLike<number | boolean>;
+  if (values.length !== count) {
+    throw invalidArgument(field, `has ${values.length} values but shape [${shape.join(", ")}] holds ${count}`);
+  }
+  switch (wire.name) {
+    case "float32":
+    case "float64":
+      return { dtype: "float32", shape, data: Float32Array.from(values as ArrayLike<number>) };
+    case "int32":
+      return { dtype: "int32", shape, data: Int32Array.from(values as ArrayLike<number>) };
+    case "int64":
+      return { dtype: "int32", shape, data: int64ToInt32(values as ArrayLike<number>, field) };
+    default:
+      return { dtype: "bool", shape, data: Uint8Array.from(values as ArrayLike<boolean>, (b) => (b ? 1 : 0)) };
+  }
+}
+
+function fromRaw(name: string, shape: number[], bytes: Buffer, field: string): TensorData {
+  switch (name) {
+    case "float32":
+      return { dtype: "float32", shape, data: viewAs(Float32Array, bytes) };
+    case "float64":
+      return { dtype: "float32", shape, data: Float32Array.from(viewAs(Float64Array, bytes)) };
+    case "int32":
+      return { dtype: "int32", shape, data: viewAs(Int32Array, bytes) };
+    case "int64":
+      return { dtype: "int32", shape, data: int64ToInt32(viewAs(BigInt64Array, bytes), `${field}.raw_contents`) };
+    default:
+      return { dtype: "bool", shape, data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+  }
+}
+
+export function tensorToWire(name: string, t: TensorData, raw: boolean): Tensor {
+  const base: Tensor = {
+    name,
+    dtype: dataTypeToWire(t.dtype),
+    shape: [...t.shape],
+    floatValues: [],
+    int32Values: [],
+    boolValues: [],
+    float64Values: [],
+    int64Values: [],
+    rawContents: Buffer.alloc(0),
+  };
+  if (raw) {
+    base.rawContents = Buffer.from(
+      t.data.buffer,
+      t.data.byteOffset,
+      elementCount(t.shape) * BYTES_PER_ELEMENT[t.dtype],
+    );
+  } else if (t.dtype === "float32") {
+    base.floatValues = Array.from(t.data);
+  } else if (t.dtype === "int32") {
+    base.int32Values = Array.from(t.data);
+  } else {
+    base.boolValues = Array.from(t.data, (b) => b !== 0);
+  }
+  return base;
+}

@@ -1,0 +1,46 @@
+// A small promise-based client over the generated grpc-js client, shared by the CLI, the demo,
+// the benchmarks and the tests.
+import * as grpc from "@grpc/grpc-js";
+import { HealthCheckResponse_ServingStatus, HealthClient } from "../gen/health/v1/health.js";
+import * as api from "../gen/modelbay/v1/model_service.js";
+
+type Callback<Res> = (err: grpc.ServiceError | null, res: Res) => void;
+type UnaryMethod<Req, Res> = (
+  req: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  cb: Callback<Res>,
+) => unknown;
+
+function promisify<Req, Res>(self: grpc.Client, method: UnaryMethod<Req, Res>) {
+  return (req: Req, options: Partial<grpc.CallOptions> = {}): Promise<Res> =>
+    new Promise((resolve, reject) => {
+      method.call(self, req, new grpc.Metadata(), options, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+}
+
+export function connect(address: string, credentials = grpc.credentials.createInsecure()) {
+  const raw = new api.ModelServiceClient(address, credentials);
+  const health = new HealthClient(address, credentials);
+  return {
+    raw,
+    getServerInfo: promisify<api.GetServerInfoRequest, api.GetServerInfoResponse>(raw, raw.getServerInfo),
+    createModel: promisify<api.CreateModelRequest, api.CreateModelResponse>(raw, raw.createModel),
+    getModel: promisify<api.GetModelRequest, api.GetModelResponse>(raw, raw.getModel),
+    listModels: promisify<api.ListModelsRequest, api.ListModelsResponse>(raw, raw.listModels),
+    deleteModel: promisify<api.DeleteModelRequest, api.DeleteModelResponse>(raw, raw.deleteModel),
+    predict: promisify<api.PredictRequest, api.PredictResponse>(raw, raw.predict),
+    checkpoint: promisify<api.CheckpointRequest, api.CheckpointResponse>(raw, raw.checkpoint),
+    /** Resolves to the serving status of `service` ("" for the whole server). */
+    async health(service = ""): Promise<string> {
+      const res = await promisify(health, health.check)({ service });
+      return HealthCheckResponse_ServingStatus[res.status] ?? String(res.status);
+    },
+    close(): void {
+      raw.close();
+      health.close();
+    },
+  };
+}
+
+export type ModelbayClient = ReturnType<typeof connect>;

@@ -1,0 +1,65 @@
+// An engine that runs models on the calling thread. Used by tests, benchmarks and the CLI's
+// offline checks; the server will run the same code inside device workers.
+import * as tf from "@tensorflow/tfjs";
+import { type BackendChoice, initBackend } from "./backend.js";
+import type { ComputeEngine, ComputeModel, ModelDescription } from "./engine.js";
+import { buildModel } from "./model-builder.js";
+import type { ModelSpec } from "./model-spec.js";
+import type { DType, TensorData } from "./tensor-data.js";
+
+function toDType(dtype: string): DType {
+  if (dtype === "float32" || dtype === "int32" || dtype === "bool") return dtype;
+  throw new Error(`unsupported dtype ${dtype}`);
+}
+
+function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
+  const signature = (t: tf.SymbolicTensor, name: string) => ({
+    name,
+    dtype: toDType(t.dtype),
+    shape: t.shape.map((d) => d ?? -1),
+  });
+  const weights = model.weights;
+  const parameterCount = weights.reduce((n, w) => n + w.shape.reduce<number>((a, d) => a * (d ?? 0), 1), 0);
+  return {
+    inputs: model.inputs.map((t) => signature(t, spec.inputName)),
+    outputs: model.outputs.map((t) => signature(t, spec.outputName)),
+    parameterCount,
+    weightBytes: parameterCount * 4,
+  };
+}
+
+class InProcessModel implements ComputeModel {
+  constructor(
+    private readonly model: tf.LayersModel,
+    readonly description: ModelDescription,
+  ) {}
+
+  async predict(input: TensorData): Promise<TensorData> {
+    const output = tf.tidy(() => this.model.predict(tf.tensor(input.data, input.shape, input.dtype)) as tf.Tensor);
+    try {
+      const data = (await output.data()) as Float32Array | Int32Array | Uint8Array;
+      return { dtype: toDType(output.dtype), shape: output.shape, data };
+    } finally {
+      output.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+export async function createInProcessEngine(choice: BackendChoice): Promise<ComputeEngine> {
+  const backend = await initBackend(choice);
+  return {
+    backend,
+    async buildModel(spec: ModelSpec): Promise<ComputeModel> {
+      const model = await buildModel(spec);
+      return new InProcessModel(model, describe(model, spec));
+    },
+    memory: () => {
+      const m = tf.memory();
+      return { numTensors: m.numTensors, numBytes: m.numBytes };
+    },
+  };
+}

@@ -1,0 +1,84 @@
+// Builds and compiles a TensorFlow.js model from a domain ModelSpec.
+import * as tf from "@tensorflow/tfjs";
+import { Code, ModelbayError } from "../errors.js";
+import { createLayer, SeedSequence } from "./layers.js";
+import type { CompileSpec, LossKind, MetricKind, ModelSpec, OptimizerSpec } from "./model-spec.js";
+
+const TFJS_LOSS: Record<LossKind, string> = {
+  mean_squared_error: "meanSquaredError",
+  mean_absolute_error: "meanAbsoluteError",
+  binary_crossentropy: "binaryCrossentropy",
+  categorical_crossentropy: "categoricalCrossentropy",
+  sparse_categorical_crossentropy: "sparseCategoricalCrossentropy",
+};
+
+const TFJS_METRIC: Record<MetricKind, string> = {
+  mean_absolute_error: "mae",
+  mean_squared_error: "mse",
+  accuracy: "accuracy",
+};
+
+export function createOptimizer(spec: OptimizerSpec): tf.Optimizer {
+  switch (spec.kind) {
+    case "adam":
+      return tf.train.adam(spec.learningRate ?? 0.001, spec.beta1 ?? 0.9, spec.beta2 ?? 0.999, spec.epsilon ?? 1e-7);
+    case "sgd":
+      return spec.momentum
+        ? tf.train.momentum(spec.learningRate ?? 0.01, spec.momentum)
+        : tf.train.sgd(spec.learningRate ?? 0.01);
+    case "rmsprop":
+      return tf.train.rmsprop(spec.learningRate ?? 0.001, spec.rho ?? 0.9, spec.momentum ?? 0, spec.epsilon ?? 1e-7);
+  }
+}
+
+function compile(model: tf.LayersModel, spec: CompileSpec): void {
+  model.compile({
+    optimizer: createOptimizer(spec.optimizer),
+    // A model without a loss can still predict; training checks for the loss before it starts.
+    loss: TFJS_LOSS[spec.loss ?? "mean_squared_error"],
+    metrics: spec.metrics.map((m) => TFJS_METRIC[m]),
+  });
+}
+
+async function buildTopology(spec: ModelSpec): Promise<tf.LayersModel> {
+  const topology = spec.topology;
+  if (topology.kind === "keras-json") {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(topology.json);
+    } catch (err) {
+      throw new ModelbayError(Code.INVALID_ARGUMENT, "spec.keras_json: not valid JSON", { cause: err });
+    }
+    const modelTopology = (parsed as { modelTopology?: unknown }).modelTopology ?? parsed;
+    try {
+      return await tf.models.modelFromJSON({ modelTopology } as tf.io.ModelJSON);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new ModelbayError(Code.INVALID_ARGUMENT, `spec.keras_json: ${reason}`, { cause: err });
+    }
+  }
+  const seeds = new SeedSequence(spec.seed);
+  const model = tf.sequential({ name: "model" });
+  topology.layers.forEach((layer, i) => {
+    model.add(
+      createLayer(layer, {
+        blocks: spec.blocks,
+        seeds,
+        name: layer.name ?? `${layer.kind === "block" ? layer.block : layer.kind}_${i}`,
+        ...(i === 0 ? { inputShape: topology.inputShape } : {}),
+      }),
+    );
+  });
+  return model;
+}
+
+/** Builds the model; a spec the api layer validated can still fail in TensorFlow.js (say, a bad JSON topology). */
+export async function buildModel(spec: ModelSpec): Promise<tf.LayersModel> {
+  const model = await buildTopology(spec);
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    model.dispose();
+    throw new ModelbayError(Code.INVALID_ARGUMENT, "spec: only models with one input and one output are supported");
+  }
+  compile(model, spec.compile);
+  return model;
+}

@@ -1,0 +1,62 @@
+// The domain description of a model: what to build and how to train it. api/ translates the wire
+// ModelSpec into this (validating field by field); compute/ builds TensorFlow models from it.
+
+export type Activation = "linear" | "relu" | "sigmoid" | "tanh" | "softmax" | "elu" | "selu" | "softplus" | "swish";
+
+export type LayerKind =
+  | { kind: "dense"; units: number; activation: Activation; useBias: boolean }
+  | { kind: "dropout"; rate: number }
+  | { kind: "block"; block: string };
+
+export type LayerSpec = LayerKind & { name?: string };
+
+/** A reusable composite layer (the analogue of a Keras Layer subclass wrapping other layers). */
+export interface BlockDefinition {
+  name: string;
+  layers: LayerSpec[];
+}
+
+export type Topology =
+  | { kind: "sequential"; inputShape: number[]; layers: LayerSpec[] }
+  | { kind: "keras-json"; json: string };
+
+export type OptimizerKind = "adam" | "sgd" | "rmsprop";
+
+/** Hyperparameters left undefined take the Keras defaults for the optimizer. */
+export interface OptimizerSpec {
+  kind: OptimizerKind;
+  learningRate?: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  momentum?: number;
+  rho?: number;
+}
+
+export type LossKind =
+  | "mean_squared_error"
+  | "mean_absolute_error"
+  | "binary_crossentropy"
+  | "categorical_crossentropy"
+  | "sparse_categorical_crossentropy";
+
+export type MetricKind = "mean_absolute_error" | "mean_squared_error" | "accuracy";
+
+export interface CompileSpec {
+  optimizer: OptimizerSpec;
+  loss?: LossKind;
+  metrics: MetricKind[];
+}
+
+export interface ModelSpec {
+  topology: Topology;
+  blocks: BlockDefinition[];
+  compile: CompileSpec;
+  inputName: string;
+  outputName: string;
+  preprocessing: string;
+  seed?: number;
+}
+
+export const DEFAULT_INPUT_NAME = "input";
+export const DEFAULT_OUTPUT_NAME = "output";

@@ -1,0 +1,25 @@
+// Tensors as the domain sees them: a dtype, a shape and a typed array in row-major order.
+// Free of TensorFlow so that api/ and sessions/ can build and inspect them.
+
+export type DType = "float32" | "int32" | "bool";
+export type TypedData = Float32Array | Int32Array | Uint8Array;
+
+export interface TensorData {
+  dtype: DType;
+  shape: number[];
+  data: TypedData;
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((n, d) => n * d, 1);
+}
+
+/** Bytes per element of each dtype, as stored in raw little-endian form. */
+export const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, int32: 4, bool: 1 };
+
+/** Name, dtype and shape of a model input or output; -1 marks a dimension of any size. */
+export interface TensorSignature {
+  name: string;
+  dtype: DType;
+  shape: number[];
+}

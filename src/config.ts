@@ -1,0 +1,83 @@
+// Server configuration from flags and MODELBAY_* environment variables, validated at start.
+import { parseArgs } from "node:util";
+import { parseBackendChoice } from "./compute/backend.js";
+import { DEFAULT_OPTIONS, type ServerOptions } from "./server.js";
+
+interface Setting {
+  flag: string;
+  env: string;
+  help: string;
+  default: string;
+  apply(opts: ServerOptions, value: string): void;
+}
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name}: expected a positive integer, got "${value}"`);
+  return n;
+}
+
+export const SETTINGS: Setting[] = [
+  {
+    flag: "address",
+    env: "MODELBAY_ADDRESS",
+    help: "host:port to listen on (port 0 picks a free port)",
+    default: DEFAULT_OPTIONS.address,
+    apply: (o, v) => {
+      if (!/^.+:\d+$/.test(v)) throw new Error(`address: expected host:port, got "${v}"`);
+      o.address = v;
+    },
+  },
+  {
+    flag: "backend",
+    env: "MODELBAY_BACKEND",
+    help: "compute backend: auto, tensorflow-gpu, tensorflow, wasm or cpu",
+    default: DEFAULT_OPTIONS.backend,
+    apply: (o, v) => {
+      o.backend = parseBackendChoice(v);
+    },
+  },
+  {
+    flag: "max-sessions",
+    env: "MODELBAY_MAX_SESSIONS",
+    help: "most models held at once",
+    default: String(DEFAULT_OPTIONS.maxSessions),
+    apply: (o, v) => {
+      o.maxSessions = positiveInt("max-sessions", v);
+    },
+  },
+  {
+    flag: "max-tensor-bytes",
+    env: "MODELBAY_MAX_TENSOR_BYTES",
+    help: "largest tensor accepted in a request, in bytes",
+    default: String(DEFAULT_OPTIONS.maxTensorBytes),
+    apply: (o, v) => {
+      o.maxTensorBytes = positiveInt("max-tensor-bytes", v);
+    },
+  },
+];
+
+export function serverHelp(): string {
+  const rows = SETTINGS.map(
+    (s) => `  --${s.flag.padEnd(18)} ${s.help}\n  ${"".padEnd(20)} env ${s.env}, default ${s.default}`,
+  );
+  return `Usage: modelbay serve [options]\n\nOptions (a flag overrides its environment variable):\n${rows.join("\n")}\n  --help               show this help\n`;
+}
+
+/** Throws an Error whose message names the bad setting. */
+export function serverOptionsFrom(args: string[], env: NodeJS.ProcessEnv): ServerOptions & { help: boolean } {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      help: { type: "boolean" },
+      ...Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: "string" as const }])),
+    },
+  });
+  const opts: ServerOptions = { ...DEFAULT_OPTIONS };
+  for (const s of SETTINGS) {
+    const value = (values as Record<string, string | undefined>)[s.flag] ?? env[s.env];
+    if (value !== undefined) s.apply(opts, value);
+  }
+  return { ...opts, help: values.help === true };
+}

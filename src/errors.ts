@@ -1,0 +1,65 @@
+// The one error type of modelbay. Domain code throws it with a gRPC status code number so that
+// api/ can answer without guessing; compute/ and the domain folders never import gRPC itself.
+
+/** gRPC status codes (same numbers as grpc.status), kept here so the domain needs no gRPC import. */
+export const Code = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type Code = (typeof Code)[keyof typeof Code];
+
+/** An error whose message is meant for the client. */
+export class ModelbayError extends Error {
+  override readonly name = "ModelbayError";
+  constructor(
+    readonly code: Code,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** INVALID_ARGUMENT naming the offending field, e.g. `spec.sequential.layers[1].dense.units`. */
+export function invalidArgument(field: string, problem: string): ModelbayError {
+  return new ModelbayError(Code.INVALID_ARGUMENT, `${field}: ${problem}`);
+}
+
+export function notFound(what: string): ModelbayError {
+  return new ModelbayError(Code.NOT_FOUND, `${what} not found`);
+}
+
+/** What a client is told about any thrown value. Internals never leak: unknown errors are logged. */
+export interface ErrorStatus {
+  code: Code;
+  details: string;
+}
+
+export function toErrorStatus(err: unknown, logUnexpected: (err: unknown) => void): ErrorStatus {
+  if (err instanceof ModelbayError) return { code: err.code, details: err.message };
+  if (err instanceof Error && err.name === "AbortError") {
+    const reason = (err as Error & { cause?: unknown }).cause;
+    if (reason instanceof ModelbayError) return { code: reason.code, details: reason.message };
+    return { code: Code.CANCELLED, details: "the call was cancelled" };
+  }
+  if (err instanceof Error && err.name === "TimeoutError") {
+    return { code: Code.DEADLINE_EXCEEDED, details: "the deadline passed" };
+  }
+  logUnexpected(err);
+  return { code: Code.INTERNAL, details: "internal error; the server log has the details" };
+}

@@ -1,0 +1,113 @@
+// Assembles the gRPC server: ModelService, grpc.health.v1 and server reflection on one port.
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
+import { modelServiceHandlers } from "./api/model-service.js";
+import type { BackendChoice } from "./compute/backend.js";
+import { createInProcessEngine } from "./compute/in-process-engine.js";
+import { ModelServiceService } from "./gen/modelbay/v1/model_service.js";
+import { createLogger, type Logger } from "./log.js";
+import { SessionManager } from "./sessions/session-manager.js";
+
+const SERVICE_NAME = "modelbay.v1.ModelService";
+const require = createRequire(import.meta.url);
+export const VERSION: string = require("../package.json").version;
+
+export interface ServerOptions {
+  /** host:port to listen on; port 0 picks a free port. */
+  address: string;
+  backend: BackendChoice;
+  maxSessions: number;
+  maxTensorBytes: number;
+  /** Largest gRPC message accepted, in bytes. */
+  maxMessageBytes: number;
+  log?: Logger;
+}
+
+export const DEFAULT_OPTIONS: ServerOptions = {
+  address: "127.0.0.1:50051",
+  backend: "auto",
+  maxSessions: 64,
+  maxTensorBytes: 256 * 1024 * 1024,
+  maxMessageBytes: 512 * 1024 * 1024,
+};
+
+export interface RunningServer {
+  /** The address actually bound, with the real port. */
+  address: string;
+  port: number;
+  sessions: SessionManager;
+  /** Stops taking calls, lets running ones finish for up to graceMs, then closes. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+function reflectionPackage(): protoLoader.PackageDefinition {
+  const descriptors = fs.readFileSync(new URL("./gen/modelbay.binpb", import.meta.url));
+  const ours = protoLoader.loadFileDescriptorSetFromBuffer(descriptors);
+  const health = protoLoader.loadSync(healthProtoPath);
+  return { ...ours, ...health };
+}
+
+export async function startServer(options: Partial<ServerOptions> = {}): Promise<RunningServer> {
+  const opts = { ...DEFAULT_OPTIONS, ...options };
+  const log = opts.log ?? createLogger();
+  const engine = await createInProcessEngine(opts.backend);
+  log.info("compute backend ready", {
+    backend: engine.backend.name,
+    tensorflow: engine.backend.tensorflowVersion,
+    tfjs: engine.backend.tfjsVersion,
+    skipped: engine.backend.skipped,
+  });
+  const sessions = new SessionManager(engine, { maxSessions: opts.maxSessions });
+  const shutdownController = new AbortController();
+
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": opts.maxMessageBytes,
+    "grpc.max_send_message_length": opts.maxMessageBytes,
+  });
+  server.addService(
+    ModelServiceService,
+    modelServiceHandlers({
+      sessions,
+      backend: engine.backend,
+      limits: { maxTensorBytes: opts.maxTensorBytes },
+      version: VERSION,
+      log,
+      shutdown: shutdownController.signal,
+    }),
+  );
+  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  health.addToServer(server);
+  new ReflectionService(reflectionPackage()).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(opts.address, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  const host = opts.address.slice(0, opts.address.lastIndexOf(":"));
+  const address = `${host}:${port}`;
+  log.info("serving", { address, version: VERSION });
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (graceMs = 10_000): Promise<void> => {
+    closing ??= (async () => {
+      health.setStatus("", "NOT_SERVING");
+      health.setStatus(SERVICE_NAME, "NOT_SERVING");
+      const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const timer = setTimeout(() => {
+        shutdownController.abort();
+        server.forceShutdown();
+      }, graceMs);
+      await graceful;
+      clearTimeout(timer);
+      sessions.closeAll();
+      log.info("stopped", { address });
+    })();
+    return closing;
+  };
+  return { address, port, sessions, shutdown };
+}

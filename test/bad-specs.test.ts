@@ -1,0 +1,133 @@
+// A malformed spec gets INVALID_ARGUMENT naming the field, and the server keeps serving.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import type { Activation, ModelSpec } from "../src/gen/modelbay/v1/model.js";
+import { startTestServer, type TestServer } from "./helpers/server.js";
+import { blockSpec, denseSpec } from "./helpers/specs.js";
+
+let t: TestServer;
+before(async () => {
+  t = await startTestServer();
+});
+after(() => t.close());
+
+function sequential(spec: ModelSpec) {
+  if (spec.topology?.$case !== "sequential") throw new Error("not sequential");
+  return spec.topology.sequential;
+}
+
+const cases: { name: string; spec: () => ModelSpec | undefined; field: RegExp }[] = [
+  { name: "no spec", spec: () => undefined, field: /^spec: is required/ },
+  {
+    name: "an unknown layer (no kind the server knows)",
+    spec: () => {
+      const s = denseSpec();
+      sequential(s).layers[1] = { name: "", kind: undefined };
+      return s;
+    },
+    field: /^spec\.sequential\.layers\[1\]: no layer kind set/,
+  },
+  {
+    name: "negative units",
+    spec: () => {
+      const s = denseSpec();
+      const layer = sequential(s).layers[0];
+      if (layer?.kind?.$case === "dense") layer.kind.dense.units = -5;
+      return s;
+    },
+    field: /^spec\.sequential\.layers\[0\]\.dense\.units: must be positive, got -5/,
+  },
+  {
+    name: "missing input shape",
+    spec: () => {
+      const s = denseSpec();
+      sequential(s).inputShape = [];
+      return s;
+    },
+    field: /^spec\.sequential\.input_shape: is required/,
+  },
+  {
+    name: "a block that is not declared",
+    spec: () => {
+      const s = blockSpec();
+      s.blocks = [];
+      return s;
+    },
+    field: /^spec\.sequential\.layers\[0\]\.block\.block: unknown block "hidden"/,
+  },
+  {
+    name: "an unknown activation number",
+    spec: () => {
+      const s = denseSpec();
+      const layer = sequential(s).layers[0];
+      if (layer?.kind?.$case === "dense") layer.kind.dense.activation = 99 as Activation;
+      return s;
+    },
+    field: /^spec\.sequential\.layers\[0\]\.dense\.activation: unknown value 99/,
+  },
+  {
+    name: "a dropout rate of 1",
+    spec: () => {
+      const s = denseSpec();
+      sequential(s).layers.splice(1, 0, { name: "", kind: { $case: "dropout", dropout: { rate: 1 } } });
+      return s;
+    },
+    field: /^spec\.sequential\.layers\[1\]\.dropout\.rate: must be in \[0, 1\)/,
+  },
+  {
+    name: "keras_json that is not JSON",
+    spec: () => ({ ...denseSpec(), topology: { $case: "kerasJson", kerasJson: "{not json" } }),
+    field: /^spec\.keras_json: not valid JSON/,
+  },
+  {
+    name: "keras_json naming an unknown layer class",
+    spec: () => ({
+      ...denseSpec(),
+      topology: {
+        $case: "kerasJson",
+        kerasJson: JSON.stringify({
+          class_name: "Sequential",
+          config: { name: "m", layers: [{ class_name: "NoSuchLayer", config: { batch_input_shape: [null, 3] } }] },
+        }),
+      },
+    }),
+    field: /^spec\.keras_json: .*NoSuchLayer/,
+  },
+];
+
+for (const c of cases) {
+  test(`${c.name} is INVALID_ARGUMENT naming the field`, async () => {
+    const spec = c.spec();
+    await assert.rejects(
+      t.client.createModel(spec ? { modelId: "", spec } : { modelId: "" }),
+      (err: grpc.ServiceError) => {
+        assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
+        assert.match(err.details, c.field);
+        return true;
+      },
+    );
+    assert.equal(await t.client.health(), "SERVING");
+  });
+}
+
+test("a model id with path characters is INVALID_ARGUMENT", async () => {
+  await assert.rejects(t.client.createModel({ modelId: "../etc", spec: denseSpec() }), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(err.details, /^model_id: /);
+    return true;
+  });
+});
+
+test("a taken model id is ALREADY_EXISTS and the first model is untouched", async () => {
+  await t.client.createModel({ modelId: "taken", spec: denseSpec() });
+  await assert.rejects(t.client.createModel({ modelId: "taken", spec: blockSpec() }), {
+    code: grpc.status.ALREADY_EXISTS,
+  });
+  const { model } = await t.client.getModel({ modelId: "taken" });
+  assert.equal(model?.parameterCount, 10 * 128 + 128 + 128 + 1);
+});
+
+test("an unknown model is NOT_FOUND", async () => {
+  await assert.rejects(t.client.getModel({ modelId: "nobody" }), { code: grpc.status.NOT_FOUND });
+});

@@ -1,0 +1,1 @@
+export { classicDenseSpec as denseSpec, customBlockSpec as blockSpec } from "../../src/cli/example-specs.js";
