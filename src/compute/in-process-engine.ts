@@ -1,11 +1,16 @@
 // An engine that runs models on the calling thread. Used by tests, benchmarks and the CLI's
 // offline checks; the server will run the same code inside device workers.
 import * as tf from "@tensorflow/tfjs";
+import { Code, ModelbayError } from "../errors.js";
 import { type BackendChoice, initBackend } from "./backend.js";
-import type { ComputeEngine, ComputeModel, ModelDescription } from "./engine.js";
+import type { ComputeEngine, ComputeModel, ModelDescription, NamedTensorData } from "./engine.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import type { DType, TensorData } from "./tensor-data.js";
+import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
+
+// tfjs predicts in batches of 32 by default; large slices keep per-op overhead negligible.
+const PREDICT_BATCH_ROWS = 8192;
 
 function toDType(dtype: string): DType {
   if (dtype === "float32" || dtype === "int32" || dtype === "bool") return dtype;
@@ -35,7 +40,12 @@ class InProcessModel implements ComputeModel {
   ) {}
 
   async predict(input: TensorData): Promise<TensorData> {
-    const output = tf.tidy(() => this.model.predict(tf.tensor(input.data, input.shape, input.dtype)) as tf.Tensor);
+    const output = tf.tidy(
+      () =>
+        this.model.predict(tf.tensor(input.data, input.shape, input.dtype), {
+          batchSize: PREDICT_BATCH_ROWS,
+        }) as tf.Tensor,
+    );
     try {
       const data = (await output.data()) as Float32Array | Int32Array | Uint8Array;
       return { dtype: toDType(output.dtype), shape: output.shape, data };
@@ -44,7 +54,47 @@ class InProcessModel implements ComputeModel {
     }
   }
 
+  async getWeights(): Promise<NamedTensorData[]> {
+    return Promise.all(
+      this.model.weights.map(async (w) => {
+        const value = w.read();
+        return {
+          name: w.originalName,
+          tensor: { dtype: toDType(value.dtype), shape: [...value.shape], data: (await value.data()) as Float32Array },
+        };
+      }),
+    );
+  }
+
+  async setWeights(weights: readonly NamedTensorData[]): Promise<void> {
+    const current = this.model.weights;
+    if (weights.length !== current.length) {
+      throw new ModelbayError(
+        Code.INVALID_ARGUMENT,
+        `expected ${current.length} weight tensors, got ${weights.length}`,
+      );
+    }
+    current.forEach((w, i) => {
+      const given = weights[i] as NamedTensorData;
+      const want = w.shape.join(",");
+      if (given.tensor.shape.join(",") !== want) {
+        throw new ModelbayError(
+          Code.INVALID_ARGUMENT,
+          `weight ${i} (${w.originalName}) has shape [${given.tensor.shape.join(", ")}], the model needs [${w.shape.join(", ")}]`,
+        );
+      }
+    });
+    const tensors = weights.map((w) => tf.tensor(w.tensor.data, w.tensor.shape, w.tensor.dtype));
+    this.model.setWeights(tensors);
+    for (const t of tensors) t.dispose();
+  }
+
+  async createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer> {
+    return createTrainer(this.model, this.model.optimizer, x, y, opts);
+  }
+
   dispose(): void {
+    this.model.optimizer?.dispose();
     this.model.dispose();
   }
 }

@@ -1,0 +1,152 @@
+// Runs optimizer steps over a dataset resident on the backend. The caller decides the example
+// order (the training domain shuffles with its own seeded PRNG) and how many batches one call runs,
+// so progress, cancellation and checkpoints happen between calls, never inside a step.
+import * as tf from "@tensorflow/tfjs";
+import { Code, ModelbayError } from "../errors.js";
+import { computeLoss, computeMetric, METRIC_NAME } from "./losses.js";
+import type { LossKind, MetricKind } from "./model-spec.js";
+import type { TensorData } from "./tensor-data.js";
+
+export interface TrainerOptions {
+  batchSize: number;
+  loss: LossKind;
+  metrics: MetricKind[];
+}
+
+/** Sums over the batches of one call; divide by `samples` for means. */
+export interface BatchRunResult {
+  steps: number;
+  samples: number;
+  /** Sample-weighted sum of batch losses. */
+  lossSum: number;
+  /** Loss of the last batch run. */
+  lastLoss: number;
+  /** Sample-weighted sums of batch metrics, by metric name. */
+  metricSums: Record<string, number>;
+  /** Whether any batch loss was NaN or infinite. */
+  nonFinite: boolean;
+}
+
+export interface Trainer {
+  readonly rows: number;
+  readonly batchesPerEpoch: number;
+  /**
+   * Runs batches [firstBatch, firstBatch + count) of one epoch. `order` lists the example indices of
+   * the epoch (a permutation of 0..rows-1), or null for the natural order.
+   */
+  runBatches(order: Int32Array | null, firstBatch: number, count: number): Promise<BatchRunResult>;
+  /** Loss and metrics over a dataset without training, e.g. validation data. */
+  evaluate(x: TensorData, y: TensorData): Promise<Record<string, number>>;
+  dispose(): void;
+}
+
+export function toTensor(t: TensorData): tf.Tensor {
+  return tf.tensor(t.data, t.shape, t.dtype);
+}
+
+export function createTrainer(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  xData: TensorData,
+  yData: TensorData,
+  opts: TrainerOptions,
+): Trainer {
+  const x = toTensor(xData);
+  const y = toTensor(yData);
+  const rows = x.shape[0] ?? 0;
+  const { batchSize, loss, metrics } = opts;
+  const batchesPerEpoch = Math.ceil(rows / batchSize);
+  const variables = () => model.trainableWeights.map((w) => w.read() as tf.Variable);
+
+  const batchOf = (source: tf.Tensor, order: Int32Array | null, start: number, size: number): tf.Tensor =>
+    order ? tf.gather(source, tf.tensor1d(order.subarray(start, start + size), "int32")) : source.slice(start, size);
+
+  return {
+    rows,
+    batchesPerEpoch,
+
+    async runBatches(order, firstBatch, count) {
+      const result: BatchRunResult = {
+        steps: 0,
+        samples: 0,
+        lossSum: 0,
+        lastLoss: Number.NaN,
+        metricSums: {},
+        nonFinite: false,
+      };
+      const pending: { size: number; scalars: tf.Tensor }[] = [];
+      const last = Math.min(firstBatch + count, batchesPerEpoch);
+      try {
+        for (let b = firstBatch; b < last; b++) {
+          const start = b * batchSize;
+          const size = Math.min(batchSize, rows - start);
+          const scalars = tf.tidy(() => {
+            const xb = batchOf(x, order, start, size);
+            const yb = batchOf(y, order, start, size);
+            let prediction: tf.Tensor | undefined;
+            const cost = optimizer.minimize(
+              () => {
+                prediction = model.apply(xb, { training: true }) as tf.Tensor;
+                return computeLoss(loss, yb, prediction);
+              },
+              true,
+              variables(),
+            ) as tf.Scalar;
+            // Metrics use this step's predictions (before the update), as Keras reports them.
+            const metricValues = metrics.map((m) => computeMetric(m, loss, yb, prediction as tf.Tensor));
+            return tf.stack([cost, ...metricValues]);
+          });
+          pending.push({ size, scalars });
+        }
+        // One read per call rather than per step keeps the backend busy between steps.
+        const all = pending.length ? tf.concat(pending.map((p) => p.scalars)) : undefined;
+        const values = all ? await all.data() : new Float32Array();
+        all?.dispose();
+        const width = 1 + metrics.length;
+        pending.forEach(({ size }, i) => {
+          const batchLoss = values[i * width] as number;
+          result.steps += 1;
+          result.samples += size;
+          result.lossSum += batchLoss * size;
+          result.lastLoss = batchLoss;
+          if (!Number.isFinite(batchLoss)) result.nonFinite = true;
+          metrics.forEach((m, j) => {
+            const name = METRIC_NAME[m];
+            result.metricSums[name] = (result.metricSums[name] ?? 0) + (values[i * width + 1 + j] as number) * size;
+          });
+        });
+        return result;
+      } finally {
+        for (const p of pending) p.scalars.dispose();
+      }
+    },
+
+    async evaluate(xEval, yEval) {
+      if (xEval.shape[0] === 0) throw new ModelbayError(Code.INVALID_ARGUMENT, "validation data is empty");
+      const scalars = tf.tidy(() => {
+        const xt = toTensor(xEval);
+        const yt = toTensor(yEval);
+        const prediction = model.predict(xt, { batchSize: 4096 }) as tf.Tensor;
+        return tf.stack([
+          computeLoss(loss, yt, prediction),
+          ...metrics.map((m) => computeMetric(m, loss, yt, prediction)),
+        ]);
+      });
+      try {
+        const values = await scalars.data();
+        const out: Record<string, number> = { loss: values[0] as number };
+        metrics.forEach((m, j) => {
+          out[METRIC_NAME[m]] = values[1 + j] as number;
+        });
+        return out;
+      } finally {
+        scalars.dispose();
+      }
+    },
+
+    dispose() {
+      x.dispose();
+      y.dispose();
+    },
+  };
+}
