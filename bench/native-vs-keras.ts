@@ -141,9 +141,9 @@ async function main() {
       fs.mkdirSync(caseDir);
       fs.writeFileSync(path.join(caseDir, "x.npy"), writeNpy(data.x));
       fs.writeFileSync(path.join(caseDir, "y.npy"), writeNpy(data.y));
-      (await model.getWeights()).forEach((w, i) =>
-        fs.writeFileSync(path.join(caseDir, `w${i}.npy`), writeNpy(w.tensor)),
-      );
+      for (const [i, w] of (await model.getWeights()).entries()) {
+        fs.writeFileSync(path.join(caseDir, `w${i}.npy`), writeNpy(w.tensor));
+      }
       process.stderr.write(`[bench] ${c.name}: modelbay (${backend.name})\n`);
       const mine = await trainModelbay(model, c, data, s.compile.loss as LossKind);
       if (c.predictRows) {

@@ -47,6 +47,25 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "checkpoint-dir",
+    env: "MODELBAY_CHECKPOINT_DIR",
+    help: "directory of the local checkpoint store (created if missing)",
+    default: DEFAULT_OPTIONS.checkpointDir,
+    apply: (o, v) => {
+      if (v.trim() === "") throw new Error("checkpoint-dir: must not be empty");
+      o.checkpointDir = v;
+    },
+  },
+  {
+    flag: "max-batch-size",
+    env: "MODELBAY_MAX_BATCH_SIZE",
+    help: "largest training batch accepted",
+    default: String(DEFAULT_OPTIONS.maxBatchSize),
+    apply: (o, v) => {
+      o.maxBatchSize = positiveInt("max-batch-size", v);
+    },
+  },
+  {
     flag: "max-tensor-bytes",
     env: "MODELBAY_MAX_TENSOR_BYTES",
     help: "largest tensor accepted in a request, in bytes",

@@ -6,11 +6,13 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { modelServiceHandlers } from "./api/model-service.js";
+import { CheckpointStore } from "./checkpoints/checkpoint-store.js";
 import type { BackendChoice } from "./compute/backend.js";
 import { createInProcessEngine } from "./compute/in-process-engine.js";
 import { ModelServiceService } from "./gen/modelbay/v1/model_service.js";
 import { createLogger, type Logger } from "./log.js";
 import { SessionManager } from "./sessions/session-manager.js";
+import { TrainingJobs } from "./training/jobs.js";
 
 const SERVICE_NAME = "modelbay.v1.ModelService";
 const require = createRequire(import.meta.url);
@@ -24,6 +26,10 @@ export interface ServerOptions {
   maxTensorBytes: number;
   /** Largest gRPC message accepted, in bytes. */
   maxMessageBytes: number;
+  /** Largest training batch accepted. */
+  maxBatchSize: number;
+  /** Directory of the local checkpoint store. */
+  checkpointDir: string;
   log?: Logger;
 }
 
@@ -33,6 +39,8 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   maxSessions: 64,
   maxTensorBytes: 256 * 1024 * 1024,
   maxMessageBytes: 512 * 1024 * 1024,
+  maxBatchSize: 65536,
+  checkpointDir: "modelbay-data/checkpoints",
 };
 
 export interface RunningServer {
@@ -40,6 +48,7 @@ export interface RunningServer {
   address: string;
   port: number;
   sessions: SessionManager;
+  jobs: TrainingJobs;
   /** Stops taking calls, lets running ones finish for up to graceMs, then closes. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -61,7 +70,10 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     tfjs: engine.backend.tfjsVersion,
     skipped: engine.backend.skipped,
   });
-  const sessions = new SessionManager(engine, { maxSessions: opts.maxSessions });
+  const store = new CheckpointStore(opts.checkpointDir);
+  await store.init();
+  const sessions = new SessionManager(engine, store, { maxSessions: opts.maxSessions });
+  const jobs = new TrainingJobs(sessions, { maxBatchSize: opts.maxBatchSize }, log);
   const shutdownController = new AbortController();
 
   const server = new grpc.Server({
@@ -72,6 +84,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     ModelServiceService,
     modelServiceHandlers({
       sessions,
+      jobs,
       backend: engine.backend,
       limits: { maxTensorBytes: opts.maxTensorBytes },
       version: VERSION,
@@ -90,13 +103,15 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   );
   const host = opts.address.slice(0, opts.address.lastIndexOf(":"));
   const address = `${host}:${port}`;
-  log.info("serving", { address, version: VERSION });
+  log.info("serving", { address, version: VERSION, checkpointDir: store.root });
 
   let closing: Promise<void> | undefined;
   const shutdown = (graceMs = 10_000): Promise<void> => {
     closing ??= (async () => {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
+      // Running jobs checkpoint before the server stops, so they can be resumed after a restart.
+      await jobs.shutdown();
       const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       const timer = setTimeout(() => {
         shutdownController.abort();
@@ -109,5 +124,5 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     })();
     return closing;
   };
-  return { address, port, sessions, shutdown };
+  return { address, port, sessions, jobs, shutdown };
 }

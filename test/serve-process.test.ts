@@ -2,6 +2,8 @@
 // SIGTERM and SIGINT; bad settings exit 2 naming the setting.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { connect } from "../src/cli/client.js";
@@ -9,9 +11,11 @@ import { connect } from "../src/cli/client.js";
 const bin = path.resolve(import.meta.dirname, "../bin/modelbay.mjs");
 
 function startServe(): Promise<{ child: ChildProcess; address: string }> {
-  const child = spawn(process.execPath, [bin, "serve", "--address", "127.0.0.1:0"], {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-serve-"));
+  const child = spawn(process.execPath, [bin, "serve", "--address", "127.0.0.1:0", "--checkpoint-dir", dir], {
     stdio: ["ignore", "ignore", "pipe"],
   });
+  child.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   return new Promise((resolve, reject) => {
     let buffered = "";
     child.stderr?.on("data", (chunk: Buffer) => {

@@ -48,11 +48,18 @@ test("reflection lists ModelService and health", async () => {
 });
 
 test("an RPC that is not built yet answers UNIMPLEMENTED", async () => {
-  await assert.rejects(t.client.checkpoint({ modelId: "m" }), (err: grpc.ServiceError) => {
-    assert.equal(err.code, grpc.status.UNIMPLEMENTED);
-    assert.match(err.details, /Checkpoint/);
-    return true;
-  });
+  const call = t.client.raw.predictStream({ modelId: "m", chunkRows: 0, startOffset: 0, rawOutput: false });
+  await assert.rejects(
+    new Promise((resolve, reject) => {
+      call.on("data", resolve);
+      call.on("error", reject);
+    }),
+    (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.UNIMPLEMENTED);
+      assert.match(err.details, /PredictStream/);
+      return true;
+    },
+  );
 });
 
 test("GetServerInfo names the backend in use", async () => {

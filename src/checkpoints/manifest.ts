@@ -49,14 +49,16 @@ export async function readVerified(dir: string): Promise<{ manifest: Manifest; f
   }
   const files = new Map<string, Buffer>();
   for (const f of manifest.files) {
-    if (f.path.includes("/") || f.path.startsWith(".")) throw new CorruptCheckpointError(`manifest lists a bad path ${f.path}`);
+    if (f.path.includes("/") || f.path.startsWith("."))
+      throw new CorruptCheckpointError(`manifest lists a bad path ${f.path}`);
     let data: Buffer;
     try {
       data = await fs.readFile(path.join(dir, f.path));
     } catch {
       throw new CorruptCheckpointError(`${f.path} is missing`);
     }
-    if (data.byteLength !== f.size) throw new CorruptCheckpointError(`${f.path} has ${data.byteLength} bytes, manifest says ${f.size}`);
+    if (data.byteLength !== f.size)
+      throw new CorruptCheckpointError(`${f.path} has ${data.byteLength} bytes, manifest says ${f.size}`);
     if (sha256(data) !== f.sha256) throw new CorruptCheckpointError(`${f.path} does not match its sha256`);
     files.set(f.path, data);
   }

@@ -3,6 +3,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthCheckResponse_ServingStatus, HealthClient } from "../gen/health/v1/health.js";
 import * as api from "../gen/modelbay/v1/model_service.js";
+import type { TrainEvent, TrainRequest } from "../gen/modelbay/v1/training.js";
 
 type Callback<Res> = (err: grpc.ServiceError | null, res: Res) => void;
 type UnaryMethod<Req, Res> = (
@@ -31,6 +32,19 @@ export function connect(address: string, credentials = grpc.credentials.createIn
     deleteModel: promisify<api.DeleteModelRequest, api.DeleteModelResponse>(raw, raw.deleteModel),
     predict: promisify<api.PredictRequest, api.PredictResponse>(raw, raw.predict),
     checkpoint: promisify<api.CheckpointRequest, api.CheckpointResponse>(raw, raw.checkpoint),
+    listCheckpoints: promisify<api.ListCheckpointsRequest, api.ListCheckpointsResponse>(raw, raw.listCheckpoints),
+    getCheckpoint: promisify<api.GetCheckpointRequest, api.GetCheckpointResponse>(raw, raw.getCheckpoint),
+    deleteCheckpoint: promisify<api.DeleteCheckpointRequest, api.DeleteCheckpointResponse>(raw, raw.deleteCheckpoint),
+    restore: promisify<api.RestoreRequest, api.RestoreResponse>(raw, raw.restore),
+    /** Streams a job's events; break out of the loop to cancel the call. */
+    async *train(req: TrainRequest, options: Partial<grpc.CallOptions> = {}): AsyncGenerator<TrainEvent> {
+      const call = raw.train(req, new grpc.Metadata(), options);
+      try {
+        for await (const res of call as AsyncIterable<api.TrainResponse>) if (res.event) yield res.event;
+      } finally {
+        call.cancel();
+      }
+    },
     /** Resolves to the serving status of `service` ("" for the whole server). */
     async health(service = ""): Promise<string> {
       const res = await promisify(health, health.check)({ service });

@@ -19,6 +19,16 @@ export interface ModelDescription {
   weightBytes: number;
 }
 
+/** Everything needed to rebuild a model exactly: topology, weights and optimizer state. */
+export interface ModelSnapshot {
+  /** Keras-style JSON topology of the model (TensorFlow.js `model.toJSON`). */
+  topology: unknown;
+  /** Model weights in layer order. */
+  weights: NamedTensorData[];
+  /** Optimizer state (iteration count, then slots in variable order). */
+  optimizer: NamedTensorData[];
+}
+
 /** A built model owned by an engine. */
 export interface ComputeModel {
   readonly description: ModelDescription;
@@ -28,6 +38,8 @@ export interface ComputeModel {
   getWeights(): Promise<NamedTensorData[]>;
   /** Replaces the weights; shapes must match getWeights() element by element. */
   setWeights(weights: readonly NamedTensorData[]): Promise<void>;
+  /** Copies the full state into host memory; the model may keep training while it is written out. */
+  snapshot(): Promise<ModelSnapshot>;
   /** Loads a dataset onto the backend for training with the model's optimizer. */
   createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer>;
   dispose(): void;
@@ -36,6 +48,8 @@ export interface ComputeModel {
 export interface ComputeEngine {
   readonly backend: BackendInfo;
   buildModel(spec: ModelSpec): Promise<ComputeModel>;
+  /** Builds the model of `spec` and loads a snapshot's weights and optimizer state into it. */
+  restoreModel(spec: ModelSpec, snapshot: Pick<ModelSnapshot, "weights" | "optimizer">): Promise<ComputeModel>;
   /** Live tensors and bytes held by the backend, to check that requests do not leak. */
   memory(): { numTensors: number; numBytes: number };
 }

@@ -3,9 +3,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
 import { type BackendChoice, initBackend } from "./backend.js";
-import type { ComputeEngine, ComputeModel, ModelDescription, NamedTensorData } from "./engine.js";
+import type { ComputeEngine, ComputeModel, ModelDescription, ModelSnapshot, NamedTensorData } from "./engine.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
+import { readOptimizerState, writeOptimizerState } from "./optimizer-state.js";
 import type { DType, TensorData } from "./tensor-data.js";
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
 
@@ -33,6 +34,11 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
   };
 }
 
+async function toNamedData(name: string, value: tf.Tensor): Promise<NamedTensorData> {
+  const data = (await value.data()) as Float32Array | Int32Array | Uint8Array;
+  return { name, tensor: { dtype: toDType(value.dtype), shape: [...value.shape], data } };
+}
+
 class InProcessModel implements ComputeModel {
   constructor(
     private readonly model: tf.LayersModel,
@@ -55,15 +61,15 @@ class InProcessModel implements ComputeModel {
   }
 
   async getWeights(): Promise<NamedTensorData[]> {
-    return Promise.all(
-      this.model.weights.map(async (w) => {
-        const value = w.read();
-        return {
-          name: w.originalName,
-          tensor: { dtype: toDType(value.dtype), shape: [...value.shape], data: (await value.data()) as Float32Array },
-        };
-      }),
-    );
+    return Promise.all(this.model.weights.map((w) => toNamedData(w.originalName, w.read())));
+  }
+
+  async snapshot(): Promise<ModelSnapshot> {
+    return {
+      topology: this.model.toJSON(undefined, false),
+      weights: await this.getWeights(),
+      optimizer: this.model.optimizer ? await readOptimizerState(this.model.optimizer) : [],
+    };
   }
 
   async setWeights(weights: readonly NamedTensorData[]): Promise<void> {
@@ -76,8 +82,7 @@ class InProcessModel implements ComputeModel {
     }
     current.forEach((w, i) => {
       const given = weights[i] as NamedTensorData;
-      const want = w.shape.join(",");
-      if (given.tensor.shape.join(",") !== want) {
+      if (given.tensor.shape.join(",") !== w.shape.join(",")) {
         throw new ModelbayError(
           Code.INVALID_ARGUMENT,
           `weight ${i} (${w.originalName}) has shape [${given.tensor.shape.join(", ")}], the model needs [${w.shape.join(", ")}]`,
@@ -87,6 +92,10 @@ class InProcessModel implements ComputeModel {
     const tensors = weights.map((w) => tf.tensor(w.tensor.data, w.tensor.shape, w.tensor.dtype));
     this.model.setWeights(tensors);
     for (const t of tensors) t.dispose();
+  }
+
+  setOptimizerState(state: readonly NamedTensorData[]): Promise<void> {
+    return writeOptimizerState(this.model.optimizer, state);
   }
 
   async createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer> {
@@ -106,6 +115,18 @@ export async function createInProcessEngine(choice: BackendChoice): Promise<Comp
     async buildModel(spec: ModelSpec): Promise<ComputeModel> {
       const model = await buildModel(spec);
       return new InProcessModel(model, describe(model, spec));
+    },
+    async restoreModel(spec: ModelSpec, snapshot: Pick<ModelSnapshot, "weights" | "optimizer">): Promise<ComputeModel> {
+      const model = await buildModel(spec);
+      const restored = new InProcessModel(model, describe(model, spec));
+      try {
+        await restored.setWeights(snapshot.weights);
+        await restored.setOptimizerState(snapshot.optimizer);
+        return restored;
+      } catch (err) {
+        restored.dispose();
+        throw err;
+      }
     },
     memory: () => {
       const m = tf.memory();

@@ -1,4 +1,13 @@
-// Holds the model sessions of the server: each a built model, its spec and its metadata.
+// Holds the model sessions of the server: each a built model, its spec, its metadata and where its
+// training stands; saves them to and restores them from the checkpoint store.
+
+import {
+  type CheckpointContent,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type TrainingCursor,
+} from "../checkpoints/checkpoint-codec.js";
+import type { CheckpointStore, StoredCheckpoint } from "../checkpoints/checkpoint-store.js";
 import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
@@ -12,28 +21,53 @@ export interface Session {
   readonly createTime: Date;
   readonly device: string;
   lastUsed: number;
+  /** Where training stands; saved with every checkpoint. */
+  training?: TrainingCursor;
+  /** Set by a Restore with resume: the next Train continues from here. */
+  resumeFrom?: TrainingCursor;
+  /** Latest loss and metrics, saved with checkpoints. */
+  metrics: Record<string, number>;
+  /** Id of the training job running on this session, if any. */
+  trainingJob?: string;
 }
 
 export interface SessionLimits {
   maxSessions: number;
 }
 
+export interface RestoredSession {
+  session: Session;
+  checkpoint: StoredCheckpoint;
+  warnings: string[];
+}
+
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
-  // Ids being built, so that two concurrent CreateModel calls cannot both take one id.
+  // Ids being built, so that two concurrent calls cannot both take one id.
   private readonly reserved = new Set<string>();
 
   constructor(
     readonly engine: ComputeEngine,
+    readonly store: CheckpointStore,
     private readonly limits: SessionLimits,
   ) {}
 
-  async create(requestedId: string, spec: ModelSpec): Promise<Session> {
-    const id = requestedId === "" ? newModelId() : checkModelId(requestedId);
-    if (this.sessions.has(id) || this.reserved.has(id)) {
+  /** Reserves an id, builds the model with `build`, and registers the session. */
+  private async open(
+    id: string,
+    replace: boolean,
+    build: () => Promise<Omit<Session, "id" | "lastUsed" | "createTime" | "device">>,
+  ): Promise<Session> {
+    const existing = this.sessions.get(id);
+    if (this.reserved.has(id) || (existing && !replace))
       throw new ModelbayError(Code.ALREADY_EXISTS, `model "${id}" already exists`);
+    if (existing?.trainingJob) {
+      throw new ModelbayError(
+        Code.FAILED_PRECONDITION,
+        `model "${id}" is training (job ${existing.trainingJob}); cancel the job first`,
+      );
     }
-    if (this.sessions.size + this.reserved.size >= this.limits.maxSessions) {
+    if (!existing && this.sessions.size + this.reserved.size >= this.limits.maxSessions) {
       throw new ModelbayError(
         Code.RESOURCE_EXHAUSTED,
         `the server holds its maximum of ${this.limits.maxSessions} models; delete one first`,
@@ -41,13 +75,19 @@ export class SessionManager {
     }
     this.reserved.add(id);
     try {
-      const model = await this.engine.buildModel(spec);
-      const session: Session = { id, spec, model, createTime: new Date(), device: "cpu:0", lastUsed: Date.now() };
+      const built = await build();
+      const session: Session = { ...built, id, createTime: new Date(), device: "cpu:0", lastUsed: Date.now() };
+      this.sessions.get(id)?.model.dispose();
       this.sessions.set(id, session);
       return session;
     } finally {
       this.reserved.delete(id);
     }
+  }
+
+  create(requestedId: string, spec: ModelSpec): Promise<Session> {
+    const id = requestedId === "" ? newModelId() : checkModelId(requestedId);
+    return this.open(id, false, async () => ({ spec, model: await this.engine.buildModel(spec), metrics: {} }));
   }
 
   get(id: string): Session {
@@ -61,10 +101,17 @@ export class SessionManager {
     return [...this.sessions.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  delete(id: string): void {
+  async delete(id: string, deleteCheckpoints: boolean): Promise<void> {
     const session = this.get(id);
+    if (session.trainingJob) {
+      throw new ModelbayError(
+        Code.FAILED_PRECONDITION,
+        `model "${id}" is training (job ${session.trainingJob}); cancel the job first`,
+      );
+    }
     this.sessions.delete(id);
     session.model.dispose();
+    if (deleteCheckpoints) await this.store.deleteAll(id);
   }
 
   async predict(id: string, inputs: readonly NamedTensor[]): Promise<NamedTensor[]> {
@@ -74,6 +121,45 @@ export class SessionManager {
     if (!input) throw new ModelbayError(Code.INTERNAL, "model has no input");
     const output = await session.model.predict(input);
     return [{ name: outputs[0]?.name ?? "output", tensor: output }];
+  }
+
+  /** Saves the session's full state as a new checkpoint. */
+  async checkpoint(id: string): Promise<StoredCheckpoint> {
+    const session = this.get(id);
+    const snapshot = await session.model.snapshot();
+    const backend = this.engine.backend;
+    const content: CheckpointContent = {
+      modelId: session.id,
+      spec: session.spec,
+      snapshot,
+      metadata: {
+        inputs: session.model.description.inputs,
+        outputs: session.model.description.outputs,
+        preprocessing: session.spec.preprocessing,
+      },
+      ...(session.training ? { training: session.training } : {}),
+      metrics: session.metrics,
+      backend: { name: backend.name, tensorflowVersion: backend.tensorflowVersion, tfjsVersion: backend.tfjsVersion },
+      createTime: new Date(),
+    };
+    return this.store.commit(session.id, encodeCheckpoint(content));
+  }
+
+  /** Opens a session from a checkpoint of `modelId` ("latest" or an id) under `targetId`. */
+  async restore(modelId: string, checkpointId: string, targetId: string, resume: boolean): Promise<RestoredSession> {
+    checkModelId(modelId);
+    const id = targetId === "" ? modelId : checkModelId(targetId, "target_model_id");
+    const read = await this.store.read(modelId, checkpointId);
+    const content = decodeCheckpoint(read.files);
+    const session = await this.open(id, true, async () => ({
+      spec: content.spec,
+      model: await this.engine.restoreModel(content.spec, content.snapshot),
+      metrics: content.metrics,
+      ...(content.training ? { training: content.training } : {}),
+      ...(resume && content.training ? { resumeFrom: content.training } : {}),
+    }));
+    const { files: _files, ...checkpoint } = read;
+    return { session, checkpoint, warnings: read.warnings };
   }
 
   closeAll(): void {

@@ -1,4 +1,8 @@
-// Starts a real server on a free loopback port and connects a client to it.
+// Starts a real server on a free loopback port, with its own temporary checkpoint store, and
+// connects a client to it.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { connect, type ModelbayClient } from "../../src/cli/client.js";
 import { parseBackendChoice } from "../../src/compute/backend.js";
 import { silentLogger } from "../../src/log.js";
@@ -10,8 +14,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export function tempDir(prefix = "modelbay-test-"): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
 export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
+  const ownDir = options.checkpointDir === undefined ? tempDir() : undefined;
   const server = await startServer({
+    ...(ownDir ? { checkpointDir: ownDir } : {}),
     address: "127.0.0.1:0",
     backend: parseBackendChoice(process.env.MODELBAY_BACKEND),
     log: silentLogger,
@@ -24,6 +34,7 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
     async close() {
       client.close();
       await server.shutdown(2000);
+      if (ownDir) fs.rmSync(ownDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,99 @@
+// Translates TrainRequest into training settings and training events into TrainEvent messages.
+import { Code, invalidArgument, ModelbayError } from "../errors.js";
+import type { DataSource, TrainRequest, TrainEvent as WireTrainEvent } from "../gen/modelbay/v1/training.js";
+import type { TrainEvent } from "../training/events.js";
+import type { Dataset, TrainSettings } from "../training/settings.js";
+import { type TensorLimits, tensorFromWire } from "./tensor-codec.js";
+
+const DEFAULT_PROGRESS_MS = 500;
+
+function datasetFromWire(source: DataSource | undefined, field: string, limits: TensorLimits): Dataset | undefined {
+  const s = source?.source;
+  if (!s) return undefined;
+  if (s.$case === "file") {
+    throw new ModelbayError(
+      Code.UNIMPLEMENTED,
+      `${field}.file: server-side data files are not supported yet; send the data inline`,
+    );
+  }
+  const { x, y } = s.inline;
+  if (!x) throw invalidArgument(`${field}.inline.x`, "is required");
+  if (!y) throw invalidArgument(`${field}.inline.y`, "is required");
+  return { x: tensorFromWire(x, `${field}.inline.x`, limits), y: tensorFromWire(y, `${field}.inline.y`, limits) };
+}
+
+export function trainSettingsFromWire(req: TrainRequest, limits: TensorLimits): TrainSettings {
+  const data = datasetFromWire(req.data, "data", limits);
+  if (!data) throw invalidArgument("data", "is required");
+  const validation = datasetFromWire(req.validationData, "validation_data", limits);
+  const p = req.checkpointPolicy;
+  const es = req.earlyStopping;
+  return {
+    data,
+    ...(validation ? { validation } : {}),
+    validationSplit: req.validationSplit,
+    epochs: req.epochs,
+    batchSize: req.batchSize,
+    shuffle: req.shuffle,
+    seed: BigInt(req.seed),
+    checkpointPolicy: {
+      everyEpochs: p?.everyEpochs ?? 0,
+      everySteps: p?.everySteps ?? 0,
+      everySeconds: p?.everySeconds ?? 0,
+      onBest: p?.onBest ?? false,
+      monitor: p?.monitor ?? "",
+    },
+    ...(es && es.patience > 0
+      ? {
+          earlyStopping: {
+            monitor: es.monitor,
+            patience: es.patience,
+            minDelta: es.minDelta,
+            restoreBestWeights: es.restoreBestWeights,
+          },
+        }
+      : {}),
+    progressIntervalMs: req.progressIntervalMs || DEFAULT_PROGRESS_MS,
+  };
+}
+
+export function trainEventToWire(e: TrainEvent): WireTrainEvent {
+  const base = { seq: e.seq, time: e.time, jobId: e.jobId };
+  const b = e.body;
+  switch (b.kind) {
+    case "started":
+      return {
+        ...base,
+        event: {
+          $case: "started",
+          started: { jobId: e.jobId, totalSteps: b.totalSteps, trainExamples: b.trainExamples },
+        },
+      };
+    case "progress": {
+      const { kind: _, ...progress } = b;
+      return { ...base, event: { $case: "progress", progress } };
+    }
+    case "epochEnd":
+      return { ...base, event: { $case: "epochEnd", epochEnd: { epoch: b.epoch, loss: b.loss, metrics: b.metrics } } };
+    case "checkpointSaved":
+      return {
+        ...base,
+        event: { $case: "checkpointSaved", checkpointSaved: { checkpointId: b.checkpointId, reason: b.reason } },
+      };
+    case "earlyStopped":
+      return {
+        ...base,
+        event: { $case: "earlyStopped", earlyStopped: { epoch: b.epoch, monitor: b.monitor, bestValue: b.bestValue } },
+      };
+    case "completed":
+      return {
+        ...base,
+        event: {
+          $case: "completed",
+          completed: { metrics: b.metrics, durationSeconds: b.durationSeconds, epochs: b.epochs },
+        },
+      };
+    case "failed":
+      return { ...base, event: { $case: "failed", failed: { code: b.code, message: b.message } } };
+  }
+}

@@ -1,0 +1,162 @@
+// The files of a checkpoint. model.json + weights.bin are a standard TensorFlow.js layers model
+// (loadable by tf.loadLayersModel and the tensorflowjs converter); optimizer.* hold the optimizer
+// slots; state.json the spec, training cursor, metadata, metrics and versions.
+import type { ModelSnapshot, NamedTensorData } from "../compute/engine.js";
+import type { ModelSpec } from "../compute/model-spec.js";
+import { BYTES_PER_ELEMENT, type DType, elementCount, type TensorSignature } from "../compute/tensor-data.js";
+import { Code, ModelbayError } from "../errors.js";
+
+/** Where a training run stands, so that a resumed run continues exactly. */
+export interface TrainingCursor {
+  /** Epochs fully completed. */
+  epoch: number;
+  /** Optimizer steps taken since the model was created. */
+  step: number;
+  /** Batches of the current (incomplete) epoch already taken. */
+  batchInEpoch: number;
+  /** State of the shuffling PRNG at the start of the current epoch. */
+  prngState: [number, number, number, number];
+  shuffle: boolean;
+  batchSize: number;
+}
+
+export interface CheckpointContent {
+  modelId: string;
+  spec: ModelSpec;
+  snapshot: ModelSnapshot;
+  metadata: { inputs: TensorSignature[]; outputs: TensorSignature[]; preprocessing: string };
+  training?: TrainingCursor;
+  metrics: Record<string, number>;
+  backend: { name: string; tensorflowVersion: string; tfjsVersion: string };
+  createTime: Date;
+}
+
+interface WeightSpec {
+  name: string;
+  shape: number[];
+  dtype: DType;
+}
+
+function packWeights(weights: readonly NamedTensorData[]): { specs: WeightSpec[]; data: Buffer } {
+  const specs = weights.map((w) => ({ name: w.name, shape: w.tensor.shape, dtype: w.tensor.dtype }));
+  const data = Buffer.concat(
+    weights.map((w) => Buffer.from(w.tensor.data.buffer, w.tensor.data.byteOffset, w.tensor.data.byteLength)),
+  );
+  return { specs, data };
+}
+
+function unpackWeights(specs: readonly WeightSpec[], data: Buffer, file: string): NamedTensorData[] {
+  let offset = 0;
+  return specs.map((spec) => {
+    const size = BYTES_PER_ELEMENT[spec.dtype];
+    if (size === undefined) throw new ModelbayError(Code.DATA_LOSS, `${file}: unsupported dtype ${spec.dtype}`);
+    const count = elementCount(spec.shape);
+    const bytes = count * size;
+    if (offset + bytes > data.byteLength)
+      throw new ModelbayError(Code.DATA_LOSS, `${file} is shorter than its weight specs`);
+    // Copy into fresh aligned memory: slices of a file buffer are not aligned for Float32Array.
+    const chunk = new Uint8Array(data.subarray(offset, offset + bytes)).buffer;
+    offset += bytes;
+    const tensorData =
+      spec.dtype === "float32"
+        ? new Float32Array(chunk)
+        : spec.dtype === "int32"
+          ? new Int32Array(chunk)
+          : new Uint8Array(chunk);
+    return { name: spec.name, tensor: { dtype: spec.dtype, shape: spec.shape, data: tensorData } };
+  });
+}
+
+export function encodeCheckpoint(c: CheckpointContent): { path: string; data: Buffer }[] {
+  const weights = packWeights(c.snapshot.weights);
+  const optimizer = packWeights(c.snapshot.optimizer);
+  const modelJson = {
+    format: "layers-model",
+    generatedBy: "modelbay",
+    convertedBy: null,
+    modelTopology: c.snapshot.topology,
+    weightsManifest: [{ paths: ["weights.bin"], weights: weights.specs }],
+  };
+  const state = {
+    formatVersion: 1,
+    modelId: c.modelId,
+    spec: c.spec,
+    metadata: c.metadata,
+    training: c.training ?? null,
+    metrics: c.metrics,
+    backend: c.backend,
+    createTime: c.createTime.toISOString(),
+  };
+  return [
+    { path: "model.json", data: Buffer.from(JSON.stringify(modelJson)) },
+    { path: "weights.bin", data: weights.data },
+    { path: "optimizer.json", data: Buffer.from(JSON.stringify({ weights: optimizer.specs })) },
+    { path: "optimizer.bin", data: optimizer.data },
+    { path: "state.json", data: Buffer.from(JSON.stringify(state, null, 2)) },
+  ];
+}
+
+function need(files: ReadonlyMap<string, Buffer>, name: string): Buffer {
+  const data = files.get(name);
+  if (!data) throw new ModelbayError(Code.DATA_LOSS, `checkpoint has no ${name}`);
+  return data;
+}
+
+export function decodeCheckpoint(files: ReadonlyMap<string, Buffer>): CheckpointContent {
+  const modelJson = JSON.parse(need(files, "model.json").toString("utf8")) as {
+    modelTopology: unknown;
+    weightsManifest: { weights: WeightSpec[] }[];
+  };
+  const optimizerJson = JSON.parse(need(files, "optimizer.json").toString("utf8")) as { weights: WeightSpec[] };
+  const state = JSON.parse(need(files, "state.json").toString("utf8")) as Omit<
+    CheckpointContent,
+    "snapshot" | "createTime" | "training"
+  > & {
+    formatVersion: number;
+    createTime: string;
+    training: TrainingCursor | null;
+  };
+  if (state.formatVersion !== 1)
+    throw new ModelbayError(Code.FAILED_PRECONDITION, `checkpoint format ${state.formatVersion} is not supported`);
+  return {
+    modelId: state.modelId,
+    spec: state.spec,
+    metadata: state.metadata,
+    ...(state.training ? { training: state.training } : {}),
+    metrics: state.metrics,
+    backend: state.backend,
+    createTime: new Date(state.createTime),
+    snapshot: {
+      topology: modelJson.modelTopology,
+      weights: unpackWeights(
+        modelJson.weightsManifest.flatMap((g) => g.weights),
+        need(files, "weights.bin"),
+        "weights.bin",
+      ),
+      optimizer: unpackWeights(optimizerJson.weights, need(files, "optimizer.bin"), "optimizer.bin"),
+    },
+  };
+}
+
+/** What listings show of a checkpoint, read from its state.json alone. */
+export interface CheckpointSummary {
+  epoch: number;
+  step: number;
+  metrics: Record<string, number>;
+  backend: string;
+}
+
+export function summarizeState(stateJson: Buffer): CheckpointSummary {
+  const state = JSON.parse(stateJson.toString("utf8")) as {
+    training: TrainingCursor | null;
+    metrics: Record<string, number>;
+    backend: CheckpointContent["backend"];
+  };
+  const b = state.backend;
+  return {
+    epoch: state.training?.epoch ?? 0,
+    step: state.training?.step ?? 0,
+    metrics: state.metrics ?? {},
+    backend: `${b.name}${b.tensorflowVersion ? ` ${b.tensorflowVersion}` : ""} (tfjs ${b.tfjsVersion})`,
+  };
+}

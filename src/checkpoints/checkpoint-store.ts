@@ -1,0 +1,265 @@
+// A local directory of checkpoints, one folder per model, committed atomically:
+// files are written and fsynced into a temporary folder, the manifest last, the folder is renamed
+// into place and its parent fsynced; only then does the model's LATEST pointer move.
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { Code, invalidArgument, ModelbayError, notFound } from "../errors.js";
+import {
+  buildManifest,
+  CorruptCheckpointError,
+  MANIFEST_FILE,
+  type Manifest,
+  readManifest,
+  readVerified,
+} from "./manifest.js";
+
+const CHECKPOINT_ID = /^ckpt-(\d{6,})$/;
+const LATEST_FILE = "LATEST";
+const TEMP_PREFIX = ".tmp-";
+
+export interface StoredCheckpoint {
+  id: string;
+  dir: string;
+  manifest: Manifest;
+  createTime: Date;
+}
+
+export interface ReadCheckpoint extends StoredCheckpoint {
+  files: Map<string, Buffer>;
+  /** What the client should know, e.g. that the newest checkpoint was corrupt and skipped. */
+  warnings: string[];
+}
+
+async function fsyncPath(p: string): Promise<void> {
+  const handle = await fs.open(p, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeFileSynced(file: string, data: Buffer | string): Promise<void> {
+  const handle = await fs.open(file, "w");
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function storageError(action: string, err: unknown): ModelbayError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return new ModelbayError(Code.RESOURCE_EXHAUSTED, `${action}: no space left in the checkpoint store`, {
+      cause: err,
+    });
+  }
+  return new ModelbayError(Code.INTERNAL, `${action} failed`, { cause: err });
+}
+
+const seqOf = (id: string) => Number(CHECKPOINT_ID.exec(id)?.[1] ?? 0);
+
+export function checkCheckpointId(id: string, field = "checkpoint_id"): string {
+  if (!CHECKPOINT_ID.test(id))
+    throw invalidArgument(field, `"${id.slice(0, 64)}" is not a checkpoint id (ckpt-NNNNNN) or "latest"`);
+  return id;
+}
+
+export class CheckpointStore {
+  // Commits to one model are serialized so that ids and LATEST move in order.
+  private readonly queues = new Map<string, Promise<unknown>>();
+  // Checkpoints being read, which deletion and retention must leave alone.
+  private readonly reading = new Map<string, number>();
+
+  constructor(readonly root: string) {}
+
+  /** Creates the root and removes temporaries that a crash left behind. */
+  async init(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true });
+    for (const model of await fs.readdir(this.root, { withFileTypes: true })) {
+      if (!model.isDirectory()) continue;
+      const dir = path.join(this.root, model.name);
+      for (const entry of await fs.readdir(dir)) {
+        if (entry.startsWith(TEMP_PREFIX)) await fs.rm(path.join(dir, entry), { recursive: true, force: true });
+      }
+    }
+  }
+
+  private modelDir(modelId: string): string {
+    // Model ids are checked by the session layer; this guards the store on its own too.
+    if (modelId === "" || modelId.includes("/") || modelId.includes("\\") || modelId.startsWith(".")) {
+      throw invalidArgument("model_id", "escapes the checkpoint store");
+    }
+    return path.join(this.root, modelId);
+  }
+
+  private serialize<T>(modelId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(modelId) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    this.queues.set(
+      modelId,
+      next.catch(() => undefined),
+    );
+    return next;
+  }
+
+  private async ids(modelId: string): Promise<string[]> {
+    let entries: string[];
+    try {
+      entries = await fs.readdir(this.modelDir(modelId));
+    } catch {
+      return [];
+    }
+    return entries.filter((e) => CHECKPOINT_ID.test(e)).sort((a, b) => seqOf(b) - seqOf(a));
+  }
+
+  /** Writes a new checkpoint and moves LATEST to it. */
+  commit(modelId: string, files: { path: string; data: Buffer }[]): Promise<StoredCheckpoint> {
+    return this.serialize(modelId, async () => {
+      const modelDir = this.modelDir(modelId);
+      const newest = (await this.ids(modelId))[0];
+      const seq = newest ? seqOf(newest) + 1 : 1;
+      const id = `ckpt-${String(seq).padStart(6, "0")}`;
+      const temp = path.join(modelDir, `${TEMP_PREFIX}${id}-${randomBytes(4).toString("hex")}`);
+      const final = path.join(modelDir, id);
+      const manifest = buildManifest(files);
+      try {
+        await fs.mkdir(temp, { recursive: true });
+        for (const f of files) await writeFileSynced(path.join(temp, f.path), f.data);
+        await writeFileSynced(path.join(temp, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
+        await fsyncPath(temp);
+        await fs.rename(temp, final);
+        await fsyncPath(modelDir);
+        await this.setLatest(modelId, id);
+      } catch (err) {
+        await fs.rm(temp, { recursive: true, force: true }).catch(() => undefined);
+        throw storageError(`writing checkpoint ${id} of model "${modelId}"`, err);
+      }
+      const stat = await fs.stat(path.join(final, MANIFEST_FILE));
+      return { id, dir: final, manifest, createTime: stat.mtime };
+    });
+  }
+
+  private async setLatest(modelId: string, id: string): Promise<void> {
+    const modelDir = this.modelDir(modelId);
+    const temp = path.join(modelDir, `${TEMP_PREFIX}latest-${randomBytes(4).toString("hex")}`);
+    await writeFileSynced(temp, `${id}\n`);
+    await fs.rename(temp, path.join(modelDir, LATEST_FILE));
+    await fsyncPath(modelDir);
+  }
+
+  async latestId(modelId: string): Promise<string | undefined> {
+    try {
+      const id = (await fs.readFile(path.join(this.modelDir(modelId), LATEST_FILE), "utf8")).trim();
+      return CHECKPOINT_ID.test(id) ? id : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Checkpoints of a model, newest first, without hashing their contents. */
+  async list(modelId: string): Promise<StoredCheckpoint[]> {
+    const out: StoredCheckpoint[] = [];
+    for (const id of await this.ids(modelId)) {
+      const dir = path.join(this.modelDir(modelId), id);
+      try {
+        const manifest = await readManifest(dir);
+        const stat = await fs.stat(path.join(dir, MANIFEST_FILE));
+        out.push({ id, dir, manifest, createTime: stat.mtime });
+      } catch {
+        // A directory without a readable manifest was never committed: not a checkpoint.
+      }
+    }
+    return out;
+  }
+
+  /** One file of a checkpoint, unverified: for listings, which must not hash every checkpoint. */
+  async readFile(modelId: string, id: string, name: string): Promise<Buffer> {
+    return fs.readFile(path.join(this.modelDir(modelId), checkCheckpointId(id), name));
+  }
+
+  /**
+   * Reads and verifies a checkpoint. For "latest", a corrupt newest checkpoint is skipped in favour
+   * of the newest good one, and the response says so.
+   */
+  async read(modelId: string, idOrLatest: string): Promise<ReadCheckpoint> {
+    const warnings: string[] = [];
+    let candidates: string[];
+    if (idOrLatest === "latest") {
+      const latest = await this.latestId(modelId);
+      const all = await this.ids(modelId);
+      // Newer directories than LATEST would be commits whose pointer never moved: not trusted.
+      candidates = latest ? all.filter((id) => seqOf(id) <= seqOf(latest)) : all;
+      if (candidates.length === 0) throw notFound(`checkpoint of model "${modelId}"`);
+    } else {
+      candidates = [checkCheckpointId(idOrLatest)];
+    }
+    for (const id of candidates) {
+      const dir = path.join(this.modelDir(modelId), id);
+      const key = `${modelId}/${id}`;
+      this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
+      try {
+        const { manifest, files } = await readVerified(dir);
+        const stat = await fs.stat(path.join(dir, MANIFEST_FILE));
+        return { id, dir, manifest, files, createTime: stat.mtime, warnings };
+      } catch (err) {
+        if (!(err instanceof CorruptCheckpointError)) throw storageError(`reading checkpoint ${id}`, err);
+        if (idOrLatest !== "latest") {
+          const exists = await fs.stat(dir).then(
+            () => true,
+            () => false,
+          );
+          if (!exists) throw notFound(`checkpoint ${id} of model "${modelId}"`);
+          throw new ModelbayError(Code.DATA_LOSS, `checkpoint ${id} of model "${modelId}" is corrupt: ${err.message}`);
+        }
+        warnings.push(`checkpoint ${id} is corrupt (${err.message}); skipped`);
+      } finally {
+        const n = (this.reading.get(key) ?? 1) - 1;
+        if (n === 0) this.reading.delete(key);
+        else this.reading.set(key, n);
+      }
+    }
+    throw new ModelbayError(Code.DATA_LOSS, `no intact checkpoint of model "${modelId}": ${warnings.join("; ")}`);
+  }
+
+  /** Deletes one checkpoint; the latest only with `force`, and never one being read. */
+  delete(modelId: string, id: string, force: boolean): Promise<void> {
+    checkCheckpointId(id);
+    return this.serialize(modelId, async () => {
+      const dir = path.join(this.modelDir(modelId), id);
+      if (
+        !(await fs.stat(dir).then(
+          () => true,
+          () => false,
+        ))
+      )
+        throw notFound(`checkpoint ${id} of model "${modelId}"`);
+      if (this.reading.has(`${modelId}/${id}`)) {
+        throw new ModelbayError(Code.FAILED_PRECONDITION, `checkpoint ${id} is being read; try again`);
+      }
+      const latest = await this.latestId(modelId);
+      if (latest === id && !force) {
+        throw new ModelbayError(
+          Code.FAILED_PRECONDITION,
+          `checkpoint ${id} is the latest of model "${modelId}"; set force to delete it`,
+        );
+      }
+      // Rename first so that a crash mid-delete leaves a temporary (cleaned at start), not half a checkpoint.
+      const doomed = path.join(this.modelDir(modelId), `${TEMP_PREFIX}deleted-${id}-${randomBytes(4).toString("hex")}`);
+      await fs.rename(dir, doomed);
+      if (latest === id) {
+        const next = (await this.ids(modelId))[0];
+        if (next) await this.setLatest(modelId, next);
+        else await fs.rm(path.join(this.modelDir(modelId), LATEST_FILE), { force: true });
+      }
+      await fs.rm(doomed, { recursive: true, force: true });
+    });
+  }
+
+  deleteAll(modelId: string): Promise<void> {
+    return this.serialize(modelId, () => fs.rm(this.modelDir(modelId), { recursive: true, force: true }));
+  }
+}

@@ -1,0 +1,62 @@
+// Optimizer state as named tensors, complete enough to continue training bit for bit.
+// tfjs' getWeights() omits Adam's running bias-correction powers (accBeta1/2) and setWeights()
+// recomputes them with pow(), which rounds differently from the product accumulated step by step;
+// so we carry them as two extra entries.
+import * as tf from "@tensorflow/tfjs";
+import type { NamedTensorData } from "./engine.js";
+import type { TensorData } from "./tensor-data.js";
+
+const ADAM_POWERS = ["modelbay/adam/acc_beta1", "modelbay/adam/acc_beta2"] as const;
+
+interface AdamInternals {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+}
+
+const isAdam = (o: tf.Optimizer) => (o.constructor as { className?: string }).className === "Adam";
+
+async function toData(t: tf.Tensor): Promise<TensorData> {
+  return {
+    dtype: t.dtype as "float32" | "int32",
+    shape: [...t.shape],
+    data: (await t.data()) as Float32Array | Int32Array,
+  };
+}
+
+export async function readOptimizerState(optimizer: tf.Optimizer): Promise<NamedTensorData[]> {
+  const weights = await optimizer.getWeights();
+  try {
+    const out = await Promise.all(weights.map(async (w) => ({ name: w.name, tensor: await toData(w.tensor) })));
+    if (isAdam(optimizer)) {
+      const adam = optimizer as unknown as AdamInternals;
+      out.push({ name: ADAM_POWERS[0], tensor: await toData(adam.accBeta1) });
+      out.push({ name: ADAM_POWERS[1], tensor: await toData(adam.accBeta2) });
+    }
+    return out;
+  } finally {
+    // The iteration count is a fresh tensor; the slots are the optimizer's own variables.
+    for (const w of weights) if (w.name === "iter") w.tensor.dispose();
+  }
+}
+
+export async function writeOptimizerState(optimizer: tf.Optimizer, state: readonly NamedTensorData[]): Promise<void> {
+  const extras = new Map(
+    state.filter((w) => (ADAM_POWERS as readonly string[]).includes(w.name)).map((w) => [w.name, w.tensor]),
+  );
+  const slots = state.filter((w) => !extras.has(w.name));
+  if (slots.length === 0) return;
+  const tensors = slots.map((w) => ({
+    name: w.name,
+    tensor: tf.tensor(w.tensor.data, w.tensor.shape, w.tensor.dtype),
+  }));
+  await optimizer.setWeights(tensors);
+  // Slots became variables holding their own reference to the data.
+  for (const t of tensors) t.tensor.dispose();
+  if (isAdam(optimizer) && extras.size === 2) {
+    const adam = optimizer as unknown as AdamInternals;
+    tf.tidy(() => {
+      adam.accBeta1.assign(tf.scalar((extras.get(ADAM_POWERS[0]) as TensorData).data[0] as number));
+      adam.accBeta2.assign(tf.scalar((extras.get(ADAM_POWERS[1]) as TensorData).data[0] as number));
+    });
+  }
+}

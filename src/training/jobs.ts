@@ -1,0 +1,56 @@
+// The training jobs of the server: one per model at a time, found by id, cancelled on shutdown.
+
+import { Code, ModelbayError, notFound } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { SessionManager } from "../sessions/session-manager.js";
+import type { CheckpointPolicy } from "./settings.js";
+import { checkSettings, type TrainLimits, type TrainSettings } from "./settings.js";
+import { TrainingJob } from "./train-job.js";
+
+export type { CheckpointPolicy };
+
+export class TrainingJobs {
+  private readonly jobs = new Map<string, TrainingJob>();
+
+  constructor(
+    private readonly sessions: SessionManager,
+    private readonly limits: TrainLimits,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Checks the settings against the model, then starts the job; it runs until done or cancelled. */
+  start(modelId: string, settings: TrainSettings): TrainingJob {
+    const session = this.sessions.get(modelId);
+    if (session.trainingJob) {
+      throw new ModelbayError(
+        Code.FAILED_PRECONDITION,
+        `model "${modelId}" is already training (job ${session.trainingJob})`,
+      );
+    }
+    const loss = checkSettings(settings, session.model.description, session.spec.compile.loss, this.limits);
+    const job = new TrainingJob(modelId, this.sessions, settings, loss, this.logger);
+    session.trainingJob = job.id;
+    this.jobs.set(job.id, job);
+    return job;
+  }
+
+  get(jobId: string): TrainingJob {
+    const job = this.jobs.get(jobId);
+    if (!job) throw notFound(`training job "${jobId}"`);
+    return job;
+  }
+
+  list(): TrainingJob[] {
+    return [...this.jobs.values()];
+  }
+
+  /** Stops every running job (each checkpoints first) and waits for them. */
+  async shutdown(): Promise<void> {
+    const running = this.list().filter((j) => j.state === "running");
+    for (const job of running)
+      job.cancel(
+        new ModelbayError(Code.UNAVAILABLE, "the server is shutting down; the job checkpointed and can be resumed"),
+      );
+    await Promise.all(running.map((j) => j.done));
+  }
+}

@@ -1,0 +1,136 @@
+// What a training job is asked to do, and the checks it passes before any step runs.
+import type { LossKind } from "../compute/model-spec.js";
+import { elementCount, type TensorData, type TensorSignature } from "../compute/tensor-data.js";
+import { Code, invalidArgument, ModelbayError } from "../errors.js";
+
+export interface CheckpointPolicy {
+  everyEpochs: number;
+  everySteps: number;
+  everySeconds: number;
+  onBest: boolean;
+  monitor: string;
+}
+
+export interface EarlyStoppingSettings {
+  monitor: string;
+  patience: number;
+  minDelta: number;
+  restoreBestWeights: boolean;
+}
+
+export interface Dataset {
+  x: TensorData;
+  y: TensorData;
+}
+
+export interface TrainSettings {
+  data: Dataset;
+  validation?: Dataset;
+  validationSplit: number;
+  epochs: number;
+  batchSize: number;
+  shuffle: boolean;
+  seed: bigint;
+  checkpointPolicy: CheckpointPolicy;
+  earlyStopping?: EarlyStoppingSettings;
+  progressIntervalMs: number;
+}
+
+export interface TrainLimits {
+  maxBatchSize: number;
+}
+
+const rowsOf = (t: TensorData) => t.shape[0] ?? 0;
+
+/** Rows [start, end) of a tensor, sharing its memory. */
+export function sliceRows(t: TensorData, start: number, end: number): TensorData {
+  const stride = elementCount(t.shape.slice(1));
+  return {
+    dtype: t.dtype,
+    shape: [end - start, ...t.shape.slice(1)],
+    data: t.data.subarray(start * stride, end * stride),
+  };
+}
+
+/** Holds out the last `fraction` of the rows for validation, as Keras' validation_split does. */
+export function splitValidation(data: Dataset, fraction: number): { train: Dataset; validation?: Dataset } {
+  if (fraction <= 0) return { train: data };
+  const rows = rowsOf(data.x);
+  const cut = Math.floor(rows * (1 - fraction));
+  if (cut <= 0 || cut >= rows)
+    throw invalidArgument("validation_split", `leaves no training or no validation rows out of ${rows}`);
+  return {
+    train: { x: sliceRows(data.x, 0, cut), y: sliceRows(data.y, 0, cut) },
+    validation: { x: sliceRows(data.x, cut, rows), y: sliceRows(data.y, cut, rows) },
+  };
+}
+
+function checkFeatures(x: TensorData, input: TensorSignature, field: string): void {
+  const fmt = (s: readonly number[]) => `[${s.join(", ")}]`;
+  if (x.dtype !== input.dtype)
+    throw invalidArgument(field, `dtype ${x.dtype} does not match the model's ${input.dtype}`);
+  const ok = x.shape.length === input.shape.length && input.shape.every((d, i) => d === -1 || d === x.shape[i]);
+  if (!ok) throw invalidArgument(field, `shape ${fmt(x.shape)} does not match the model's input ${fmt(input.shape)}`);
+}
+
+function checkLabels(y: TensorData, loss: LossKind, output: TensorSignature, field: string): void {
+  const units = output.shape[output.shape.length - 1] ?? 1;
+  const rows = rowsOf(y);
+  if (loss === "sparse_categorical_crossentropy") {
+    const flat = y.shape.length === 1 || (y.shape.length === 2 && y.shape[1] === 1);
+    if (!flat)
+      throw invalidArgument(
+        field,
+        `sparse categorical labels must have shape [n] or [n, 1], got [${y.shape.join(", ")}]`,
+      );
+    for (let i = 0; i < rows; i++) {
+      const label = y.data[i] as number;
+      if (!Number.isInteger(label) || label < 0 || label >= units) {
+        throw invalidArgument(field, `label ${label} at row ${i} is not a class index in [0, ${units})`);
+      }
+    }
+    return;
+  }
+  const want = [rows, ...output.shape.slice(1)];
+  if (y.shape.length !== want.length || want.some((d, i) => d !== y.shape[i])) {
+    throw invalidArgument(
+      field,
+      `labels of shape [${y.shape.join(", ")}] do not fit loss ${loss} with the model's output [${output.shape.join(", ")}]; expected [${want.join(", ")}]`,
+    );
+  }
+  if (y.dtype === "bool") throw invalidArgument(field, "labels must be numbers, not bool");
+}
+
+export function checkSettings(
+  s: TrainSettings,
+  model: { inputs: TensorSignature[]; outputs: TensorSignature[] },
+  loss: LossKind | undefined,
+  limits: TrainLimits,
+): LossKind {
+  if (!loss)
+    throw new ModelbayError(
+      Code.FAILED_PRECONDITION,
+      "the model's spec has no loss (spec.compile.loss); it cannot be trained",
+    );
+  if (!Number.isInteger(s.epochs) || s.epochs <= 0)
+    throw invalidArgument("epochs", `must be positive, got ${s.epochs}`);
+  if (!Number.isInteger(s.batchSize) || s.batchSize <= 0)
+    throw invalidArgument("batch_size", `must be positive, got ${s.batchSize}`);
+  if (s.batchSize > limits.maxBatchSize)
+    throw invalidArgument("batch_size", `${s.batchSize} exceeds the server's maximum of ${limits.maxBatchSize}`);
+  if (!(s.validationSplit >= 0 && s.validationSplit < 1))
+    throw invalidArgument("validation_split", `must be in [0, 1), got ${s.validationSplit}`);
+  const [input, output] = [model.inputs[0], model.outputs[0]];
+  if (!input || !output) throw new ModelbayError(Code.INTERNAL, "model without input or output");
+  for (const [name, d] of [
+    ["data", s.data],
+    ["validation_data", s.validation],
+  ] as const) {
+    if (!d) continue;
+    if (rowsOf(d.x) === 0) throw invalidArgument(`${name}.x`, "has no rows");
+    if (rowsOf(d.x) !== rowsOf(d.y)) throw invalidArgument(name, `x has ${rowsOf(d.x)} rows but y has ${rowsOf(d.y)}`);
+    checkFeatures(d.x, input, `${name}.x`);
+    checkLabels(d.y, loss, output, `${name}.y`);
+  }
+  return loss;
+}
