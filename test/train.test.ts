@@ -235,10 +235,52 @@ test("the server answers health while a job trains", async () => {
   const stream = t.client.train(trainRequest("busy", 20000, { epochs: 50, batchSize: 8 }));
   const first = await stream.next();
   assert.equal(first.value?.event?.$case, "started");
+  // A deadline turns a starved event loop into a failure instead of a long wait.
   for (let i = 0; i < 3; i++) {
-    assert.equal(await t.client.health(), "SERVING");
+    assert.equal(await t.client.health("", { deadline: Date.now() + 2000 }), "SERVING");
   }
   const status = await t.client.getModel({ modelId: "busy" });
   assert.equal(status.model?.modelId, "busy");
   await stream.return(undefined);
+});
+
+test("metrics and validation metrics are reported, and accuracy rises on a learnable task", async () => {
+  const spec = denseSpec(5);
+  if (spec.topology?.$case === "sequential") {
+    spec.topology.sequential.layers = [
+      { name: "", kind: { $case: "dense", dense: { units: 32, activation: 1 } } },
+      { name: "", kind: { $case: "dense", dense: { units: 3, activation: 4 } } }, // softmax
+    ];
+  }
+  if (spec.compile) {
+    spec.compile.loss = 5; // sparse categorical crossentropy
+    spec.compile.metrics = [3]; // accuracy
+    if (spec.compile.optimizer) spec.compile.optimizer.learningRate = 0.01;
+  }
+  await t.client.createModel({ modelId: "classes", spec });
+  const rows = 900;
+  const x = seededFloats(rows * 10, 12);
+  const labels = new Int32Array(rows).map((_, r) =>
+    (x[r * 10] as number) > 0.3 ? 2 : (x[r * 10] as number) > -0.3 ? 1 : 0,
+  );
+  const req = trainRequest("classes", rows, { epochs: 8, batchSize: 30, validationSplit: 0.2 });
+  if (req.data?.source?.$case === "inline") {
+    req.data.source.inline.x = floatTensor(x, [rows, 10], true);
+    req.data.source.inline.y = {
+      ...floatTensor(new Float32Array(0), [rows]),
+      dtype: 2,
+      int32Values: Array.from(labels),
+    };
+  }
+  const events = await collect(t.client, req);
+  const epochs = ofKind(events, "epochEnd").map((e) => e.epochEnd);
+  assert.equal(epochs.length, 8);
+  assert.deepEqual(Object.keys(epochs[0]?.metrics ?? {}).sort(), ["accuracy", "val_accuracy", "val_loss"]);
+  assert.ok(
+    (epochs[7]?.metrics.val_accuracy ?? 0) > 0.8,
+    `val_accuracy ${epochs.map((e) => e.metrics.val_accuracy).join(", ")}`,
+  );
+  assert.ok((epochs[7]?.metrics.accuracy ?? 0) > (epochs[0]?.metrics.accuracy ?? 1));
+  const completed = ofKind(events, "completed")[0]?.completed;
+  assert.equal(completed?.metrics.val_accuracy, epochs[7]?.metrics.val_accuracy);
 });

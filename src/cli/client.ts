@@ -46,8 +46,8 @@ export function connect(address: string, credentials = grpc.credentials.createIn
       }
     },
     /** Resolves to the serving status of `service` ("" for the whole server). */
-    async health(service = ""): Promise<string> {
-      const res = await promisify(health, health.check)({ service });
+    async health(service = "", options: Partial<grpc.CallOptions> = {}): Promise<string> {
+      const res = await promisify(health, health.check)({ service }, options);
       return HealthCheckResponse_ServingStatus[res.status] ?? String(res.status);
     },
     close(): void {

@@ -1,63 +1,179 @@
-// The README's first command: starts an in-process server on a free loopback port and walks the
-// classic TensorFlow recipe through the API, printing what happens.
-import { DataType, type Tensor } from "../gen/modelbay/v1/tensor.js";
+// The README's first command: the classic TensorFlow recipe through the API on an in-process
+// server with a local checkpoint store: build, train with live progress and a checkpoint every
+// epoch, stop the server, start a new one on the same store, restore the latest checkpoint,
+// verify it predicts what the trained model predicted, and continue training from it.
+import fs from "node:fs";
+import path from "node:path";
+import type { Tensor } from "../gen/modelbay/v1/tensor.js";
+import type { TrainRequest } from "../gen/modelbay/v1/training.js";
 import { silentLogger } from "../log.js";
-import { startServer } from "../server.js";
-import { connect } from "./client.js";
+import { type RunningServer, startServer } from "../server.js";
+import { connect, type ModelbayClient } from "./client.js";
 import { classicDenseSpec, customBlockSpec } from "./example-specs.js";
+import { ProgressLine } from "./progress.js";
+import { floatTensor } from "./tensors.js";
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-function rawFloats(values: Float32Array, shape: number[]): Tensor {
+/** The classic dataset: 10 features, y = a fixed linear map plus a nonlinearity, seeded. */
+function classicData(rows: number, seed: number): { x: Float32Array; y: Float32Array } {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 31 - 1;
+  };
+  const x = Float32Array.from({ length: rows * 10 }, next);
+  const y = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let acc = 0;
+    for (let j = 0; j < 10; j++) acc += (j % 2 ? 0.5 : -1) * (x[r * 10 + j] as number);
+    y[r] = acc + Math.sin(3 * (x[r * 10] as number));
+  }
+  return { x, y };
+}
+
+function trainRequest(modelId: string, epochs: number): TrainRequest {
+  const rows = 20_000;
+  const { x, y } = classicData(rows, 7);
   return {
-    name: "",
-    dtype: DataType.DATA_TYPE_FLOAT32,
-    shape,
-    floatValues: [],
-    int32Values: [],
-    boolValues: [],
-    float64Values: [],
-    int64Values: [],
-    rawContents: Buffer.from(values.buffer, values.byteOffset, values.byteLength),
+    modelId,
+    data: { source: { $case: "inline", inline: { x: floatTensor(x, [rows, 10]), y: floatTensor(y, [rows, 1]) } } },
+    validationSplit: 0.1,
+    epochs,
+    batchSize: 32,
+    shuffle: true,
+    seed: 42,
+    checkpointPolicy: { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "" },
+    progressIntervalMs: 200,
+    detach: false,
   };
 }
 
-function floatsOf(t: Tensor | undefined): Float32Array {
-  if (!t) throw new Error("no output");
-  if (t.floatValues.length > 0) return Float32Array.from(t.floatValues);
-  return new Float32Array(
-    t.rawContents.buffer.slice(t.rawContents.byteOffset, t.rawContents.byteOffset + t.rawContents.byteLength),
-  );
+async function train(client: ModelbayClient, req: TrainRequest): Promise<void> {
+  const bar = new ProgressLine(process.stdout);
+  for await (const e of client.train(req)) {
+    const ev = e.event;
+    if (!ev) continue;
+    if (ev.$case === "progress") {
+      const p = ev.progress;
+      bar.update(
+        p.percent,
+        `epoch ${p.epoch}/${req.epochs} loss ${p.loss.toFixed(4)} ${Math.round(p.samplesPerSecond)} samples/s ETA ${p.etaSeconds.toFixed(1)}s`,
+      );
+    } else if (ev.$case === "epochEnd") {
+      const m = ev.epochEnd;
+      bar.log(
+        `epoch ${m.epoch}: loss ${m.loss.toFixed(5)}, val_loss ${m.metrics.val_loss?.toFixed(5)}, mae ${m.metrics.mae?.toFixed(4)}`,
+      );
+    } else if (ev.$case === "checkpointSaved") {
+      bar.log(`  checkpoint ${ev.checkpointSaved.checkpointId} saved (${ev.checkpointSaved.reason})`);
+    } else if (ev.$case === "completed") {
+      bar.done(`completed ${ev.completed.epochs} epochs in ${ev.completed.durationSeconds.toFixed(1)}s`);
+    } else if (ev.$case === "failed") {
+      bar.done("");
+      throw new Error(`training failed: ${ev.failed.message}`);
+    }
+  }
 }
 
-async function main(): Promise<void> {
-  const server = await startServer({ address: "127.0.0.1:0", log: silentLogger });
-  const client = connect(server.address);
-  try {
-    say(`modelbay demo: in-process server on ${server.address}`);
-    say(`health: ${await client.health()}`);
-    const info = await client.getServerInfo({});
-    say(
-      `backend: ${info.backend}${info.tensorflowVersion ? ` (TensorFlow ${info.tensorflowVersion})` : ""}, tfjs ${info.tfjsVersion}`,
-    );
+const rowsOf = (values: number[], width: number) =>
+  Array.from({ length: values.length / width }, (_, r) =>
+    values
+      .slice(r * width, (r + 1) * width)
+      .map((v) => v.toFixed(4))
+      .join(" "),
+  );
 
-    const batch = Float32Array.from({ length: 100 }, (_, i) => Math.sin(i));
-    for (const [id, spec, what] of [
-      ["classic", classicDenseSpec(), "Dense(128, relu, input 10) -> Dense(1), adam/mse"],
-      ["custom-block", customBlockSpec(), "custom block wrapping Dense(64, relu) -> Dense(1)"],
-    ] as const) {
-      const { model } = await client.createModel({ modelId: id, spec });
-      say(`\ncreated "${id}": ${what}; ${model?.parameterCount} parameters on ${model?.placement?.device}`);
-      const res = await client.predict({ modelId: id, inputs: [rawFloats(batch, [10, 10])], rawOutput: true });
-      const out = res.outputs[0];
-      const values = Array.from(floatsOf(out), (v) => v.toFixed(4));
-      say(`predict 10x10 -> shape [${out?.shape.join(", ")}]: ${values.join(" ")}`);
-    }
-    say("\ndemo complete");
+async function main(): Promise<void> {
+  const store = path.resolve("modelbay-data", "demo-checkpoints");
+  fs.rmSync(store, { recursive: true, force: true });
+  const start = () => startServer({ address: "127.0.0.1:0", checkpointDir: store, log: silentLogger });
+
+  let server: RunningServer = await start();
+  let client = connect(server.address);
+  try {
+    await walkThrough(
+      start,
+      () => ({ server, client }),
+      (s, c) => {
+        server = s;
+        client = c;
+      },
+      store,
+    );
   } finally {
     client.close();
     await server.shutdown();
   }
+}
+
+type Start = () => Promise<RunningServer>;
+
+async function walkThrough(
+  start: Start,
+  current: () => { server: RunningServer; client: ModelbayClient },
+  replace: (server: RunningServer, client: ModelbayClient) => void,
+  store: string,
+): Promise<void> {
+  let { server, client } = current();
+  const info = await client.getServerInfo({});
+  say(`modelbay demo: server on ${server.address}, health ${await client.health()}`);
+  say(
+    `backend: ${info.backend}${info.tensorflowVersion ? ` (TensorFlow ${info.tensorflowVersion})` : ""}, tfjs ${info.tfjsVersion}; checkpoints in ${store}\n`,
+  );
+
+  const spec = classicDenseSpec(42);
+  const compile = spec.compile;
+  if (compile) compile.metrics = [1]; // METRIC_MEAN_ABSOLUTE_ERROR
+  const { model } = await client.createModel({ modelId: "classic", spec });
+  say(`1. created "classic": Dense(128, relu, input 10) -> Dense(1), adam/mse, ${model?.parameterCount} parameters`);
+  const custom = await client.createModel({ modelId: "custom-block", spec: customBlockSpec() });
+  say(
+    `   created "custom-block": a reusable block wrapping Dense(64, relu), placed twice, -> Dense(1), ${custom.model?.parameterCount} parameters\n`,
+  );
+
+  say("2. train 3 epochs, checkpoint every epoch");
+  await train(client, trainRequest("classic", 3));
+
+  const batch = classicData(10, 99).x;
+  const input: Tensor = floatTensor(batch, [10, 10], true);
+  const trained = (await client.predict({ modelId: "classic", inputs: [input], rawOutput: false })).outputs[0];
+  say(`\n3. predict a 10x10 batch: [${trained?.shape.join(", ")}] ${rowsOf(trained?.floatValues ?? [], 1).join(" ")}`);
+
+  say("\n4. stop the server and start a new one on the same checkpoint store");
+  client.close();
+  await server.shutdown();
+  server = await start();
+  client = connect(server.address);
+  replace(server, client);
+  const { checkpoints } = await client.listCheckpoints({ modelId: "classic" });
+  for (const c of checkpoints) {
+    say(
+      `   ${c.checkpointId}${c.latest ? " (latest)" : ""}: epoch ${c.epoch}, step ${c.step}, loss ${c.metrics.loss?.toFixed(5)}, ${c.sizeBytes} bytes`,
+    );
+  }
+
+  say("\n5. restore latest and verify it predicts what the trained model predicted (atol 1e-6, rtol 1e-6)");
+  const restored = await client.restore({
+    source: { $case: "checkpoint", checkpoint: { modelId: "classic", checkpointId: "latest" } },
+    targetModelId: "",
+    goldens: { inputs: [input], expectedOutputs: trained ? [trained] : [], atol: 1e-6, rtol: 1e-6 },
+    resume: true,
+  });
+  for (const o of restored.verification?.outputs ?? []) {
+    say(
+      `   ${restored.checkpointId} "${o.name}": max abs error ${o.maxAbsError}, max rel error ${o.maxRelError}, ${o.passed ? "PASS" : "FAIL"}`,
+    );
+  }
+  const again = (await client.predict({ modelId: "classic", inputs: [input], rawOutput: false })).outputs[0];
+  say(`   predict after restore: ${rowsOf(again?.floatValues ?? [], 1).join(" ")}`);
+
+  say("\n6. resume training from the checkpoint to epoch 5");
+  await train(client, trainRequest("classic", 5));
+
+  if (!restored.verification?.passed)
+    throw new Error("the restored model did not reproduce the trained model's predictions");
+  say("\ndemo complete");
 }
 
 main().catch((err: unknown) => {

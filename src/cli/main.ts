@@ -1,13 +1,24 @@
-// The `modelbay` command line: serve, and client commands against a running server.
+// The `modelbay` command line: serve, and client commands against a running server or, offline,
+// a checkpoint directory. Exit codes: 0 success, 1 check failed or call failed, 2 usage error.
+import { UsageError } from "./args.js";
+import { checkpointCommand, goldensMake, restoreVerify } from "./checkpoint-commands.js";
 import { connect } from "./client.js";
 import { serve } from "./serve.js";
 
 const USAGE = `Usage: modelbay <command> [options]
 
 Commands:
-  serve            run the gRPC server (modelbay serve --help lists its options)
-  health           check a server's health          [--server host:port]
-  info             show a server's backend and devices [--server host:port]
+  serve                         run the gRPC server (modelbay serve --help lists its options)
+  health                        check a server's health               [--server host:port]
+  info                          show a server's backend and devices   [--server host:port]
+  checkpoint create|ls|show|rm  manage checkpoints  --model M [--checkpoint ID] [--force] [--json]
+  goldens make                  record a checkpoint's predictions as goldens
+                                --model M --inputs x.npy --out goldens.json [--checkpoint ID|latest]
+  restore --verify              prove a checkpoint restores and predicts its goldens; exit 0 or 1
+                                --goldens goldens.json [--model M] [--checkpoint ID|latest] [--atol A] [--rtol R]
+
+Checkpoint commands act on a running server (--server host:port, default $MODELBAY_SERVER or
+127.0.0.1:50051) or offline on a checkpoint directory (--store DIR).
 `;
 
 function serverAddress(args: string[]): string {
@@ -23,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
     case "health": {
       const client = connect(serverAddress(args));
       try {
-        const status = await client.health();
+        const status = await client.health("", { deadline: Date.now() + 5000 });
         process.stdout.write(`${status}\n`);
         return status === "SERVING" ? 0 : 1;
       } finally {
@@ -39,14 +50,20 @@ async function main(argv: string[]): Promise<number> {
         client.close();
       }
     }
+    case "checkpoint":
+      return checkpointCommand(args);
+    case "goldens":
+      if (args[0] !== "make") throw new UsageError(`goldens: unknown action "${args[0] ?? ""}" (make)`);
+      return goldensMake(args.slice(1));
+    case "restore":
+      return restoreVerify(args);
     case undefined:
     case "--help":
     case "help":
       process.stdout.write(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      process.stderr.write(`modelbay: unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+      throw new UsageError(`unknown command "${command}"`);
   }
 }
 
@@ -55,6 +72,14 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (
+      err instanceof UsageError ||
+      (err instanceof Error && (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"))
+    ) {
+      process.stderr.write(`modelbay: ${err.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
     const e = err as { details?: string; message?: string };
     process.stderr.write(`modelbay: ${e.details ?? e.message ?? String(err)}\n`);
     process.exitCode = 1;

@@ -83,17 +83,18 @@ export function createTrainer(
           const scalars = tf.tidy(() => {
             const xb = batchOf(x, order, start, size);
             const yb = batchOf(y, order, start, size);
-            let prediction: tf.Tensor | undefined;
+            let metricValues: tf.Scalar[] = [];
             const cost = optimizer.minimize(
               () => {
-                prediction = model.apply(xb, { training: true }) as tf.Tensor;
+                const prediction = model.apply(xb, { training: true }) as tf.Tensor;
+                // Metrics use this step's predictions (before the update), as Keras reports them;
+                // kept, because minimize() disposes everything else computed in here.
+                metricValues = metrics.map((m) => tf.keep(computeMetric(m, loss, yb, prediction)));
                 return computeLoss(loss, yb, prediction);
               },
               true,
               variables(),
             ) as tf.Scalar;
-            // Metrics use this step's predictions (before the update), as Keras reports them.
-            const metricValues = metrics.map((m) => computeMetric(m, loss, yb, prediction as tf.Tensor));
             return tf.stack([cost, ...metricValues]);
           });
           pending.push({ size, scalars });

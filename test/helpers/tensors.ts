@@ -1,26 +1,4 @@
-import { DataType, type Tensor } from "../../src/gen/modelbay/v1/tensor.js";
-
-const empty = { name: "", floatValues: [], int32Values: [], boolValues: [], float64Values: [], int64Values: [] };
-
-export function floatTensor(values: Float32Array, shape: number[], raw = false, name = ""): Tensor {
-  return raw
-    ? {
-        ...empty,
-        name,
-        dtype: DataType.DATA_TYPE_FLOAT32,
-        shape,
-        rawContents: Buffer.from(values.buffer, values.byteOffset, values.byteLength),
-      }
-    : {
-        ...empty,
-        name,
-        dtype: DataType.DATA_TYPE_FLOAT32,
-        shape,
-        floatValues: Array.from(values),
-        rawContents: Buffer.alloc(0),
-      };
-}
-
+export { floatTensor } from "../../src/cli/tensors.js";
 /** Deterministic pseudo-random floats in [-1, 1). */
 export function seededFloats(n: number, seed = 1): Float32Array {
   const out = new Float32Array(n);

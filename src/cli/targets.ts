@@ -1,0 +1,175 @@
+// Where CLI checkpoint commands act: a running server (--server) or, offline, a checkpoint
+// directory read in-process (--store). Both answer the same questions the same way.
+import { randomBytes } from "node:crypto";
+import { dataTypeFromWire } from "../api/tensor-codec.js";
+import { summarizeState } from "../checkpoints/checkpoint-codec.js";
+import { CheckpointStore } from "../checkpoints/checkpoint-store.js";
+import { parseBackendChoice } from "../compute/backend.js";
+import { createInProcessEngine } from "../compute/in-process-engine.js";
+import type { TensorData } from "../compute/tensor-data.js";
+import type { Tensor } from "../gen/modelbay/v1/tensor.js";
+import type { NamedTensor } from "../sessions/input-check.js";
+import { SessionManager } from "../sessions/session-manager.js";
+import { UsageError } from "./args.js";
+import { connect } from "./client.js";
+
+export interface CheckpointRow {
+  id: string;
+  latest: boolean;
+  epoch: number;
+  step: number;
+  sizeBytes: number;
+  fingerprint: string;
+  metrics: Record<string, number>;
+  createTime: Date | undefined;
+}
+
+export interface Target {
+  /** Restores a checkpoint into a scratch session, predicts, and drops the session. */
+  predictFromCheckpoint(
+    modelId: string,
+    checkpointId: string,
+    inputs: NamedTensor[],
+  ): Promise<{ checkpointId: string; outputs: NamedTensor[]; warnings: string[] }>;
+  listCheckpoints(modelId: string): Promise<CheckpointRow[]>;
+  createCheckpoint(modelId: string): Promise<string>;
+  deleteCheckpoint(modelId: string, checkpointId: string, force: boolean): Promise<void>;
+  close(): void;
+}
+
+function wireToData(t: Tensor): TensorData {
+  const dtype = dataTypeFromWire(t.dtype) ?? "float32";
+  if (t.rawContents.byteLength > 0) {
+    const bytes = new Uint8Array(t.rawContents).buffer;
+    return {
+      dtype,
+      shape: t.shape,
+      data:
+        dtype === "int32" ? new Int32Array(bytes) : dtype === "bool" ? new Uint8Array(bytes) : new Float32Array(bytes),
+    };
+  }
+  const data =
+    dtype === "int32"
+      ? Int32Array.from(t.int32Values)
+      : dtype === "bool"
+        ? Uint8Array.from(t.boolValues, Number)
+        : Float32Array.from(t.floatValues);
+  return { dtype, shape: t.shape, data };
+}
+
+function dataToWire(name: string, t: TensorData): Tensor {
+  return {
+    name,
+    dtype: { float32: 1, int32: 2, bool: 3 }[t.dtype],
+    shape: t.shape,
+    floatValues: [],
+    int32Values: [],
+    boolValues: [],
+    float64Values: [],
+    int64Values: [],
+    rawContents: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+  };
+}
+
+const scratchId = (modelId: string) => `${modelId.slice(0, 100)}-verify-${randomBytes(4).toString("hex")}`;
+
+export function remoteTarget(address: string): Target {
+  const client = connect(address);
+  return {
+    async predictFromCheckpoint(modelId, checkpointId, inputs) {
+      const target = scratchId(modelId);
+      const restored = await client.restore({
+        source: { $case: "checkpoint", checkpoint: { modelId, checkpointId } },
+        targetModelId: target,
+        resume: false,
+      });
+      try {
+        const res = await client.predict({
+          modelId: target,
+          inputs: inputs.map((i) => dataToWire(i.name, i.tensor)),
+          rawOutput: true,
+        });
+        return {
+          checkpointId: restored.checkpointId,
+          outputs: res.outputs.map((o) => ({ name: o.name, tensor: wireToData(o) })),
+          warnings: restored.warnings,
+        };
+      } finally {
+        await client.deleteModel({ modelId: target, deleteCheckpoints: false });
+      }
+    },
+    async listCheckpoints(modelId) {
+      const { checkpoints } = await client.listCheckpoints({ modelId });
+      return checkpoints.map((c) => ({
+        id: c.checkpointId,
+        latest: c.latest,
+        epoch: c.epoch,
+        step: c.step,
+        sizeBytes: c.sizeBytes,
+        fingerprint: c.fingerprint,
+        metrics: c.metrics,
+        createTime: c.createTime,
+      }));
+    },
+    async createCheckpoint(modelId) {
+      return (await client.checkpoint({ modelId })).checkpoint?.checkpointId ?? "";
+    },
+    async deleteCheckpoint(modelId, checkpointId, force) {
+      await client.deleteCheckpoint({ modelId, checkpointId, force });
+    },
+    close: () => client.close(),
+  };
+}
+
+export async function localTarget(dir: string): Promise<Target> {
+  const engine = await createInProcessEngine(parseBackendChoice(process.env.MODELBAY_BACKEND));
+  // No init(): an offline check only reads, and must not touch a live server's temporaries.
+  const store = new CheckpointStore(dir);
+  const sessions = new SessionManager(engine, store, { maxSessions: 4 });
+  return {
+    async predictFromCheckpoint(modelId, checkpointId, inputs) {
+      const target = scratchId(modelId);
+      const restored = await sessions.restore(modelId, checkpointId, target, false);
+      try {
+        return {
+          checkpointId: restored.checkpoint.id,
+          outputs: await sessions.predict(target, inputs),
+          warnings: restored.warnings,
+        };
+      } finally {
+        await sessions.delete(target, false);
+      }
+    },
+    async listCheckpoints(modelId) {
+      const latest = await store.latestId(modelId);
+      return Promise.all(
+        (await store.list(modelId)).map(async (c) => {
+          const summary = summarizeState(await store.readFile(modelId, c.id, "state.json"));
+          return {
+            id: c.id,
+            latest: c.id === latest,
+            epoch: summary.epoch,
+            step: summary.step,
+            sizeBytes: c.manifest.files.reduce((n, f) => n + f.size, 0),
+            fingerprint: c.manifest.fingerprint,
+            metrics: summary.metrics,
+            createTime: c.createTime,
+          };
+        }),
+      );
+    },
+    async createCheckpoint() {
+      throw new UsageError("checkpoint create needs a running server (--server): it saves a live session");
+    },
+    async deleteCheckpoint(modelId, checkpointId, force) {
+      await store.delete(modelId, checkpointId, force);
+    },
+    close: () => sessions.closeAll(),
+  };
+}
+
+export async function targetFrom(server: string | undefined, storeDir: string | undefined): Promise<Target> {
+  if (server && storeDir) throw new UsageError("give either --server or --store, not both");
+  if (storeDir) return localTarget(storeDir);
+  return remoteTarget(server ?? process.env.MODELBAY_SERVER ?? "127.0.0.1:50051");
+}

@@ -1,0 +1,248 @@
+// Checkpoints you can trust: full-state round trips, goldens, corruption detected and skipped,
+// the latest protected, ids that cannot escape the store, leftovers cleaned, and a full disk that
+// costs nothing already stored.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { Activation } from "../src/gen/modelbay/v1/model.js";
+import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
+import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
+import { denseSpec } from "./helpers/specs.js";
+import { floatTensor, seededFloats } from "./helpers/tensors.js";
+import { collect, trainRequest } from "./helpers/training.js";
+
+let t: TestServer;
+let storeDir: string;
+before(async () => {
+  storeDir = tempDir();
+  t = await startTestServer({ checkpointDir: storeDir });
+  await t.client.createModel({ modelId: "ck", spec: denseSpec(12) });
+  await collect(t.client, trainRequest("ck", 300, { epochs: 1 }));
+});
+after(async () => {
+  await t.close();
+  fs.rmSync(storeDir, { recursive: true, force: true });
+});
+
+const probe = floatTensor(seededFloats(20 * 10, 31), [20, 10], true);
+const predict = async (modelId: string) =>
+  (await t.client.predict({ modelId, inputs: [probe], rawOutput: false })).outputs[0] as Tensor;
+const fromCheckpoint = (modelId: string, checkpointId: string) => ({
+  $case: "checkpoint" as const,
+  checkpoint: { modelId, checkpointId },
+});
+
+test("Checkpoint returns an id and a manifest summary; GetCheckpoint lists every file's hash", async () => {
+  const { checkpoint } = await t.client.checkpoint({ modelId: "ck" });
+  assert.match(checkpoint?.checkpointId ?? "", /^ckpt-\d{6}$/);
+  assert.equal(checkpoint?.latest, true);
+  assert.equal(checkpoint?.epoch, 1);
+  assert.match(checkpoint?.fingerprint ?? "", /^[0-9a-f]{64}$/);
+  assert.match(checkpoint?.backend ?? "", /tfjs 4\.22\.0/);
+  const got = await t.client.getCheckpoint({ modelId: "ck", checkpointId: checkpoint?.checkpointId ?? "" });
+  assert.deepEqual(got.files.map((f) => f.path).sort(), [
+    "model.json",
+    "optimizer.bin",
+    "optimizer.json",
+    "state.json",
+    "weights.bin",
+  ]);
+  assert.equal(
+    got.checkpoint?.sizeBytes,
+    got.files.reduce((n, f) => n + f.sizeBytes, 0),
+  );
+  assert.equal(got.checkpoint?.fingerprint, checkpoint?.fingerprint);
+});
+
+test("Restore by id predicts exactly what the model predicted, and goldens pass", async () => {
+  const before = await predict("ck");
+  const { checkpoint } = await t.client.checkpoint({ modelId: "ck" });
+  const res = await t.client.restore({
+    source: fromCheckpoint("ck", checkpoint?.checkpointId ?? ""),
+    targetModelId: "ck-copy",
+    goldens: { inputs: [probe], expectedOutputs: [{ ...before, name: "" }], atol: 0, rtol: 0 },
+    resume: false,
+  });
+  assert.equal(res.checkpointId, checkpoint?.checkpointId);
+  assert.deepEqual(res.model?.inputs, (await t.client.getModel({ modelId: "ck" })).model?.inputs);
+  assert.equal(res.verification?.passed, true);
+  assert.equal(res.verification?.outputs[0]?.maxAbsError, 0);
+  assert.deepEqual((await predict("ck-copy")).floatValues, before.floatValues);
+});
+
+test("goldens that do not match fail the report with the errors measured", async () => {
+  const before = await predict("ck");
+  const wrong = { ...before, floatValues: before.floatValues.map((v, i) => (i === 3 ? v + 0.5 : v)) };
+  const res = await t.client.restore({
+    source: fromCheckpoint("ck", "latest"),
+    targetModelId: "ck-check",
+    goldens: { inputs: [probe], expectedOutputs: [wrong], atol: 1e-3, rtol: 1e-3 },
+    resume: false,
+  });
+  const check = res.verification?.outputs[0];
+  assert.equal(res.verification?.passed, false);
+  assert.equal(check?.mismatches, 1);
+  assert.ok(Math.abs((check?.maxAbsError ?? 0) - 0.5) < 1e-5, `max abs error ${check?.maxAbsError}`);
+});
+
+test("a bit-flipped latest checkpoint is detected; latest falls back to the newest good one and says so", async () => {
+  await t.client.createModel({ modelId: "flip", spec: denseSpec(3) });
+  const good = (await t.client.checkpoint({ modelId: "flip" })).checkpoint?.checkpointId ?? "";
+  const goodPredictions = (await predict("flip")).floatValues;
+  await collect(t.client, trainRequest("flip", 200, { epochs: 1 }));
+  const bad = (await t.client.checkpoint({ modelId: "flip" })).checkpoint?.checkpointId ?? "";
+  const weights = path.join(storeDir, "flip", bad, "weights.bin");
+  const bytes = fs.readFileSync(weights);
+  bytes[100] = (bytes[100] ?? 0) ^ 0x01;
+  fs.writeFileSync(weights, bytes);
+
+  await assert.rejects(t.client.getCheckpoint({ modelId: "flip", checkpointId: bad }), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.DATA_LOSS);
+    assert.match(err.details, /weights\.bin does not match its sha256/);
+    return true;
+  });
+  const res = await t.client.restore({ source: fromCheckpoint("flip", "latest"), targetModelId: "", resume: false });
+  assert.equal(res.checkpointId, good);
+  assert.match(res.warnings.join("\n"), new RegExp(`checkpoint ${bad} is corrupt`));
+  assert.deepEqual((await predict("flip")).floatValues, goodPredictions);
+});
+
+test("a truncated file is detected", async () => {
+  await t.client.createModel({ modelId: "trunc", spec: denseSpec(3) });
+  const id = (await t.client.checkpoint({ modelId: "trunc" })).checkpoint?.checkpointId ?? "";
+  const file = path.join(storeDir, "trunc", id, "optimizer.bin");
+  fs.truncateSync(file, Math.max(0, fs.statSync(file).size - 4));
+  await assert.rejects(t.client.restore({ source: fromCheckpoint("trunc", id), targetModelId: "", resume: false }), {
+    code: grpc.status.DATA_LOSS,
+  });
+  await assert.rejects(
+    t.client.restore({ source: fromCheckpoint("trunc", "latest"), targetModelId: "", resume: false }),
+    (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.DATA_LOSS);
+      assert.match(err.details, /no intact checkpoint/);
+      return true;
+    },
+  );
+});
+
+test("the latest checkpoint is deleted only with force, and then latest moves back", async () => {
+  await t.client.createModel({ modelId: "del", spec: denseSpec(3) });
+  const first = (await t.client.checkpoint({ modelId: "del" })).checkpoint?.checkpointId ?? "";
+  const second = (await t.client.checkpoint({ modelId: "del" })).checkpoint?.checkpointId ?? "";
+  await assert.rejects(t.client.deleteCheckpoint({ modelId: "del", checkpointId: second, force: false }), {
+    code: grpc.status.FAILED_PRECONDITION,
+  });
+  await t.client.deleteCheckpoint({ modelId: "del", checkpointId: second, force: true });
+  const { checkpoints } = await t.client.listCheckpoints({ modelId: "del" });
+  assert.deepEqual(
+    checkpoints.map((c) => [c.checkpointId, c.latest]),
+    [[first, true]],
+  );
+  await assert.rejects(t.client.deleteCheckpoint({ modelId: "del", checkpointId: second, force: true }), {
+    code: grpc.status.NOT_FOUND,
+  });
+});
+
+test("ids cannot escape the store", async () => {
+  for (const checkpointId of ["../ck", "ckpt-000001/../../x", "/etc/passwd"]) {
+    await assert.rejects(t.client.getCheckpoint({ modelId: "ck", checkpointId }), (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT, checkpointId);
+      assert.match(err.details, /^checkpoint_id: /);
+      return true;
+    });
+  }
+  await assert.rejects(t.client.listCheckpoints({ modelId: "../ck" }), { code: grpc.status.INVALID_ARGUMENT });
+  await assert.rejects(t.client.restore({ source: fromCheckpoint("..", "latest"), targetModelId: "", resume: false }), {
+    code: grpc.status.INVALID_ARGUMENT,
+  });
+});
+
+test("a restart cleans leftover temporaries and restores latest from disk", async () => {
+  const dir = tempDir();
+  const first = await startTestServer({ checkpointDir: dir });
+  await first.client.createModel({ modelId: "keep", spec: denseSpec(5) });
+  const saved = (await first.client.checkpoint({ modelId: "keep" })).checkpoint?.checkpointId;
+  const expected = (await first.client.predict({ modelId: "keep", inputs: [probe], rawOutput: false })).outputs[0]
+    ?.floatValues;
+  await first.close();
+  const leftover = path.join(dir, "keep", ".tmp-ckpt-000009-dead");
+  fs.mkdirSync(leftover);
+  fs.writeFileSync(path.join(leftover, "weights.bin"), "half");
+
+  const second = await startTestServer({ checkpointDir: dir });
+  try {
+    assert.equal(fs.existsSync(leftover), false);
+    const res = await second.client.restore({
+      source: fromCheckpoint("keep", "latest"),
+      targetModelId: "",
+      resume: false,
+    });
+    assert.equal(res.checkpointId, saved);
+    const got = (await second.client.predict({ modelId: "keep", inputs: [probe], rawOutput: false })).outputs[0]
+      ?.floatValues;
+    assert.deepEqual(got, expected);
+  } finally {
+    await second.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function mountTmpfs(dir: string, size: string): boolean {
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const canMount = process.getuid?.() === 0 && process.platform === "linux";
+test("a full disk answers RESOURCE_EXHAUSTED and leaves earlier checkpoints and latest intact", {
+  skip: !canMount && "needs root to mount a small tmpfs",
+}, async () => {
+  const dir = tempDir();
+  assert.ok(mountTmpfs(dir, "96k"), "mount tmpfs");
+  const small = await startTestServer({ checkpointDir: dir });
+  try {
+    await small.client.createModel({ modelId: "tiny", spec: denseSpec(1) });
+    const kept = (await small.client.checkpoint({ modelId: "tiny" })).checkpoint?.checkpointId;
+    const big = denseSpec(1);
+    if (big.topology?.$case === "sequential") {
+      big.topology.sequential.layers = [
+        { name: "", kind: { $case: "dense", dense: { units: 512, activation: Activation.ACTIVATION_RELU } } },
+        ...big.topology.sequential.layers,
+      ];
+    }
+    await small.client.createModel({ modelId: "huge", spec: big });
+    await assert.rejects(small.client.checkpoint({ modelId: "huge" }), (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, err.details);
+      assert.match(err.details, /no space left/);
+      return true;
+    });
+    // Filling the disk again for the small model fails the same way and keeps its latest.
+    const attempts = await Promise.allSettled([1, 2, 3, 4, 5].map(() => small.client.checkpoint({ modelId: "tiny" })));
+    assert.ok(
+      attempts.some((a) => a.status === "rejected"),
+      "the disk never filled up",
+    );
+    const res = await small.client.restore({
+      source: fromCheckpoint("tiny", "latest"),
+      targetModelId: "tiny-back",
+      resume: false,
+    });
+    assert.equal(res.warnings.length, 0);
+    assert.ok(res.checkpointId >= (kept ?? ""));
+    assert.deepEqual(
+      fs.readdirSync(path.join(dir, "tiny")).filter((e) => e.startsWith(".tmp-")),
+      [],
+      "no temporaries left behind",
+    );
+  } finally {
+    await small.close();
+    execFileSync("umount", [dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
