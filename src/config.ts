@@ -57,6 +57,16 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "data-dir",
+    env: "MODELBAY_DATA_DIR",
+    help: "root of the data files (.npy, .csv) that requests may name",
+    default: DEFAULT_OPTIONS.dataDir,
+    apply: (o, v) => {
+      if (v.trim() === "") throw new Error("data-dir: must not be empty");
+      o.dataDir = v;
+    },
+  },
+  {
     flag: "max-batch-size",
     env: "MODELBAY_MAX_BATCH_SIZE",
     help: "largest training batch accepted",

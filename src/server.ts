@@ -30,6 +30,8 @@ export interface ServerOptions {
   maxBatchSize: number;
   /** Directory of the local checkpoint store. */
   checkpointDir: string;
+  /** Root of the data files that PredictStream and Train may name. */
+  dataDir: string;
   log?: Logger;
 }
 
@@ -41,6 +43,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   maxMessageBytes: 512 * 1024 * 1024,
   maxBatchSize: 65536,
   checkpointDir: "modelbay-data/checkpoints",
+  dataDir: "modelbay-data/data",
 };
 
 export interface RunningServer {
@@ -88,6 +91,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
       backend: engine.backend,
       limits: { maxTensorBytes: opts.maxTensorBytes },
       version: VERSION,
+      dataDir: opts.dataDir,
       log,
       shutdown: shutdownController.signal,
     }),

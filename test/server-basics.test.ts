@@ -47,16 +47,34 @@ test("reflection lists ModelService and health", async () => {
   }
 });
 
-test("an RPC that is not built yet answers UNIMPLEMENTED", async () => {
-  const call = t.client.raw.predictStream({ modelId: "m", chunkRows: 0, startOffset: 0, rawOutput: false });
+test("a method the server does not serve answers UNIMPLEMENTED", async () => {
+  const client = new grpc.Client(t.server.address, grpc.credentials.createInsecure());
+  try {
+    const err = await new Promise<grpc.ServiceError>((resolve) => {
+      client.makeUnaryRequest(
+        "/modelbay.v1.ModelService/NoSuchMethod",
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.alloc(0),
+        (e) => resolve(e as grpc.ServiceError),
+      );
+    });
+    assert.equal(err.code, grpc.status.UNIMPLEMENTED);
+  } finally {
+    client.close();
+  }
+});
+
+test("a part of the contract not built yet answers UNIMPLEMENTED and names it", async () => {
   await assert.rejects(
-    new Promise((resolve, reject) => {
-      call.on("data", resolve);
-      call.on("error", reject);
+    t.client.restore({
+      source: { $case: "artifactPath", artifactPath: "model.json" },
+      targetModelId: "",
+      resume: false,
     }),
     (err: grpc.ServiceError) => {
       assert.equal(err.code, grpc.status.UNIMPLEMENTED);
-      assert.match(err.details, /PredictStream/);
+      assert.match(err.details, /^artifact_path: /);
       return true;
     },
   );

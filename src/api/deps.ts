@@ -11,4 +11,6 @@ export interface HandlerDeps extends AdapterDeps {
   backend: BackendInfo;
   limits: TensorLimits;
   version: string;
+  /** Root of the server-side data files that requests may name. */
+  dataDir: string;
 }

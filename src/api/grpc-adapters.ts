@@ -1,6 +1,6 @@
 // Adapts domain-style handlers (async functions and async generators taking an AbortSignal) to
 // grpc-js calls: one place maps errors to status, honours cancellation, deadlines and backpressure.
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { Code, ModelbayError, toErrorStatus } from "../errors.js";
 import type { Logger } from "../log.js";
 
@@ -67,22 +67,15 @@ export function unary<Req, Res>(
   };
 }
 
-function waitForDrain(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const finish = () => {
-      call.removeListener("drain", finish);
-      signal.removeEventListener("abort", finish);
-      resolve();
-    };
-    call.once("drain", finish);
-    signal.addEventListener("abort", finish, { once: true });
-  });
-}
+// Messages written but not yet taken by HTTP/2 flow control. grpc-js buffers 16 objects before
+// write() returns false, and HTTP/2 more; counting write callbacks instead keeps the producer at most
+// this many messages ahead of what the client has accepted.
+const MAX_IN_FLIGHT = 2;
 
 /**
- * Serves an async generator as a server stream. The generator is pulled only when the transport
- * can take more (write() returned true or 'drain' fired), so a slow reader slows the producer; on
- * cancel the generator is closed with return(), which runs its finally blocks.
+ * Serves an async generator as a server stream. The generator is pulled only when fewer than
+ * MAX_IN_FLIGHT messages wait on the transport, so a slow reader slows the producer; on cancel the
+ * generator is closed with return(), which runs its finally blocks.
  */
 export function serverStream<Req, Res>(
   method: string,
@@ -93,13 +86,27 @@ export function serverStream<Req, Res>(
     const { ctx, done } = callContext(call as AnyCall, deps.shutdown);
     const run = async () => {
       const iterator = fn(call.request, ctx)[Symbol.asyncIterator]();
+      let inFlight = 0;
+      let wake: (() => void) | undefined;
+      const written = () => {
+        inFlight--;
+        wake?.();
+      };
+      const onAbort = () => wake?.();
+      ctx.signal.addEventListener("abort", onAbort);
       try {
         for (;;) {
+          while (inFlight >= MAX_IN_FLIGHT && !ctx.signal.aborted) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
+            wake = undefined;
+          }
           ctx.signal.throwIfAborted();
           const next = await iterator.next();
           if (next.done) break;
-          if (!call.write(next.value))
-            await waitForDrain(call as grpc.ServerWritableStream<unknown, unknown>, ctx.signal);
+          inFlight++;
+          call.write(next.value, written);
         }
         call.end();
       } catch (err) {
@@ -107,19 +114,10 @@ export function serverStream<Req, Res>(
         if (call.cancelled) return;
         const reason = ctx.signal.aborted ? ctx.signal.reason : err;
         call.emit("error", serviceError(reason, method, deps.log));
+      } finally {
+        ctx.signal.removeEventListener("abort", onAbort);
       }
     };
     run().finally(done);
   };
-}
-
-/** Answers UNIMPLEMENTED: the default for RPCs in the contract that this server does not serve yet. */
-export function unimplemented<Req, Res>(
-  method: string,
-): grpc.handleUnaryCall<Req, Res> & grpc.handleServerStreamingCall<Req, Res> {
-  const status = { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented yet` };
-  return ((call: AnyCall, callback?: grpc.sendUnaryData<Res>) => {
-    if (callback) callback(status as grpc.ServiceError);
-    else call.emit("error", status);
-  }) as grpc.handleUnaryCall<Req, Res> & grpc.handleServerStreamingCall<Req, Res>;
 }

@@ -2,8 +2,8 @@
 import type { ModelServiceServer } from "../gen/modelbay/v1/model_service.js";
 import { checkpointHandlers } from "./checkpoint-handlers.js";
 import type { HandlerDeps } from "./deps.js";
-import { unimplemented } from "./grpc-adapters.js";
 import { modelHandlers } from "./model-handlers.js";
+import { predictStreamHandler } from "./predict-stream-handler.js";
 import { trainingHandlers } from "./training-handlers.js";
 
 export function modelServiceHandlers(deps: HandlerDeps): ModelServiceServer {
@@ -11,6 +11,6 @@ export function modelServiceHandlers(deps: HandlerDeps): ModelServiceServer {
     ...modelHandlers(deps),
     ...trainingHandlers(deps),
     ...checkpointHandlers(deps),
-    predictStream: unimplemented("PredictStream"),
+    ...predictStreamHandler(deps),
   };
 }

@@ -23,3 +23,13 @@ export interface TensorSignature {
   dtype: DType;
   shape: number[];
 }
+
+/** Rows [start, end) of a tensor, sharing its memory. */
+export function sliceRows(t: TensorData, start: number, end: number): TensorData {
+  const stride = elementCount(t.shape.slice(1));
+  return {
+    dtype: t.dtype,
+    shape: [end - start, ...t.shape.slice(1)],
+    data: t.data.subarray(start * stride, end * stride),
+  };
+}

@@ -10,6 +10,7 @@ import {
 import type { CheckpointStore, StoredCheckpoint } from "../checkpoints/checkpoint-store.js";
 import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
+import { sliceRows } from "../compute/tensor-data.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
 import { matchInputs, type NamedTensor } from "./input-check.js";
 import { checkModelId, newModelId } from "./model-id.js";
@@ -121,6 +122,33 @@ export class SessionManager {
     if (!input) throw new ModelbayError(Code.INTERNAL, "model has no input");
     const output = await session.model.predict(input);
     return [{ name: outputs[0]?.name ?? "output", tensor: output }];
+  }
+
+  /**
+   * Predicts `rows` chunk by chunk from `startOffset`, computing a chunk only when the caller asks
+   * for it, so a slow reader holds back the compute and memory stays at one chunk.
+   */
+  async *predictChunks(
+    id: string,
+    rows: NamedTensor,
+    chunkRows: number,
+    startOffset: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<{ offset: number; total: number; outputs: NamedTensor[] }> {
+    const session = this.get(id);
+    const [input] = matchInputs(session.model.description.inputs, [rows]);
+    if (!input) throw new ModelbayError(Code.INTERNAL, "model has no input");
+    const total = input.shape[0] ?? 0;
+    if (startOffset > total)
+      throw new ModelbayError(Code.OUT_OF_RANGE, `start_offset ${startOffset} is past the last row (${total} rows)`);
+    const outputName = session.model.description.outputs[0]?.name ?? "output";
+    for (let offset = startOffset; offset < total; offset += chunkRows) {
+      signal.throwIfAborted();
+      const chunk = sliceRows(input, offset, Math.min(total, offset + chunkRows));
+      const output = await session.model.predict(chunk);
+      session.lastUsed = Date.now();
+      yield { offset, total, outputs: [{ name: outputName, tensor: output }] };
+    }
   }
 
   /** Saves the session's full state as a new checkpoint. */

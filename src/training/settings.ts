@@ -1,6 +1,6 @@
 // What a training job is asked to do, and the checks it passes before any step runs.
 import type { LossKind } from "../compute/model-spec.js";
-import { elementCount, type TensorData, type TensorSignature } from "../compute/tensor-data.js";
+import { sliceRows, type TensorData, type TensorSignature } from "../compute/tensor-data.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
 
 export interface CheckpointPolicy {
@@ -41,16 +41,6 @@ export interface TrainLimits {
 }
 
 const rowsOf = (t: TensorData) => t.shape[0] ?? 0;
-
-/** Rows [start, end) of a tensor, sharing its memory. */
-export function sliceRows(t: TensorData, start: number, end: number): TensorData {
-  const stride = elementCount(t.shape.slice(1));
-  return {
-    dtype: t.dtype,
-    shape: [end - start, ...t.shape.slice(1)],
-    data: t.data.subarray(start * stride, end * stride),
-  };
-}
 
 /** Holds out the last `fraction` of the rows for validation, as Keras' validation_split does. */
 export function splitValidation(data: Dataset, fraction: number): { train: Dataset; validation?: Dataset } {
