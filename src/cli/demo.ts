@@ -4,6 +4,7 @@
 // verify it predicts what the trained model predicted, and continue training from it.
 import fs from "node:fs";
 import path from "node:path";
+import type { PredictStreamResponse } from "../gen/modelbay/v1/model_service.js";
 import type { Tensor } from "../gen/modelbay/v1/tensor.js";
 import type { TrainRequest } from "../gen/modelbay/v1/training.js";
 import { silentLogger } from "../log.js";
@@ -74,6 +75,31 @@ async function train(client: ModelbayClient, req: TrainRequest): Promise<void> {
       throw new Error(`training failed: ${ev.failed.message}`);
     }
   }
+}
+
+async function streamRows(client: ModelbayClient, rows: number): Promise<void> {
+  const x = classicData(rows, 5).x;
+  const started = performance.now();
+  const bar = new ProgressLine(process.stdout);
+  let received = 0;
+  let expectedOffset = 0;
+  const call = client.raw.predictStream({
+    modelId: "classic",
+    source: { $case: "rows", rows: floatTensor(x, [rows, 10], true) },
+    chunkRows: 8192,
+    startOffset: 0,
+    rawOutput: true,
+  });
+  for await (const chunk of call as AsyncIterable<PredictStreamResponse>) {
+    if (chunk.offset !== expectedOffset) throw new Error(`chunk at ${chunk.offset}, expected ${expectedOffset}`);
+    const n = chunk.outputs[0]?.shape[0] ?? 0;
+    expectedOffset += n;
+    received += n;
+    const seconds = (performance.now() - started) / 1000;
+    bar.update((100 * received) / rows, `${received}/${rows} rows, ${Math.round(received / seconds)} rows/s`);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  bar.done(`   ${received} rows in ${seconds.toFixed(2)}s (${Math.round(received / seconds)} rows/s), in order`);
 }
 
 const rowsOf = (values: number[], width: number) =>
@@ -170,6 +196,9 @@ async function walkThrough(
 
   say("\n6. resume training from the checkpoint to epoch 5");
   await train(client, trainRequest("classic", 5));
+
+  say("\n7. stream predictions for 100,000 rows in ordered chunks");
+  await streamRows(client, 100_000);
 
   if (!restored.verification?.passed)
     throw new Error("the restored model did not reproduce the trained model's predictions");
