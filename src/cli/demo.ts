@@ -10,32 +10,16 @@ import type { TrainRequest } from "../gen/modelbay/v1/training.js";
 import { silentLogger } from "../log.js";
 import { type RunningServer, startServer } from "../server.js";
 import { connect, type ModelbayClient } from "./client.js";
+import { regressionData } from "./example-data.js";
 import { classicDenseSpec, customBlockSpec } from "./example-specs.js";
 import { ProgressLine } from "./progress.js";
 import { floatTensor } from "./tensors.js";
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-/** The classic dataset: 10 features, y = a fixed linear map plus a nonlinearity, seeded. */
-function classicData(rows: number, seed: number): { x: Float32Array; y: Float32Array } {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  };
-  const x = Float32Array.from({ length: rows * 10 }, next);
-  const y = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let acc = 0;
-    for (let j = 0; j < 10; j++) acc += (j % 2 ? 0.5 : -1) * (x[r * 10 + j] as number);
-    y[r] = acc + Math.sin(3 * (x[r * 10] as number));
-  }
-  return { x, y };
-}
-
 function trainRequest(modelId: string, epochs: number): TrainRequest {
   const rows = 20_000;
-  const { x, y } = classicData(rows, 7);
+  const { x, y } = regressionData(rows, 7);
   return {
     modelId,
     data: { source: { $case: "inline", inline: { x: floatTensor(x, [rows, 10]), y: floatTensor(y, [rows, 1]) } } },
@@ -78,7 +62,7 @@ async function train(client: ModelbayClient, req: TrainRequest): Promise<void> {
 }
 
 async function streamRows(client: ModelbayClient, rows: number): Promise<void> {
-  const x = classicData(rows, 5).x;
+  const x = regressionData(rows, 5).x;
   const started = performance.now();
   const bar = new ProgressLine(process.stdout);
   let received = 0;
@@ -161,7 +145,7 @@ async function walkThrough(
   say("2. train 3 epochs, checkpoint every epoch");
   await train(client, trainRequest("classic", 3));
 
-  const batch = classicData(10, 99).x;
+  const batch = regressionData(10, 99).x;
   const input: Tensor = floatTensor(batch, [10, 10], true);
   const trained = (await client.predict({ modelId: "classic", inputs: [input], rawOutput: false })).outputs[0];
   say(`\n3. predict a 10x10 batch: [${trained?.shape.join(", ")}] ${rowsOf(trained?.floatValues ?? [], 1).join(" ")}`);

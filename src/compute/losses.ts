@@ -46,9 +46,8 @@ export const METRIC_NAME: Record<MetricKind, string> = {
 export function computeMetric(kind: MetricKind, loss: LossKind, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar {
   switch (kind) {
     case "mean_absolute_error":
-      return yTrue.sub(yPred).abs().mean() as tf.Scalar;
     case "mean_squared_error":
-      return yTrue.sub(yPred).square().mean() as tf.Scalar;
+      return computeLoss(kind, yTrue, yPred);
     case "accuracy": {
       if (loss === "sparse_categorical_crossentropy") {
         return yPred

@@ -1,15 +1,5 @@
+export { seededFloats } from "../../src/cli/example-data.js";
 export { floatTensor } from "../../src/cli/tensors.js";
-/** Deterministic pseudo-random floats in [-1, 1). */
-export function seededFloats(n: number, seed = 1): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 /** |a - g| <= atol + rtol * |g| element-wise; returns the first violation or undefined. */
 export function firstMismatch(
   actual: ArrayLike<number>,

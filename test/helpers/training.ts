@@ -1,18 +1,9 @@
 import type { ModelbayClient } from "../../src/cli/client.js";
+import { regressionData } from "../../src/cli/example-data.js";
 import type { TrainEvent, TrainRequest } from "../../src/gen/modelbay/v1/training.js";
-import { floatTensor, seededFloats } from "./tensors.js";
+import { floatTensor } from "./tensors.js";
 
-/** A regression dataset for the 10-input classic model: y = a fixed linear map of x plus a sine. */
-export function regressionData(rows: number, seed = 3): { x: Float32Array; y: Float32Array } {
-  const x = seededFloats(rows * 10, seed);
-  const y = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    for (let j = 0; j < 10; j++) s += (j % 2 ? 0.5 : -1) * (x[r * 10 + j] as number);
-    y[r] = s + Math.sin(3 * (x[r * 10] as number));
-  }
-  return { x, y };
-}
+export { regressionData };
 
 export function trainRequest(modelId: string, rows: number, overrides: Partial<TrainRequest> = {}): TrainRequest {
   const { x, y } = regressionData(rows);
