@@ -1,13 +1,69 @@
 // Train: starts a job and streams its events until it completes or fails.
 import { Code, ModelbayError } from "../errors.js";
-import type { ModelServiceServer, TrainResponse } from "../gen/modelbay/v1/model_service.js";
+import {
+  type CancelJobRequest,
+  type CancelJobResponse,
+  type JobInfo,
+  JobState,
+  type ListJobsRequest,
+  type ListJobsResponse,
+  type ModelServiceServer,
+  type TrainResponse,
+  type WatchTrainingRequest,
+  type WatchTrainingResponse,
+} from "../gen/modelbay/v1/model_service.js";
 import type { TrainRequest } from "../gen/modelbay/v1/training.js";
+import type { TrainingJob } from "../training/train-job.js";
 import type { HandlerDeps } from "./deps.js";
-import { type CallContext, serverStream } from "./grpc-adapters.js";
+import { type CallContext, serverStream, unary } from "./grpc-adapters.js";
 import { trainEventToWire, trainSettingsFromWire } from "./train-codec.js";
 
-export function trainingHandlers(deps: HandlerDeps): Pick<ModelServiceServer, "train"> {
+const JOB_STATES = {
+  running: JobState.JOB_STATE_RUNNING,
+  completed: JobState.JOB_STATE_COMPLETED,
+  failed: JobState.JOB_STATE_FAILED,
+  cancelled: JobState.JOB_STATE_CANCELLED,
+} as const;
+
+function jobInfo(job: TrainingJob): JobInfo {
   return {
+    jobId: job.id,
+    modelId: job.modelId,
+    state: JOB_STATES[job.state],
+    createTime: job.createTime,
+    lastSeq: job.log.lastSeq,
+  };
+}
+
+export function trainingHandlers(
+  deps: HandlerDeps,
+): Pick<ModelServiceServer, "train" | "watchTraining" | "listJobs" | "cancelJob"> {
+  return {
+    watchTraining: serverStream(
+      "WatchTraining",
+      deps,
+      async function* (req: WatchTrainingRequest, ctx: CallContext): AsyncGenerator<WatchTrainingResponse> {
+        const job = deps.jobs.get(req.jobId);
+        for await (const event of job.log.follow(req.fromSeq, ctx.signal)) yield { event: trainEventToWire(event) };
+      },
+    ),
+
+    listJobs: unary(
+      "ListJobs",
+      deps,
+      async (req: ListJobsRequest): Promise<ListJobsResponse> => ({
+        jobs: deps.jobs.list(req.modelId).map(jobInfo),
+      }),
+    ),
+
+    cancelJob: unary(
+      "CancelJob",
+      deps,
+      async (req: CancelJobRequest): Promise<CancelJobResponse> => ({
+        job: jobInfo(deps.jobs.cancel(req.jobId)),
+      }),
+    ),
+
     train: serverStream(
       "Train",
       deps,

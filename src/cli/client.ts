@@ -35,6 +35,17 @@ export function connect(address: string, credentials = grpc.credentials.createIn
     listCheckpoints: promisify<api.ListCheckpointsRequest, api.ListCheckpointsResponse>(raw, raw.listCheckpoints),
     getCheckpoint: promisify<api.GetCheckpointRequest, api.GetCheckpointResponse>(raw, raw.getCheckpoint),
     deleteCheckpoint: promisify<api.DeleteCheckpointRequest, api.DeleteCheckpointResponse>(raw, raw.deleteCheckpoint),
+    listJobs: promisify<api.ListJobsRequest, api.ListJobsResponse>(raw, raw.listJobs),
+    cancelJob: promisify<api.CancelJobRequest, api.CancelJobResponse>(raw, raw.cancelJob),
+    /** Replays and follows a job's events. */
+    async *watch(jobId: string, fromSeq = 1): AsyncGenerator<TrainEvent> {
+      const call = raw.watchTraining({ jobId, fromSeq });
+      try {
+        for await (const res of call as AsyncIterable<api.WatchTrainingResponse>) if (res.event) yield res.event;
+      } finally {
+        call.cancel();
+      }
+    },
     restore: promisify<api.RestoreRequest, api.RestoreResponse>(raw, raw.restore),
     /** Streams a job's events; break out of the loop to cancel the call. */
     async *train(req: TrainRequest, options: Partial<grpc.CallOptions> = {}): AsyncGenerator<TrainEvent> {

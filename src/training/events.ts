@@ -40,6 +40,11 @@ export class EventLog {
     return event;
   }
 
+  /** Number of the latest event (0 before the first). */
+  get lastSeq(): number {
+    return this.events.length;
+  }
+
   get closed(): boolean {
     const last = this.events.at(-1);
     return last !== undefined && isFinal(last);

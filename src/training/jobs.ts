@@ -9,6 +9,9 @@ import { TrainingJob } from "./train-job.js";
 
 export type { CheckpointPolicy };
 
+// Finished jobs kept for ListJobs and WatchTraining; the oldest beyond this are forgotten.
+const FINISHED_JOBS_KEPT = 100;
+
 export class TrainingJobs {
   private readonly jobs = new Map<string, TrainingJob>();
 
@@ -31,6 +34,7 @@ export class TrainingJobs {
     const job = new TrainingJob(modelId, this.sessions, settings, loss, this.logger);
     session.trainingJob = job.id;
     this.jobs.set(job.id, job);
+    this.forgetOldFinished();
     return job;
   }
 
@@ -40,8 +44,22 @@ export class TrainingJobs {
     return job;
   }
 
-  list(): TrainingJob[] {
-    return [...this.jobs.values()];
+  /** Jobs, newest first. */
+  list(modelId = ""): TrainingJob[] {
+    return [...this.jobs.values()].filter((j) => modelId === "" || j.modelId === modelId).reverse();
+  }
+
+  cancel(jobId: string): TrainingJob {
+    const job = this.get(jobId);
+    if (job.state !== "running")
+      throw new ModelbayError(Code.FAILED_PRECONDITION, `job ${jobId} already ended (${job.state})`);
+    job.cancel(new ModelbayError(Code.CANCELLED, "cancelled by CancelJob"));
+    return job;
+  }
+
+  private forgetOldFinished(): void {
+    const finished = [...this.jobs.values()].filter((j) => j.state !== "running");
+    for (const job of finished.slice(0, Math.max(0, finished.length - FINISHED_JOBS_KEPT))) this.jobs.delete(job.id);
   }
 
   /** Stops every running job (each checkpoints first) and waits for them. */

@@ -1,0 +1,117 @@
+// Detached jobs outlive their stream; WatchTraining replays and follows them; ListJobs and
+// CancelJob manage them.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, before, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { JobState } from "../src/gen/modelbay/v1/model_service.js";
+import type { TrainEvent } from "../src/gen/modelbay/v1/training.js";
+import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
+import { denseSpec } from "./helpers/specs.js";
+import { trainRequest } from "./helpers/training.js";
+
+let t: TestServer;
+before(async () => {
+  t = await startTestServer();
+});
+after(() => t.close());
+
+async function startDetached(modelId: string, rows: number, epochs: number): Promise<string> {
+  await t.client.createModel({ modelId, spec: denseSpec(2) });
+  for await (const e of t.client.train(trainRequest(modelId, rows, { epochs, detach: true }))) {
+    if (e.event?.$case === "started") return e.jobId;
+  }
+  throw new Error("no started event");
+}
+
+async function watchAll(jobId: string, fromSeq: number): Promise<TrainEvent[]> {
+  const events: TrainEvent[] = [];
+  for await (const e of t.client.watch(jobId, fromSeq)) events.push(e);
+  return events;
+}
+
+test("a detached job keeps running after its stream ends and can be watched from any seq", async () => {
+  const jobId = await startDetached("detached", 3000, 3);
+  const listed = (await t.client.listJobs({ modelId: "detached" })).jobs;
+  assert.equal(listed[0]?.jobId, jobId);
+  const all = await watchAll(jobId, 1);
+  assert.equal(all[0]?.event?.$case, "started");
+  assert.equal(all.at(-1)?.event?.$case, "completed");
+  assert.deepEqual(
+    all.map((e) => e.seq),
+    all.map((_, i) => i + 1),
+  );
+  const tail = await watchAll(jobId, 3);
+  assert.deepEqual(
+    tail.map((e) => e.seq),
+    all.slice(2).map((e) => e.seq),
+  );
+  const { jobs } = await t.client.listJobs({ modelId: "" });
+  const info = jobs.find((j) => j.jobId === jobId);
+  assert.equal(info?.state, JobState.JOB_STATE_COMPLETED);
+  assert.equal(info?.lastSeq, all.length);
+});
+
+test("CancelJob stops a running detached job with a CANCELLED event", async () => {
+  const jobId = await startDetached("to-cancel", 20000, 100);
+  const res = await t.client.cancelJob({ jobId });
+  assert.equal(res.job?.jobId, jobId);
+  const events = await watchAll(jobId, 1);
+  const last = events.at(-1)?.event;
+  assert.equal(last?.$case, "failed");
+  if (last?.$case === "failed") assert.equal(last.failed.code, grpc.status.CANCELLED);
+  const info = (await t.client.listJobs({ modelId: "to-cancel" })).jobs[0];
+  assert.equal(info?.state, JobState.JOB_STATE_CANCELLED);
+  await assert.rejects(t.client.cancelJob({ jobId }), { code: grpc.status.FAILED_PRECONDITION });
+});
+
+test("an unknown job is NOT_FOUND", async () => {
+  await assert.rejects(t.client.cancelJob({ jobId: "job-nope" }), { code: grpc.status.NOT_FOUND });
+  await assert.rejects(watchAll("job-nope", 1), { code: grpc.status.NOT_FOUND });
+});
+
+test("a server shutdown checkpoints the running job, which resumes after a restart", async () => {
+  const dir = tempDir();
+  const first = await startTestServer({ checkpointDir: dir });
+  await first.client.createModel({ modelId: "long", spec: denseSpec(2) });
+  let jobId = "";
+  for await (const e of first.client.train(trainRequest("long", 20000, { epochs: 100, detach: true }))) {
+    if (e.event?.$case === "progress") {
+      jobId = e.jobId;
+      break;
+    }
+  }
+  const watching = (async () => {
+    const events: TrainEvent[] = [];
+    for await (const e of first.client.watch(jobId, 1)) events.push(e);
+    return events;
+  })();
+  await first.server.shutdown(5000);
+  const events = await watching.catch(() => [] as TrainEvent[]);
+  first.client.close();
+  const saved = events.find((e) => e.event?.$case === "checkpointSaved");
+  if (saved?.event?.$case === "checkpointSaved") assert.equal(saved.event.checkpointSaved.reason, "shutdown");
+
+  const second = await startTestServer({ checkpointDir: dir });
+  try {
+    const { checkpoints } = await second.client.listCheckpoints({ modelId: "long" });
+    assert.equal(checkpoints.length, 1, "the job checkpointed on shutdown");
+    const stoppedAt = checkpoints[0]?.step ?? 0;
+    assert.ok(stoppedAt > 0);
+    await second.client.restore({
+      source: { $case: "checkpoint", checkpoint: { modelId: "long", checkpointId: "latest" } },
+      targetModelId: "",
+      resume: true,
+    });
+    for await (const e of second.client.train(trainRequest("long", 20000, { epochs: 100 }))) {
+      if (e.event?.$case === "started") {
+        // 625 steps per epoch; the resumed job plans only the steps left.
+        assert.equal(e.event.started.totalSteps, 100 * 625 - stoppedAt);
+        break;
+      }
+    }
+  } finally {
+    await second.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
