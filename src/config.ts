@@ -67,6 +67,16 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "compute",
+    env: "MODELBAY_COMPUTE",
+    help: "where TensorFlow runs: worker (a device worker thread) or inline (the RPC thread)",
+    default: DEFAULT_OPTIONS.compute,
+    apply: (o, v) => {
+      if (v !== "worker" && v !== "inline") throw new Error(`compute: expected worker or inline, got "${v}"`);
+      o.compute = v;
+    },
+  },
+  {
     flag: "max-batch-size",
     env: "MODELBAY_MAX_BATCH_SIZE",
     help: "largest training batch accepted",

@@ -8,7 +8,6 @@ import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-
 import { modelServiceHandlers } from "./api/model-service.js";
 import { CheckpointStore } from "./checkpoints/checkpoint-store.js";
 import type { BackendChoice } from "./compute/backend.js";
-import { createInProcessEngine } from "./compute/in-process-engine.js";
 import { ModelServiceService } from "./gen/modelbay/v1/model_service.js";
 import { createLogger, type Logger } from "./log.js";
 import { SessionManager } from "./sessions/session-manager.js";
@@ -32,6 +31,8 @@ export interface ServerOptions {
   checkpointDir: string;
   /** Root of the data files that PredictStream and Train may name. */
   dataDir: string;
+  /** "worker" runs TensorFlow in a device worker thread; "inline" on the RPC thread (debugging). */
+  compute: "worker" | "inline";
   log?: Logger;
 }
 
@@ -44,6 +45,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   maxBatchSize: 65536,
   checkpointDir: "modelbay-data/checkpoints",
   dataDir: "modelbay-data/data",
+  compute: "worker",
 };
 
 export interface RunningServer {
@@ -66,7 +68,10 @@ function reflectionPackage(): protoLoader.PackageDefinition {
 export async function startServer(options: Partial<ServerOptions> = {}): Promise<RunningServer> {
   const opts = { ...DEFAULT_OPTIONS, ...options };
   const log = opts.log ?? createLogger();
-  const engine = await createInProcessEngine(opts.backend);
+  const engine =
+    opts.compute === "worker"
+      ? await (await import("./compute/worker-engine.js")).createWorkerEngine(opts.backend)
+      : await (await import("./compute/in-process-engine.js")).createInProcessEngine(opts.backend);
   log.info("compute backend ready", {
     backend: engine.backend.name,
     tensorflow: engine.backend.tensorflowVersion,
@@ -124,6 +129,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
       await graceful;
       clearTimeout(timer);
       sessions.closeAll();
+      await engine.close?.();
       log.info("stopped", { address });
     })();
     return closing;

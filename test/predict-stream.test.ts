@@ -154,7 +154,7 @@ test("a reader that pauses holds the producer back, and cancelling stops it", as
 
 test("tensors do not leak across streams", async () => {
   await readAll(request({ chunkRows: 2000 }));
-  const before = t.server.sessions.engine.memory().numTensors;
+  const before = (await t.server.sessions.engine.memory()).numTensors;
   for (let i = 0; i < 3; i++) await readAll(request({ chunkRows: 2000, rawOutput: true }));
-  assert.equal(t.server.sessions.engine.memory().numTensors, before);
+  assert.equal((await t.server.sessions.engine.memory()).numTensors, before);
 });

@@ -164,7 +164,7 @@ test("live tensors do not grow across requests", async () => {
   const call = () =>
     t.client.predict({ modelId: "seed", inputs: [floatTensor(rows, [10, 10], true)], rawOutput: true });
   await call();
-  const before = t.server.sessions.engine.memory().numTensors;
+  const before = (await t.server.sessions.engine.memory()).numTensors;
   for (let i = 0; i < 20; i++) await call();
-  assert.equal(t.server.sessions.engine.memory().numTensors, before);
+  assert.equal((await t.server.sessions.engine.memory()).numTensors, before);
 });

@@ -51,5 +51,7 @@ export interface ComputeEngine {
   /** Builds the model of `spec` and loads a snapshot's weights and optimizer state into it. */
   restoreModel(spec: ModelSpec, snapshot: Pick<ModelSnapshot, "weights" | "optimizer">): Promise<ComputeModel>;
   /** Live tensors and bytes held by the backend, to check that requests do not leak. */
-  memory(): { numTensors: number; numBytes: number };
+  memory(): Promise<{ numTensors: number; numBytes: number }>;
+  /** Releases the engine's threads, if it has any. */
+  close?(): Promise<void>;
 }

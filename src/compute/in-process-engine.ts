@@ -128,7 +128,7 @@ export async function createInProcessEngine(choice: BackendChoice): Promise<Comp
         throw err;
       }
     },
-    memory: () => {
+    memory: async () => {
       const m = tf.memory();
       return { numTensors: m.numTensors, numBytes: m.numBytes };
     },

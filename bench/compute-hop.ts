@@ -1,0 +1,97 @@
+// What it costs to run compute off the RPC thread: round trips of a one-row request through a
+// worker thread and through a child process (the two ways to isolate TensorFlow), and a one-row
+// predict in-process against the device-worker engine, in one run. Run: npx tsx bench/compute-hop.ts
+import { fork } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Worker } from "node:worker_threads";
+import { specFromWire } from "../src/api/spec-codec.js";
+import { classicDenseSpec } from "../src/cli/example-specs.js";
+import { createInProcessEngine } from "../src/compute/in-process-engine.js";
+import { createWorkerEngine } from "../src/compute/worker-engine.js";
+
+const N = 2000;
+const payload = { op: "predict", input: { dtype: "float32", shape: [1, 10], data: new Float32Array(10) } };
+
+async function timeRoundTrips(send: (msg: unknown) => Promise<unknown>): Promise<{ p50: number; p99: number }> {
+  for (let i = 0; i < 200; i++) await send(payload);
+  const times: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    await send(payload);
+    times.push((performance.now() - t0) * 1000);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(N / 2)] ?? 0, p99: times[Math.floor(N * 0.99)] ?? 0 };
+}
+
+function echoWorker() {
+  const w = new Worker(
+    `require("node:worker_threads").parentPort.on("message", (m) => require("node:worker_threads").parentPort.postMessage(m));`,
+    { eval: true },
+  );
+  let resolve: (v: unknown) => void = () => undefined;
+  w.on("message", (m) => resolve(m));
+  return {
+    send: (m: unknown) =>
+      new Promise((r) => {
+        resolve = r;
+        w.postMessage(m);
+      }),
+    close: () => w.terminate(),
+  };
+}
+
+function echoChild() {
+  const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-echo-")), "echo.cjs");
+  fs.writeFileSync(script, `process.on("message", (m) => process.send(m));`);
+  const child = fork(script, [], {
+    execArgv: [],
+    serialization: "advanced",
+    stdio: ["ignore", "ignore", "ignore", "ipc"],
+  });
+  let resolve: (v: unknown) => void = () => undefined;
+  child.on("message", (m) => resolve(m));
+  return {
+    send: (m: unknown) =>
+      new Promise((r) => {
+        resolve = r;
+        child.send(m as never);
+      }),
+    close: () => child.kill(),
+  };
+}
+
+async function main() {
+  const fmt = (name: string, r: { p50: number; p99: number }) =>
+    `${name.padEnd(44)} p50 ${r.p50.toFixed(1).padStart(7)} us  p99 ${r.p99.toFixed(1).padStart(7)} us`;
+  const w = echoWorker();
+  const c = echoChild();
+  const worker = await timeRoundTrips(w.send);
+  const child = await timeRoundTrips(c.send);
+  await w.close();
+  c.close();
+  const spec = specFromWire(classicDenseSpec(1));
+  const inline = await (await createInProcessEngine("auto")).buildModel(spec);
+  const workerEngine = await createWorkerEngine("auto");
+  const remote = await workerEngine.buildModel(spec);
+  const input = { dtype: "float32" as const, shape: [1, 10], data: new Float32Array(10) };
+  const predictInline = await timeRoundTrips(() => inline.predict(input));
+  const predictWorker = await timeRoundTrips(() => remote.predict(input));
+  await workerEngine.close?.();
+  const lines = [
+    fmt("echo, worker thread (postMessage)", worker),
+    fmt("echo, child process (IPC, advanced serial.)", child),
+    `child / worker round trip, p50: ${(child.p50 / worker.p50).toFixed(2)}x`,
+    fmt("predict 1 row, in-process", predictInline),
+    fmt("predict 1 row, device worker", predictWorker),
+    `device worker / in-process predict, p50: ${(predictWorker.p50 / predictInline.p50).toFixed(2)}x`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,173 @@
+// A compute engine whose models live in a device worker thread, so that TensorFlow work never
+// blocks the RPC event loop. If the worker dies, its models answer UNAVAILABLE and the next model
+// built starts a fresh worker.
+import { Worker } from "node:worker_threads";
+import { Code, ModelbayError } from "../errors.js";
+import type { BackendChoice, BackendInfo } from "./backend.js";
+import type {
+  BatchRunResult,
+  ComputeEngine,
+  ComputeModel,
+  ModelDescription,
+  ModelSnapshot,
+  NamedTensorData,
+  Trainer,
+} from "./engine.js";
+import type { ModelSpec } from "./model-spec.js";
+import type { TensorData } from "./tensor-data.js";
+import type { TrainerOptions } from "./trainer.js";
+import type { Envelope, Ready, Reply, Request, WorkerInit } from "./worker/protocol.js";
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+
+/** One worker thread and the requests waiting on it. */
+class DeviceWorker {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  dead: ModelbayError | undefined;
+  readonly ready: Promise<BackendInfo>;
+
+  constructor(init: WorkerInit, onExit: (w: DeviceWorker) => void) {
+    const fromSource = import.meta.url.endsWith(".ts");
+    const url = new URL(`./worker/device-worker${fromSource ? ".ts" : ".js"}`, import.meta.url);
+    // Run from TypeScript sources (tests, the CLI through tsx), the worker registers tsx's loader
+    // in its own thread before it imports the entry point.
+    const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
+    this.worker = fromSource
+      ? new Worker(bootstrap, { eval: true, workerData: init, env: process.env })
+      : new Worker(url, { workerData: init, env: process.env });
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.once("message", (m: Ready) => (m.ready ? resolve(m.backend) : reject(new Error(m.message))));
+      this.worker.once("error", reject);
+    });
+    this.worker.on("message", (m: Reply | Ready) => {
+      if (!("id" in m)) return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (!p) return;
+      if (m.ok) p.resolve(m.result);
+      else p.reject(m.code === Code.INTERNAL ? new Error(m.message) : new ModelbayError(m.code as Code, m.message));
+    });
+    this.worker.on("exit", (exitCode) => {
+      this.dead = new ModelbayError(
+        Code.UNAVAILABLE,
+        `the device worker stopped (exit ${exitCode}); models on it must be restored`,
+      );
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+      onExit(this);
+    });
+  }
+
+  get threadId(): number {
+    return this.worker.threadId;
+  }
+
+  call<T>(req: Request): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...req, id } satisfies Envelope);
+    });
+  }
+
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+class WorkerModel implements ComputeModel {
+  private disposed = false;
+  constructor(
+    private readonly worker: DeviceWorker,
+    private readonly handle: number,
+    readonly description: ModelDescription,
+  ) {}
+
+  predict(input: TensorData): Promise<TensorData> {
+    return this.worker.call({ op: "predict", model: this.handle, input });
+  }
+  getWeights(): Promise<NamedTensorData[]> {
+    return this.worker.call({ op: "getWeights", model: this.handle });
+  }
+  async setWeights(weights: readonly NamedTensorData[]): Promise<void> {
+    await this.worker.call({ op: "setWeights", model: this.handle, weights: [...weights] });
+  }
+  snapshot(): Promise<ModelSnapshot> {
+    return this.worker.call({ op: "snapshot", model: this.handle });
+  }
+  async createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer> {
+    const t = await this.worker.call<{ handle: number; rows: number; batchesPerEpoch: number }>({
+      op: "createTrainer",
+      model: this.handle,
+      x,
+      y,
+      opts,
+    });
+    const worker = this.worker;
+    let lastOrder: Int32Array | null | undefined;
+    return {
+      rows: t.rows,
+      batchesPerEpoch: t.batchesPerEpoch,
+      runBatches(order, firstBatch, count): Promise<BatchRunResult> {
+        // The epoch's order goes over once; later chunks of the epoch refer to it.
+        const send = order === lastOrder ? "same" : order;
+        lastOrder = order;
+        return worker.call({ op: "runBatches", trainer: t.handle, order: send, firstBatch, count });
+      },
+      evaluate(ex, ey) {
+        return worker.call({ op: "evaluate", trainer: t.handle, x: ex, y: ey });
+      },
+      dispose() {
+        worker.call({ op: "disposeTrainer", trainer: t.handle }).catch(() => undefined);
+      },
+    };
+  }
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.worker.call({ op: "disposeModel", model: this.handle }).catch(() => undefined);
+  }
+}
+
+export interface WorkerEngine extends ComputeEngine {
+  /** Thread id of the current worker, so tests can stop it. */
+  workerThreadId(): number;
+  /** Kills the current worker, as a crash would. */
+  crashWorkerForTest(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createWorkerEngine(choice: BackendChoice, device = "cpu:0"): Promise<WorkerEngine> {
+  let current: DeviceWorker;
+  const spawn = async () => {
+    current = new DeviceWorker({ backend: choice, device }, () => undefined);
+    return current.ready;
+  };
+  const backend = await spawn();
+  // A dead worker is replaced lazily, by the next call that needs one.
+  const live = async () => {
+    if (current.dead) await spawn();
+    return current;
+  };
+  const open = async (req: Request): Promise<ComputeModel> => {
+    const worker = await live();
+    const r = await worker.call<{ handle: number; description: ModelDescription }>(req);
+    return new WorkerModel(worker, r.handle, r.description);
+  };
+  return {
+    backend,
+    buildModel: (spec: ModelSpec) => open({ op: "build", spec }),
+    restoreModel: (spec, snapshot) => open({ op: "restore", spec, snapshot }),
+    memory: async () => (await live()).call({ op: "memory" }),
+    workerThreadId: () => current.threadId,
+    crashWorkerForTest: async () => {
+      await current.terminate();
+    },
+    close: async () => {
+      await current.terminate();
+    },
+  };
+}

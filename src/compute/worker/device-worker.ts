@@ -1,0 +1,97 @@
+// Entry point of a device worker thread: owns one device's TensorFlow backend and the models
+// placed on it, and answers the main thread's requests one at a time.
+import { parentPort, workerData } from "node:worker_threads";
+import { ModelbayError } from "../../errors.js";
+import type { ComputeModel, Trainer } from "../engine.js";
+import { createInProcessEngine } from "../in-process-engine.js";
+import type { TensorData } from "../tensor-data.js";
+import type { Envelope, Ready, Reply, WorkerInit } from "./protocol.js";
+
+const port = parentPort;
+if (!port) throw new Error("device-worker must run in a worker thread");
+const init = workerData as WorkerInit;
+
+const models = new Map<number, ComputeModel>();
+const trainers = new Map<number, { trainer: Trainer; order: Int32Array | null }>();
+let nextHandle = 1;
+
+function need<T>(map: Map<number, T>, handle: number, what: string): T {
+  const value = map.get(handle);
+  if (value === undefined) throw new Error(`unknown ${what} handle ${handle}`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  let engine: Awaited<ReturnType<typeof createInProcessEngine>>;
+  try {
+    engine = await createInProcessEngine(init.backend);
+  } catch (err) {
+    port?.postMessage({ ready: false, message: err instanceof Error ? err.message : String(err) } satisfies Ready);
+    return;
+  }
+  port?.postMessage({ ready: true, backend: engine.backend } satisfies Ready);
+
+  const handle = async (req: Envelope): Promise<unknown> => {
+    switch (req.op) {
+      case "build":
+      case "restore": {
+        const model =
+          req.op === "build" ? await engine.buildModel(req.spec) : await engine.restoreModel(req.spec, req.snapshot);
+        const h = nextHandle++;
+        models.set(h, model);
+        return { handle: h, description: model.description };
+      }
+      case "predict":
+        return need(models, req.model, "model").predict(req.input);
+      case "getWeights":
+        return need(models, req.model, "model").getWeights();
+      case "setWeights":
+        return need(models, req.model, "model").setWeights(req.weights);
+      case "snapshot":
+        return need(models, req.model, "model").snapshot();
+      case "disposeModel":
+        models.get(req.model)?.dispose();
+        models.delete(req.model);
+        return null;
+      case "createTrainer": {
+        const trainer = await need(models, req.model, "model").createTrainer(req.x, req.y, req.opts);
+        const h = nextHandle++;
+        trainers.set(h, { trainer, order: null });
+        return { handle: h, rows: trainer.rows, batchesPerEpoch: trainer.batchesPerEpoch };
+      }
+      case "runBatches": {
+        const entry = need(trainers, req.trainer, "trainer");
+        if (req.order !== "same") entry.order = req.order;
+        return entry.trainer.runBatches(entry.order, req.firstBatch, req.count);
+      }
+      case "evaluate":
+        return need(trainers, req.trainer, "trainer").trainer.evaluate(req.x as TensorData, req.y as TensorData);
+      case "disposeTrainer":
+        trainers.get(req.trainer)?.trainer.dispose();
+        trainers.delete(req.trainer);
+        return null;
+      case "memory":
+        return engine.memory();
+    }
+  };
+
+  // One request at a time, in order: TensorFlow work on one device is serial anyway, and order
+  // keeps a model's steps and reads consistent.
+  let queue = Promise.resolve();
+  port?.on("message", (req: Envelope) => {
+    queue = queue.then(async () => {
+      let reply: Reply;
+      try {
+        reply = { id: req.id, ok: true, result: await handle(req) };
+      } catch (err) {
+        const code = err instanceof ModelbayError ? err.code : 13;
+        reply = { id: req.id, ok: false, code, message: err instanceof Error ? err.message : String(err) };
+      }
+      // Copied, never transferred: arrays from tensor.data() may be the backend's own storage
+      // (tfjs-node keeps the values of tensors made from JavaScript arrays until first use).
+      port.postMessage(reply);
+    });
+  });
+}
+
+void main();

@@ -1,0 +1,35 @@
+// Messages between the server's event loop and a device worker. Every request carries an id; the
+// worker answers each with exactly one reply of the same id.
+import type { BackendChoice, BackendInfo } from "../backend.js";
+import type { ModelSnapshot } from "../engine.js";
+import type { ModelSpec } from "../model-spec.js";
+import type { TensorData } from "../tensor-data.js";
+import type { TrainerOptions } from "../trainer.js";
+
+export interface WorkerInit {
+  backend: BackendChoice;
+  /** Device this worker owns, e.g. "cpu:0" or "gpu:1". */
+  device: string;
+}
+
+export type Request =
+  | { op: "build"; spec: ModelSpec }
+  | { op: "restore"; spec: ModelSpec; snapshot: Pick<ModelSnapshot, "weights" | "optimizer"> }
+  | { op: "predict"; model: number; input: TensorData }
+  | { op: "getWeights"; model: number }
+  | { op: "setWeights"; model: number; weights: ModelSnapshot["weights"] }
+  | { op: "snapshot"; model: number }
+  | { op: "disposeModel"; model: number }
+  | { op: "createTrainer"; model: number; x: TensorData; y: TensorData; opts: TrainerOptions }
+  | { op: "runBatches"; trainer: number; order: Int32Array | null | "same"; firstBatch: number; count: number }
+  | { op: "evaluate"; trainer: number; x: TensorData; y: TensorData }
+  | { op: "disposeTrainer"; trainer: number }
+  | { op: "memory" };
+
+export type Envelope = Request & { id: number };
+
+export type Reply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; code: number; message: string };
+
+export type Ready = { ready: true; backend: BackendInfo } | { ready: false; message: string };
