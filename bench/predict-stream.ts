@@ -60,13 +60,13 @@ async function main() {
     await streamed(true);
     const a = Math.min(await inProcess(), await inProcess());
     process.stdout.write(
-      `in-process predict of ${ROWS} rows in chunks of ${CHUNK}: ${(ROWS / a).toFixed(0)} rows/s (best of 2)\n`,
+      `compute-seam predict (device worker, no gRPC) of ${ROWS} rows in chunks of ${CHUNK}: ${(ROWS / a).toFixed(0)} rows/s (best of 2)\n`,
     );
     for (const inline of [true, false]) {
       const b = Math.min(await streamed(inline), await streamed(inline));
       process.stdout.write(
         `PredictStream, rows ${inline ? "inline in the request (40 MB upload)" : "from a server-side .npy (data_path)"}, raw output, loopback: ` +
-          `${(ROWS / b).toFixed(0)} rows/s, ratio to in-process ${(a / b).toFixed(2)}x; first chunk after ${(firstChunkSeconds * 1000).toFixed(0)} ms\n`,
+          `${(ROWS / b).toFixed(0)} rows/s, ratio to the compute seam ${(a / b).toFixed(2)}x; first chunk after ${(firstChunkSeconds * 1000).toFixed(0)} ms\n`,
       );
     }
   } finally {

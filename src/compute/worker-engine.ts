@@ -18,6 +18,14 @@ import type { TensorData } from "./tensor-data.js";
 import type { TrainerOptions } from "./trainer.js";
 import type { Envelope, Ready, Reply, Request, WorkerInit } from "./worker/protocol.js";
 
+/**
+ * postMessage clones a typed array's whole underlying buffer, so a view into a large buffer (a
+ * slice of a request's rows) is copied out first: only its own bytes cross to the worker.
+ */
+function compact(t: TensorData): TensorData {
+  return t.data.byteLength === t.data.buffer.byteLength ? t : { ...t, data: t.data.slice() };
+}
+
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
 /** One worker thread and the requests waiting on it. */
@@ -87,13 +95,17 @@ class WorkerModel implements ComputeModel {
   ) {}
 
   predict(input: TensorData): Promise<TensorData> {
-    return this.worker.call({ op: "predict", model: this.handle, input });
+    return this.worker.call({ op: "predict", model: this.handle, input: compact(input) });
   }
   getWeights(): Promise<NamedTensorData[]> {
     return this.worker.call({ op: "getWeights", model: this.handle });
   }
   async setWeights(weights: readonly NamedTensorData[]): Promise<void> {
-    await this.worker.call({ op: "setWeights", model: this.handle, weights: [...weights] });
+    await this.worker.call({
+      op: "setWeights",
+      model: this.handle,
+      weights: weights.map((w) => ({ name: w.name, tensor: compact(w.tensor) })),
+    });
   }
   snapshot(): Promise<ModelSnapshot> {
     return this.worker.call({ op: "snapshot", model: this.handle });
@@ -118,7 +130,7 @@ class WorkerModel implements ComputeModel {
         return worker.call({ op: "runBatches", trainer: t.handle, order: send, firstBatch, count });
       },
       evaluate(ex, ey) {
-        return worker.call({ op: "evaluate", trainer: t.handle, x: ex, y: ey });
+        return worker.call({ op: "evaluate", trainer: t.handle, x: compact(ex), y: compact(ey) });
       },
       dispose() {
         worker.call({ op: "disposeTrainer", trainer: t.handle }).catch(() => undefined);
