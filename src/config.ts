@@ -11,6 +11,11 @@ interface Setting {
   apply(opts: ServerOptions, value: string): void;
 }
 
+function nonEmpty(name: string, value: string): string {
+  if (value.trim() === "") throw new Error(`${name}: must not be empty`);
+  return value;
+}
+
 function positiveInt(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name}: expected a positive integer, got "${value}"`);
@@ -52,8 +57,7 @@ export const SETTINGS: Setting[] = [
     help: "directory of the local checkpoint store (created if missing)",
     default: DEFAULT_OPTIONS.checkpointDir,
     apply: (o, v) => {
-      if (v.trim() === "") throw new Error("checkpoint-dir: must not be empty");
-      o.checkpointDir = v;
+      o.checkpointDir = nonEmpty("checkpoint-dir", v);
     },
   },
   {
@@ -62,8 +66,7 @@ export const SETTINGS: Setting[] = [
     help: "root of the data files (.npy, .csv) that requests may name",
     default: DEFAULT_OPTIONS.dataDir,
     apply: (o, v) => {
-      if (v.trim() === "") throw new Error("data-dir: must not be empty");
-      o.dataDir = v;
+      o.dataDir = nonEmpty("data-dir", v);
     },
   },
   {

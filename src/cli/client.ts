@@ -20,6 +20,15 @@ function promisify<Req, Res>(self: grpc.Client, method: UnaryMethod<Req, Res>) {
     });
 }
 
+/** The events of a Train or WatchTraining call; leaving the loop early cancels the call. */
+async function* eventsOf(call: grpc.ClientReadableStream<{ event?: TrainEvent | undefined }>): AsyncGenerator<TrainEvent> {
+  try {
+    for await (const res of call as AsyncIterable<{ event?: TrainEvent | undefined }>) if (res.event) yield res.event;
+  } finally {
+    call.cancel();
+  }
+}
+
 export function connect(address: string, credentials = grpc.credentials.createInsecure()) {
   const raw = new api.ModelServiceClient(address, credentials);
   const health = new HealthClient(address, credentials);
@@ -38,24 +47,11 @@ export function connect(address: string, credentials = grpc.credentials.createIn
     listJobs: promisify<api.ListJobsRequest, api.ListJobsResponse>(raw, raw.listJobs),
     cancelJob: promisify<api.CancelJobRequest, api.CancelJobResponse>(raw, raw.cancelJob),
     /** Replays and follows a job's events. */
-    async *watch(jobId: string, fromSeq = 1): AsyncGenerator<TrainEvent> {
-      const call = raw.watchTraining({ jobId, fromSeq });
-      try {
-        for await (const res of call as AsyncIterable<api.WatchTrainingResponse>) if (res.event) yield res.event;
-      } finally {
-        call.cancel();
-      }
-    },
+    watch: (jobId: string, fromSeq = 1) => eventsOf(raw.watchTraining({ jobId, fromSeq })),
     restore: promisify<api.RestoreRequest, api.RestoreResponse>(raw, raw.restore),
     /** Streams a job's events; break out of the loop to cancel the call. */
-    async *train(req: TrainRequest, options: Partial<grpc.CallOptions> = {}): AsyncGenerator<TrainEvent> {
-      const call = raw.train(req, new grpc.Metadata(), options);
-      try {
-        for await (const res of call as AsyncIterable<api.TrainResponse>) if (res.event) yield res.event;
-      } finally {
-        call.cancel();
-      }
-    },
+    train: (req: TrainRequest, options: Partial<grpc.CallOptions> = {}) =>
+      eventsOf(raw.train(req, new grpc.Metadata(), options)),
     /** Resolves to the serving status of `service` ("" for the whole server). */
     async health(service = "", options: Partial<grpc.CallOptions> = {}): Promise<string> {
       const res = await promisify(health, health.check)({ service }, options);
