@@ -21,7 +21,9 @@ function promisify<Req, Res>(self: grpc.Client, method: UnaryMethod<Req, Res>) {
 }
 
 /** The events of a Train or WatchTraining call; leaving the loop early cancels the call. */
-async function* eventsOf(call: grpc.ClientReadableStream<{ event?: TrainEvent | undefined }>): AsyncGenerator<TrainEvent> {
+async function* eventsOf(
+  call: grpc.ClientReadableStream<{ event?: TrainEvent | undefined }>,
+): AsyncGenerator<TrainEvent> {
   try {
     for await (const res of call as AsyncIterable<{ event?: TrainEvent | undefined }>) if (res.event) yield res.event;
   } finally {
