@@ -42,6 +42,16 @@ export function trainSettingsFromWire(req: TrainRequest, limits: TensorLimits): 
       everySeconds: p?.everySeconds ?? 0,
       onBest: p?.onBest ?? false,
       monitor: p?.monitor ?? "",
+      ...(p?.retention
+        ? {
+            retention: {
+              keepLast: p.retention.keepLast,
+              keepBest: p.retention.keepBest,
+              bestMetric: p.retention.bestMetric,
+              keepEveryHours: p.retention.keepEveryHours,
+            },
+          }
+        : {}),
     },
     ...(es && es.patience > 0
       ? {

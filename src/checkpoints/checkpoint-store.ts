@@ -13,6 +13,7 @@ import {
   readManifest,
   readVerified,
 } from "./manifest.js";
+import { checkpointsToDelete, keepsEverything, type RetentionPolicy } from "./retention.js";
 
 const CHECKPOINT_ID = /^ckpt-(\d{6,})$/;
 const LATEST_FILE = "LATEST";
@@ -257,6 +258,38 @@ export class CheckpointStore {
       }
       await fs.rm(doomed, { recursive: true, force: true });
     });
+  }
+
+  /**
+   * Applies a retention policy; `metricsOf` reads a checkpoint's metrics. Never deletes the latest
+   * or a checkpoint being read. Returns the ids deleted.
+   */
+  async prune(
+    modelId: string,
+    policy: RetentionPolicy,
+    metricsOf: (id: string) => Promise<Record<string, number>>,
+  ): Promise<string[]> {
+    if (keepsEverything(policy)) return [];
+    const latest = await this.latestId(modelId);
+    const prefix = `${modelId}/`;
+    const reading = [...this.reading.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+    const protectedIds = new Set([...(latest ? [latest] : []), ...reading]);
+    const candidates = await Promise.all(
+      (await this.list(modelId)).map(async (c) => ({
+        id: c.id,
+        createTime: c.createTime,
+        metrics: await metricsOf(c.id),
+      })),
+    );
+    const deleted: string[] = [];
+    for (const id of checkpointsToDelete(candidates, policy, protectedIds)) {
+      // delete() re-checks latest and readers under the model's lock.
+      await this.delete(modelId, id, false).then(
+        () => deleted.push(id),
+        () => undefined,
+      );
+    }
+    return deleted;
   }
 
   deleteAll(modelId: string): Promise<void> {

@@ -5,9 +5,11 @@ import {
   type CheckpointContent,
   decodeCheckpoint,
   encodeCheckpoint,
+  summarizeState,
   type TrainingCursor,
 } from "../checkpoints/checkpoint-codec.js";
 import type { CheckpointStore, StoredCheckpoint } from "../checkpoints/checkpoint-store.js";
+import type { RetentionPolicy } from "../checkpoints/retention.js";
 import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import { sliceRows } from "../compute/tensor-data.js";
@@ -171,6 +173,15 @@ export class SessionManager {
       createTime: new Date(),
     };
     return this.store.commit(session.id, encodeCheckpoint(content));
+  }
+
+  /** Deletes the checkpoints of `id` that the policy does not keep; returns their ids. */
+  pruneCheckpoints(id: string, policy: RetentionPolicy): Promise<string[]> {
+    return this.store.prune(
+      id,
+      policy,
+      async (checkpointId) => summarizeState(await this.store.readFile(id, checkpointId, "state.json")).metrics,
+    );
   }
 
   /** Opens a session from a checkpoint of `modelId` ("latest" or an id) under `targetId`. */

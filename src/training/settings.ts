@@ -1,4 +1,5 @@
 // What a training job is asked to do, and the checks it passes before any step runs.
+import type { RetentionPolicy } from "../checkpoints/retention.js";
 import type { LossKind } from "../compute/model-spec.js";
 import { sliceRows, type TensorData, type TensorSignature } from "../compute/tensor-data.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
@@ -9,6 +10,7 @@ export interface CheckpointPolicy {
   everySeconds: number;
   onBest: boolean;
   monitor: string;
+  retention?: RetentionPolicy;
 }
 
 export interface EarlyStoppingSettings {

@@ -77,6 +77,8 @@ export class TrainingJob {
   private async saveCheckpoint(session: Session, reason: string): Promise<void> {
     const saved = await this.sessions.checkpoint(session.id);
     this.log.append({ kind: "checkpointSaved", checkpointId: saved.id, reason });
+    const retention = this.settings.checkpointPolicy.retention;
+    if (retention) await this.sessions.pruneCheckpoints(session.id, retention);
   }
 
   private async loop(session: Session, trainer: Trainer, validation: TrainSettings["validation"]): Promise<void> {
