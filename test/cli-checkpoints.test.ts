@@ -1,17 +1,16 @@
 // The CI restore check: `modelbay goldens make` records a checkpoint's predictions and
 // `modelbay restore --verify` proves them again, against a server or offline, by exit code.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { writeNpy } from "../src/datasets/npy.js";
+import { modelbay } from "./helpers/cli.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { seededFloats } from "./helpers/tensors.js";
 import { collect, trainRequest } from "./helpers/training.js";
 
-const bin = path.resolve(import.meta.dirname, "../bin/modelbay.mjs");
 let t: TestServer;
 let store: string;
 let work: string;
@@ -31,20 +30,6 @@ after(async () => {
   await t.close();
   for (const d of [store, work]) fs.rmSync(d, { recursive: true, force: true });
 });
-
-/** Runs the CLI without blocking: the server it talks to lives in this process. */
-function modelbay(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" } });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve) => child.on("close", (status) => resolve({ status, stdout, stderr })));
-}
 
 test("goldens made against the server verify against the server and offline from the store", async () => {
   const goldens = path.join(work, "goldens.json");

@@ -4,6 +4,7 @@ import { UsageError } from "./args.js";
 import { checkpointCommand, goldensMake, restoreVerify } from "./checkpoint-commands.js";
 import { connect } from "./client.js";
 import { serve } from "./serve.js";
+import { trainCommand, watchCommand } from "./train-commands.js";
 
 const USAGE = `Usage: modelbay <command> [options]
 
@@ -11,6 +12,10 @@ Commands:
   serve                         run the gRPC server (modelbay serve --help lists its options)
   health                        check a server's health               [--server host:port]
   info                          show a server's backend and devices   [--server host:port]
+  train                         train with a live progress line; --detach prints the job id
+                                --model M --x x.npy --y y.npy [--epochs N] [--batch-size B] [--seed S]
+                                [--validation-split F] [--checkpoint-every N] [--no-shuffle]
+  watch JOB                     replay and follow a training job [--from-seq N]
   checkpoint create|ls|show|rm  manage checkpoints  --model M [--checkpoint ID] [--force] [--json]
   goldens make                  record a checkpoint's predictions as goldens
                                 --model M --inputs x.npy --out goldens.json [--checkpoint ID|latest]
@@ -50,6 +55,10 @@ async function main(argv: string[]): Promise<number> {
         client.close();
       }
     }
+    case "train":
+      return trainCommand(args);
+    case "watch":
+      return watchCommand(args);
     case "checkpoint":
       return checkpointCommand(args);
     case "goldens":
@@ -72,10 +81,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (
-      err instanceof UsageError ||
-      (err instanceof Error && (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"))
-    ) {
+    const code = (err as { code?: unknown }).code;
+    const parseError = err instanceof Error && typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
+    if (err instanceof UsageError || parseError) {
       process.stderr.write(`modelbay: ${err.message}\n\n${USAGE}`);
       process.exitCode = 2;
       return;

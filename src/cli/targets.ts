@@ -12,6 +12,7 @@ import type { NamedTensor } from "../sessions/input-check.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { UsageError } from "./args.js";
 import { connect } from "./client.js";
+import { dataToWire } from "./tensors.js";
 
 export interface CheckpointRow {
   id: string;
@@ -55,20 +56,6 @@ function wireToData(t: Tensor): TensorData {
         ? Uint8Array.from(t.boolValues, Number)
         : Float32Array.from(t.floatValues);
   return { dtype, shape: t.shape, data };
-}
-
-function dataToWire(name: string, t: TensorData): Tensor {
-  return {
-    name,
-    dtype: { float32: 1, int32: 2, bool: 3 }[t.dtype],
-    shape: t.shape,
-    floatValues: [],
-    int32Values: [],
-    boolValues: [],
-    float64Values: [],
-    int64Values: [],
-    rawContents: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
-  };
 }
 
 const scratchId = (modelId: string) => `${modelId.slice(0, 100)}-verify-${randomBytes(4).toString("hex")}`;

@@ -1,3 +1,4 @@
+import type { TensorData } from "../compute/tensor-data.js";
 import { DataType, type Tensor } from "../gen/modelbay/v1/tensor.js";
 
 const EMPTY = { floatValues: [], int32Values: [], boolValues: [], float64Values: [], int64Values: [] };
@@ -20,4 +21,18 @@ export function floatTensor(values: Float32Array, shape: number[], raw = false, 
         floatValues: Array.from(values),
         rawContents: Buffer.alloc(0),
       };
+}
+
+/** A domain tensor as raw little-endian bytes on the wire. */
+export function dataToWire(name: string, t: TensorData): Tensor {
+  const dtype = { float32: DataType.DATA_TYPE_FLOAT32, int32: DataType.DATA_TYPE_INT32, bool: DataType.DATA_TYPE_BOOL }[
+    t.dtype
+  ];
+  return {
+    ...EMPTY,
+    name,
+    dtype,
+    shape: t.shape,
+    rawContents: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+  };
 }
