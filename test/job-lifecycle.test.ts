@@ -8,7 +8,8 @@ import { JobState } from "../src/gen/modelbay/v1/model_service.js";
 import type { TrainEvent } from "../src/gen/modelbay/v1/training.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
-import { trainRequest } from "./helpers/training.js";
+import { floatTensor, seededFloats } from "./helpers/tensors.js";
+import { collect, trainRequest } from "./helpers/training.js";
 
 let t: TestServer;
 before(async () => {
@@ -114,4 +115,35 @@ test("a server shutdown checkpoints the running job, which resumes after a resta
     await second.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("PauseJob checkpoints and holds the job; ResumeJob continues it to the same weights as an uninterrupted run", async () => {
+  const req = (modelId: string) => trainRequest(modelId, 20000, { epochs: 3, seed: 11 });
+  await t.client.createModel({ modelId: "straight", spec: denseSpec(6) });
+  await collect(t.client, req("straight"));
+
+  await t.client.createModel({ modelId: "paused", spec: denseSpec(6) });
+  let jobId = "";
+  for await (const e of t.client.train({ ...req("paused"), detach: true })) {
+    if (e.event?.$case === "progress") {
+      jobId = e.jobId;
+      break;
+    }
+  }
+  const paused = await t.client.pauseJob({ jobId });
+  assert.equal(paused.job?.state, JobState.JOB_STATE_PAUSED);
+  const { checkpoints } = await t.client.listCheckpoints({ modelId: "paused" });
+  assert.equal(checkpoints.length, 1, "pausing takes a checkpoint");
+  await assert.rejects(collect(t.client, req("paused")), { code: grpc.status.FAILED_PRECONDITION });
+  await assert.rejects(t.client.pauseJob({ jobId }), { code: grpc.status.FAILED_PRECONDITION });
+
+  const resumed = await t.client.resumeJob({ jobId });
+  assert.equal(resumed.job?.state, JobState.JOB_STATE_RUNNING);
+  const events = await watchAll(jobId, 1);
+  assert.equal(events.at(-1)?.event?.$case, "completed");
+  assert.ok(events.some((e) => e.event?.$case === "checkpointSaved" && e.event.checkpointSaved.reason === "pause"));
+  const probe = floatTensor(seededFloats(30, 5), [3, 10], true);
+  const a = await t.client.predict({ modelId: "straight", inputs: [probe], rawOutput: false });
+  const b = await t.client.predict({ modelId: "paused", inputs: [probe], rawOutput: false });
+  assert.deepEqual(b.outputs[0]?.floatValues, a.outputs[0]?.floatValues);
 });

@@ -8,6 +8,10 @@ import {
   type ListJobsRequest,
   type ListJobsResponse,
   type ModelServiceServer,
+  type PauseJobRequest,
+  type PauseJobResponse,
+  type ResumeJobRequest,
+  type ResumeJobResponse,
   type TrainResponse,
   type WatchTrainingRequest,
   type WatchTrainingResponse,
@@ -23,6 +27,7 @@ const JOB_STATES = {
   completed: JobState.JOB_STATE_COMPLETED,
   failed: JobState.JOB_STATE_FAILED,
   cancelled: JobState.JOB_STATE_CANCELLED,
+  paused: JobState.JOB_STATE_PAUSED,
 } as const;
 
 function jobInfo(job: TrainingJob): JobInfo {
@@ -37,7 +42,7 @@ function jobInfo(job: TrainingJob): JobInfo {
 
 export function trainingHandlers(
   deps: HandlerDeps,
-): Pick<ModelServiceServer, "train" | "watchTraining" | "listJobs" | "cancelJob"> {
+): Pick<ModelServiceServer, "train" | "watchTraining" | "listJobs" | "cancelJob" | "pauseJob" | "resumeJob"> {
   return {
     watchTraining: serverStream(
       "WatchTraining",
@@ -53,6 +58,22 @@ export function trainingHandlers(
       deps,
       async (req: ListJobsRequest): Promise<ListJobsResponse> => ({
         jobs: deps.jobs.list(req.modelId).map(jobInfo),
+      }),
+    ),
+
+    pauseJob: unary(
+      "PauseJob",
+      deps,
+      async (req: PauseJobRequest): Promise<PauseJobResponse> => ({
+        job: jobInfo(await deps.jobs.pause(req.jobId)),
+      }),
+    ),
+
+    resumeJob: unary(
+      "ResumeJob",
+      deps,
+      async (req: ResumeJobRequest): Promise<ResumeJobResponse> => ({
+        job: jobInfo(deps.jobs.resume(req.jobId)),
       }),
     ),
 

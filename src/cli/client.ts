@@ -48,6 +48,8 @@ export function connect(address: string, credentials = grpc.credentials.createIn
     deleteCheckpoint: promisify<api.DeleteCheckpointRequest, api.DeleteCheckpointResponse>(raw, raw.deleteCheckpoint),
     listJobs: promisify<api.ListJobsRequest, api.ListJobsResponse>(raw, raw.listJobs),
     cancelJob: promisify<api.CancelJobRequest, api.CancelJobResponse>(raw, raw.cancelJob),
+    pauseJob: promisify<api.PauseJobRequest, api.PauseJobResponse>(raw, raw.pauseJob),
+    resumeJob: promisify<api.ResumeJobRequest, api.ResumeJobResponse>(raw, raw.resumeJob),
     /** Replays and follows a job's events. */
     watch: (jobId: string, fromSeq = 1) => eventsOf(raw.watchTraining({ jobId, fromSeq })),
     restore: promisify<api.RestoreRequest, api.RestoreResponse>(raw, raw.restore),

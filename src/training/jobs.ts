@@ -49,16 +49,33 @@ export class TrainingJobs {
     return [...this.jobs.values()].filter((j) => modelId === "" || j.modelId === modelId).reverse();
   }
 
-  cancel(jobId: string): TrainingJob {
+  async pause(jobId: string): Promise<TrainingJob> {
     const job = this.get(jobId);
     if (job.state !== "running")
+      throw new ModelbayError(Code.FAILED_PRECONDITION, `job ${jobId} is not running (${job.state})`);
+    await job.pause();
+    return job;
+  }
+
+  resume(jobId: string): TrainingJob {
+    const job = this.get(jobId);
+    if (job.state !== "paused")
+      throw new ModelbayError(Code.FAILED_PRECONDITION, `job ${jobId} is not paused (${job.state})`);
+    job.resume();
+    return job;
+  }
+
+  cancel(jobId: string): TrainingJob {
+    const job = this.get(jobId);
+    if (job.state !== "running" && job.state !== "paused") {
       throw new ModelbayError(Code.FAILED_PRECONDITION, `job ${jobId} already ended (${job.state})`);
+    }
     job.cancel(new ModelbayError(Code.CANCELLED, "cancelled by CancelJob"));
     return job;
   }
 
   private forgetOldFinished(): void {
-    const finished = [...this.jobs.values()].filter((j) => j.state !== "running");
+    const finished = [...this.jobs.values()].filter((j) => j.state !== "running" && j.state !== "paused");
     for (const job of finished.slice(0, Math.max(0, finished.length - FINISHED_JOBS_KEPT))) this.jobs.delete(job.id);
   }
 

@@ -15,15 +15,17 @@ import { splitValidation, type TrainSettings } from "./settings.js";
 // overhead vanishes, short enough that progress, cancellation and other RPCs stay responsive.
 const TARGET_CALL_MS = 100;
 
-export type JobState = "running" | "completed" | "failed" | "cancelled";
+export type JobState = "running" | "paused" | "completed" | "failed" | "cancelled";
 
 export class TrainingJob {
   readonly id = `job-${randomUUID().slice(0, 8)}`;
   readonly log = new EventLog(this.id);
   readonly createTime = new Date();
   state: JobState = "running";
-  readonly done: Promise<void>;
-  private readonly controller = new AbortController();
+  /** Settles when the current run stops: at the end, or when paused. */
+  done: Promise<void>;
+  private controller = new AbortController();
+  private readonly pauseReason = new ModelbayError(Code.ABORTED, "the job was paused");
 
   constructor(
     readonly modelId: string,
@@ -37,7 +39,36 @@ export class TrainingJob {
 
   /** Stops at the next chunk boundary; `reason` becomes the failed event's status. */
   cancel(reason: ModelbayError): void {
+    if (this.state === "paused") {
+      this.state = "cancelled";
+      this.log.append({ kind: "failed", code: reason.code, message: reason.message });
+      this.release();
+      return;
+    }
     this.controller.abort(reason);
+  }
+
+  /** Stops at the next chunk boundary, checkpoints, and frees the job's data on the device. */
+  async pause(): Promise<void> {
+    this.controller.abort(this.pauseReason);
+    await this.done;
+  }
+
+  /** Continues a paused job exactly where it stopped, in the same event log. */
+  resume(): void {
+    const session = this.sessions.get(this.modelId);
+    if (session.training) session.resumeFrom = session.training;
+    this.state = "running";
+    this.controller = new AbortController();
+    this.done = this.run();
+  }
+
+  private release(): void {
+    try {
+      delete this.sessions.get(this.modelId).trainingJob;
+    } catch {
+      // The session is gone (deleted or its worker restarted); nothing holds it.
+    }
   }
 
   private async run(): Promise<void> {
@@ -56,6 +87,13 @@ export class TrainingJob {
       });
       await this.loop(session, trainer, validation);
     } catch (err) {
+      if (this.controller.signal.reason === this.pauseReason) {
+        this.state = "paused";
+        await this.saveCheckpoint(session, "pause").catch((e: unknown) =>
+          this.logger.error("pause checkpoint failed", { job: this.id, err: e }),
+        );
+        return;
+      }
       const reason = this.controller.signal.aborted ? this.controller.signal.reason : err;
       const { code, details } = toErrorStatus(reason, (e) =>
         this.logger.error("training failed", { job: this.id, err: e }),
@@ -70,7 +108,8 @@ export class TrainingJob {
       this.log.append({ kind: "failed", code, message: details });
     } finally {
       trainer?.dispose();
-      delete session.trainingJob;
+      // A paused job keeps its model reserved until it is resumed or cancelled.
+      if (this.state !== "paused") delete session.trainingJob;
     }
   }
 
