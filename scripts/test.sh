@@ -23,5 +23,12 @@ if [ -z "${MODELBAY_EXPECT_BACKEND:-}" ] && [ -z "${MODELBAY_BACKEND:-}" ] && [ 
   export MODELBAY_EXPECT_BACKEND=tensorflow
 fi
 
+# The Keras parity test needs Python TensorFlow (a cached venv; set MODELBAY_PARITY_PYTHON=skip to
+# run without it, which the test reports as skipped).
+if [ -z "${MODELBAY_PARITY_PYTHON:-}" ]; then
+  MODELBAY_PARITY_PYTHON="$(bash scripts/python-env.sh)"
+  export MODELBAY_PARITY_PYTHON
+fi
+
 echo "[test] node --test" >&2
 node --import tsx --test --test-reporter=spec test/*.test.ts
