@@ -284,3 +284,19 @@ test("metrics and validation metrics are reported, and accuracy rises on a learn
   const completed = ofKind(events, "completed")[0]?.completed;
   assert.equal(completed?.metrics.val_accuracy, epochs[7]?.metrics.val_accuracy);
 });
+
+test("early stopping ends the job after `patience` epochs without improvement and restores the best weights", async () => {
+  // min_delta so large that only the first epoch counts as an improvement.
+  const earlyStopping = { monitor: "loss", patience: 2, minDelta: 1000, restoreBestWeights: true };
+  await t.client.createModel({ modelId: "early", spec: denseSpec(13) });
+  const events = await collect(t.client, trainRequest("early", 640, { epochs: 10, seed: 4, earlyStopping }));
+  const stopped = ofKind(events, "earlyStopped")[0]?.earlyStopped;
+  assert.equal(stopped?.epoch, 3);
+  assert.equal(stopped?.monitor, "loss");
+  assert.equal(ofKind(events, "completed")[0]?.completed.epochs, 3);
+  assert.equal(ofKind(events, "epochEnd").length, 3);
+  // The best weights are those after epoch 1: the same as a twin trained for one epoch.
+  await t.client.createModel({ modelId: "early-twin", spec: denseSpec(13) });
+  await collect(t.client, trainRequest("early-twin", 640, { epochs: 1, seed: 4 }));
+  assert.deepEqual(await predictions("early"), await predictions("early-twin"));
+});

@@ -6,7 +6,8 @@ const dense = (units: number, activation = Activation.ACTIVATION_UNSPECIFIED, na
   kind: { $case: "dense" as const, dense: { units, activation } },
 });
 
-const compile = {
+// Functions, not shared objects: callers adjust the specs they get (metrics, learning rate).
+const compile = () => ({
   optimizer: {
     kind: OptimizerKind.OPTIMIZER_KIND_ADAM,
     learningRate: 0,
@@ -17,15 +18,15 @@ const compile = {
     rho: 0,
   },
   loss: Loss.LOSS_MEAN_SQUARED_ERROR,
-  metrics: [],
-};
+  metrics: [] as number[],
+});
 
-const base = { blocks: [], compile, inputName: "", outputName: "", preprocessing: "" };
+const base = () => ({ blocks: [], compile: compile(), inputName: "", outputName: "", preprocessing: "" });
 
 /** Dense(128, relu, input 10) -> Dense(1), adam/mse. */
 export function classicDenseSpec(seed = 42): ModelSpec {
   return {
-    ...base,
+    ...base(),
     topology: {
       $case: "sequential",
       sequential: { inputShape: [10], layers: [dense(128, Activation.ACTIVATION_RELU), dense(1)] },
@@ -37,7 +38,7 @@ export function classicDenseSpec(seed = 42): ModelSpec {
 /** A reusable block wrapping Dense(64, relu), placed twice, then Dense(1). */
 export function customBlockSpec(seed = 7): ModelSpec {
   return {
-    ...base,
+    ...base(),
     blocks: [{ name: "hidden", layers: [dense(64, Activation.ACTIVATION_RELU)] }],
     topology: {
       $case: "sequential",
