@@ -1,7 +1,7 @@
 // Translates wire Tensors to domain TensorData and back, checking them on the way in.
 // Raw little-endian bytes map onto typed arrays without copying when they are aligned.
 import os from "node:os";
-import { BYTES_PER_ELEMENT, type DType, elementCount, type TensorData } from "../compute/tensor-data.js";
+import { type DType, elementCount, type TensorData } from "../compute/tensor-data.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
 import { DataType, type Tensor } from "../gen/modelbay/v1/tensor.js";
 
@@ -142,11 +142,9 @@ export function tensorToWire(name: string, t: TensorData, raw: boolean): Tensor 
     rawContents: Buffer.alloc(0),
   };
   if (raw) {
-    base.rawContents = Buffer.from(
-      t.data.buffer,
-      t.data.byteOffset,
-      elementCount(t.shape) * BYTES_PER_ELEMENT[t.dtype],
-    );
+    // The data's own bytes: for a well-formed tensor exactly product(shape) elements; clients that
+    // build a malformed one on purpose (tests) get what they built.
+    base.rawContents = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   } else if (t.dtype === "float32") {
     base.floatValues = Array.from(t.data);
   } else if (t.dtype === "int32") {

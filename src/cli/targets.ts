@@ -1,18 +1,15 @@
 // Where CLI checkpoint commands act: a running server (--server) or, offline, a checkpoint
 // directory read in-process (--store). Both answer the same questions the same way.
 import { randomBytes } from "node:crypto";
-import { dataTypeFromWire } from "../api/tensor-codec.js";
+import { tensorFromWire, tensorToWire } from "../api/tensor-codec.js";
 import { summarizeState } from "../checkpoints/checkpoint-codec.js";
 import { CheckpointStore } from "../checkpoints/checkpoint-store.js";
 import { parseBackendChoice } from "../compute/backend.js";
 import { createInProcessEngine } from "../compute/in-process-engine.js";
-import type { TensorData } from "../compute/tensor-data.js";
-import type { Tensor } from "../gen/modelbay/v1/tensor.js";
 import type { NamedTensor } from "../sessions/input-check.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { UsageError } from "./args.js";
 import { connect } from "./client.js";
-import { dataToWire } from "./tensors.js";
 
 export interface CheckpointRow {
   id: string;
@@ -38,25 +35,8 @@ export interface Target {
   close(): void;
 }
 
-function wireToData(t: Tensor): TensorData {
-  const dtype = dataTypeFromWire(t.dtype) ?? "float32";
-  if (t.rawContents.byteLength > 0) {
-    const bytes = new Uint8Array(t.rawContents).buffer;
-    return {
-      dtype,
-      shape: t.shape,
-      data:
-        dtype === "int32" ? new Int32Array(bytes) : dtype === "bool" ? new Uint8Array(bytes) : new Float32Array(bytes),
-    };
-  }
-  const data =
-    dtype === "int32"
-      ? Int32Array.from(t.int32Values)
-      : dtype === "bool"
-        ? Uint8Array.from(t.boolValues, Number)
-        : Float32Array.from(t.floatValues);
-  return { dtype, shape: t.shape, data };
-}
+// Outputs of our own server; the size limit guards servers against clients, not this.
+const NO_LIMIT = { maxTensorBytes: Number.POSITIVE_INFINITY };
 
 const scratchId = (modelId: string) => `${modelId.slice(0, 100)}-verify-${randomBytes(4).toString("hex")}`;
 
@@ -73,12 +53,12 @@ export function remoteTarget(address: string): Target {
       try {
         const res = await client.predict({
           modelId: target,
-          inputs: inputs.map((i) => dataToWire(i.name, i.tensor)),
+          inputs: inputs.map((i) => tensorToWire(i.name, i.tensor, true)),
           rawOutput: true,
         });
         return {
           checkpointId: restored.checkpointId,
-          outputs: res.outputs.map((o) => ({ name: o.name, tensor: wireToData(o) })),
+          outputs: res.outputs.map((o, i) => ({ name: o.name, tensor: tensorFromWire(o, `outputs[${i}]`, NO_LIMIT) })),
           warnings: restored.warnings,
         };
       } finally {

@@ -1,12 +1,12 @@
 // `modelbay train` (live progress from the Train stream, or --detach to print the job id) and
 // `modelbay watch JOB` (replay and follow a job).
 import fs from "node:fs";
+import { tensorToWire } from "../api/tensor-codec.js";
 import { readNpy } from "../datasets/npy.js";
 import type { TrainEvent } from "../gen/modelbay/v1/training.js";
 import { options, UsageError } from "./args.js";
 import { connect } from "./client.js";
 import { ProgressLine } from "./progress.js";
-import { dataToWire } from "./tensors.js";
 
 const positive = (name: string, value: string | undefined, fallback: number): number => {
   const n = Number(value ?? fallback);
@@ -71,7 +71,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   try {
     const events = client.train({
       modelId: o.require("model"),
-      data: { source: { $case: "inline", inline: { x: dataToWire("", x), y: dataToWire("", y) } } },
+      data: { source: { $case: "inline", inline: { x: tensorToWire("", x, true), y: tensorToWire("", y, true) } } },
       validationSplit: Number(o.get("validation-split") ?? 0),
       epochs,
       batchSize: positive("batch-size", o.get("batch-size"), 32),
