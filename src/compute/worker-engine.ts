@@ -19,11 +19,20 @@ import type { TrainerOptions } from "./trainer.js";
 import type { Envelope, Ready, Reply, Request, WorkerInit } from "./worker/protocol.js";
 
 /**
- * postMessage clones a typed array's whole underlying buffer, so a view into a large buffer (a
- * slice of a request's rows) is copied out first: only its own bytes cross to the worker.
+ * postMessage clones a typed array's whole underlying buffer, so views into larger buffers (a slice
+ * of a request's rows, rows held out for validation) are copied out before a request crosses: only
+ * their own bytes go to the worker. Applied to every request, so no operation can forget it.
  */
-function compact(t: TensorData): TensorData {
-  return t.data.byteLength === t.data.buffer.byteLength ? t : { ...t, data: t.data.slice() };
+function compactViews(value: unknown): unknown {
+  if (ArrayBuffer.isView(value)) {
+    const view = value as Float32Array | Int32Array | Uint8Array;
+    return view.byteLength === view.buffer.byteLength ? view : view.slice();
+  }
+  if (Array.isArray(value)) return value.map(compactViews);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, compactViews(v)]));
+  }
+  return value;
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
@@ -77,7 +86,7 @@ class DeviceWorker {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ ...req, id } satisfies Envelope);
+      this.worker.postMessage({ ...(compactViews(req) as Request), id } satisfies Envelope);
     });
   }
 
@@ -95,7 +104,7 @@ class WorkerModel implements ComputeModel {
   ) {}
 
   predict(input: TensorData): Promise<TensorData> {
-    return this.worker.call({ op: "predict", model: this.handle, input: compact(input) });
+    return this.worker.call({ op: "predict", model: this.handle, input });
   }
   getWeights(): Promise<NamedTensorData[]> {
     return this.worker.call({ op: "getWeights", model: this.handle });
@@ -104,7 +113,7 @@ class WorkerModel implements ComputeModel {
     await this.worker.call({
       op: "setWeights",
       model: this.handle,
-      weights: weights.map((w) => ({ name: w.name, tensor: compact(w.tensor) })),
+      weights: [...weights],
     });
   }
   snapshot(): Promise<ModelSnapshot> {
@@ -130,7 +139,7 @@ class WorkerModel implements ComputeModel {
         return worker.call({ op: "runBatches", trainer: t.handle, order: send, firstBatch, count });
       },
       evaluate(ex, ey) {
-        return worker.call({ op: "evaluate", trainer: t.handle, x: compact(ex), y: compact(ey) });
+        return worker.call({ op: "evaluate", trainer: t.handle, x: ex, y: ey });
       },
       dispose() {
         worker.call({ op: "disposeTrainer", trainer: t.handle }).catch(() => undefined);
