@@ -3,11 +3,8 @@
 import { Code, ModelbayError, notFound } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { SessionManager } from "../sessions/session-manager.js";
-import type { CheckpointPolicy } from "./settings.js";
 import { checkSettings, type TrainLimits, type TrainSettings } from "./settings.js";
 import { TrainingJob } from "./train-job.js";
-
-export type { CheckpointPolicy };
 
 // Finished jobs kept for ListJobs and WatchTraining; the oldest beyond this are forgotten.
 const FINISHED_JOBS_KEPT = 100;
@@ -32,7 +29,6 @@ export class TrainingJobs {
     }
     const loss = checkSettings(settings, session.model.description, session.spec.compile.loss, this.limits);
     const job = new TrainingJob(modelId, this.sessions, settings, loss, this.logger);
-    session.trainingJob = job.id;
     this.jobs.set(job.id, job);
     this.forgetOldFinished();
     return job;

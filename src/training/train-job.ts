@@ -73,6 +73,7 @@ export class TrainingJob {
 
   private async run(): Promise<void> {
     const session = this.sessions.get(this.modelId);
+    // Set before the first await, so the model is reserved by the time the constructor returns.
     session.trainingJob = this.id;
     let trainer: Trainer | undefined;
     try {
