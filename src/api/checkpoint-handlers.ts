@@ -1,6 +1,6 @@
 // Checkpoint, ListCheckpoints, GetCheckpoint, DeleteCheckpoint and Restore.
-import { summarizeState } from "../checkpoints/checkpoint-codec.js";
 import type { StoredCheckpoint } from "../checkpoints/checkpoint-store.js";
+import { describeCheckpoint } from "../checkpoints/describe.js";
 import { compareOutput } from "../checkpoints/verify.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
 import type { CheckpointInfo, Goldens, VerificationReport } from "../gen/modelbay/v1/checkpoint.js";
@@ -35,20 +35,8 @@ async function checkpointInfo(
   c: StoredCheckpoint,
   latest: string | undefined,
 ): Promise<CheckpointInfo> {
-  const summary = summarizeState(await sessions.store.readFile(modelId, c.id, "state.json"));
-  return {
-    checkpointId: c.id,
-    modelId,
-    createTime: c.createTime,
-    sizeBytes: c.manifest.files.reduce((n, f) => n + f.size, 0),
-    fileCount: c.manifest.files.length,
-    fingerprint: c.manifest.fingerprint,
-    epoch: summary.epoch,
-    step: summary.step,
-    metrics: summary.metrics,
-    backend: summary.backend,
-    latest: c.id === latest,
-  };
+  const { id, ...d } = await describeCheckpoint(sessions.store, modelId, c, latest);
+  return { checkpointId: id, modelId, ...d };
 }
 
 /** Predicts the goldens' inputs on a session and compares with the expected outputs. */

@@ -2,8 +2,8 @@
 // directory read in-process (--store). Both answer the same questions the same way.
 import { randomBytes } from "node:crypto";
 import { tensorFromWire, tensorToWire } from "../api/tensor-codec.js";
-import { summarizeState } from "../checkpoints/checkpoint-codec.js";
 import { CheckpointStore } from "../checkpoints/checkpoint-store.js";
+import { type CheckpointDescription, describeCheckpoint } from "../checkpoints/describe.js";
 import { parseBackendChoice } from "../compute/backend.js";
 import { createInProcessEngine } from "../compute/in-process-engine.js";
 import type { NamedTensor } from "../sessions/input-check.js";
@@ -11,16 +11,9 @@ import { SessionManager } from "../sessions/session-manager.js";
 import { UsageError } from "./args.js";
 import { connect } from "./client.js";
 
-export interface CheckpointRow {
-  id: string;
-  latest: boolean;
-  epoch: number;
-  step: number;
-  sizeBytes: number;
-  fingerprint: string;
-  metrics: Record<string, number>;
+export type CheckpointRow = Omit<CheckpointDescription, "createTime" | "fileCount" | "backend"> & {
   createTime: Date | undefined;
-}
+};
 
 export interface Target {
   /** Restores a checkpoint into a scratch session, predicts, and drops the session. */
@@ -109,21 +102,7 @@ export async function localTarget(dir: string): Promise<Target> {
     },
     async listCheckpoints(modelId) {
       const latest = await store.latestId(modelId);
-      return Promise.all(
-        (await store.list(modelId)).map(async (c) => {
-          const summary = summarizeState(await store.readFile(modelId, c.id, "state.json"));
-          return {
-            id: c.id,
-            latest: c.id === latest,
-            epoch: summary.epoch,
-            step: summary.step,
-            sizeBytes: c.manifest.files.reduce((n, f) => n + f.size, 0),
-            fingerprint: c.manifest.fingerprint,
-            metrics: summary.metrics,
-            createTime: c.createTime,
-          };
-        }),
-      );
+      return Promise.all((await store.list(modelId)).map((c) => describeCheckpoint(store, modelId, c, latest)));
     },
     async createCheckpoint() {
       throw new UsageError("checkpoint create needs a running server (--server): it saves a live session");
