@@ -7,16 +7,12 @@ import type { ComputeEngine, ComputeModel, ModelDescription, ModelSnapshot, Name
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import { readOptimizerState, writeOptimizerState } from "./optimizer-state.js";
-import type { DType, TensorData } from "./tensor-data.js";
+import { fromTensor, toDType, toTensor } from "./tensor-conversion.js";
+import type { TensorData } from "./tensor-data.js";
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
 
 // tfjs predicts in batches of 32 by default; large slices keep per-op overhead negligible.
 const PREDICT_BATCH_ROWS = 8192;
-
-function toDType(dtype: string): DType {
-  if (dtype === "float32" || dtype === "int32" || dtype === "bool") return dtype;
-  throw new Error(`unsupported dtype ${dtype}`);
-}
 
 function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
   const signature = (t: tf.SymbolicTensor, name: string) => ({
@@ -34,11 +30,6 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
   };
 }
 
-async function toNamedData(name: string, value: tf.Tensor): Promise<NamedTensorData> {
-  const data = (await value.data()) as Float32Array | Int32Array | Uint8Array;
-  return { name, tensor: { dtype: toDType(value.dtype), shape: [...value.shape], data } };
-}
-
 class InProcessModel implements ComputeModel {
   constructor(
     private readonly model: tf.LayersModel,
@@ -48,20 +39,21 @@ class InProcessModel implements ComputeModel {
   async predict(input: TensorData): Promise<TensorData> {
     const output = tf.tidy(
       () =>
-        this.model.predict(tf.tensor(input.data, input.shape, input.dtype), {
+        this.model.predict(toTensor(input), {
           batchSize: PREDICT_BATCH_ROWS,
         }) as tf.Tensor,
     );
     try {
-      const data = (await output.data()) as Float32Array | Int32Array | Uint8Array;
-      return { dtype: toDType(output.dtype), shape: output.shape, data };
+      return await fromTensor(output);
     } finally {
       output.dispose();
     }
   }
 
   async getWeights(): Promise<NamedTensorData[]> {
-    return Promise.all(this.model.weights.map((w) => toNamedData(w.originalName, w.read())));
+    return Promise.all(
+      this.model.weights.map(async (w) => ({ name: w.originalName, tensor: await fromTensor(w.read()) })),
+    );
   }
 
   async snapshot(): Promise<ModelSnapshot> {
@@ -89,7 +81,7 @@ class InProcessModel implements ComputeModel {
         );
       }
     });
-    const tensors = weights.map((w) => tf.tensor(w.tensor.data, w.tensor.shape, w.tensor.dtype));
+    const tensors = weights.map((w) => toTensor(w.tensor));
     this.model.setWeights(tensors);
     for (const t of tensors) t.dispose();
   }

@@ -4,6 +4,7 @@
 // so we carry them as two extra entries.
 import * as tf from "@tensorflow/tfjs";
 import type { NamedTensorData } from "./engine.js";
+import { fromTensor, toTensor } from "./tensor-conversion.js";
 import type { TensorData } from "./tensor-data.js";
 
 const ADAM_POWERS = ["modelbay/adam/acc_beta1", "modelbay/adam/acc_beta2"] as const;
@@ -15,22 +16,14 @@ interface AdamInternals {
 
 const isAdam = (o: tf.Optimizer) => (o.constructor as { className?: string }).className === "Adam";
 
-async function toData(t: tf.Tensor): Promise<TensorData> {
-  return {
-    dtype: t.dtype as "float32" | "int32",
-    shape: [...t.shape],
-    data: (await t.data()) as Float32Array | Int32Array,
-  };
-}
-
 export async function readOptimizerState(optimizer: tf.Optimizer): Promise<NamedTensorData[]> {
   const weights = await optimizer.getWeights();
   try {
-    const out = await Promise.all(weights.map(async (w) => ({ name: w.name, tensor: await toData(w.tensor) })));
+    const out = await Promise.all(weights.map(async (w) => ({ name: w.name, tensor: await fromTensor(w.tensor) })));
     if (isAdam(optimizer)) {
       const adam = optimizer as unknown as AdamInternals;
-      out.push({ name: ADAM_POWERS[0], tensor: await toData(adam.accBeta1) });
-      out.push({ name: ADAM_POWERS[1], tensor: await toData(adam.accBeta2) });
+      out.push({ name: ADAM_POWERS[0], tensor: await fromTensor(adam.accBeta1) });
+      out.push({ name: ADAM_POWERS[1], tensor: await fromTensor(adam.accBeta2) });
     }
     return out;
   } finally {
@@ -47,7 +40,7 @@ export async function writeOptimizerState(optimizer: tf.Optimizer, state: readon
   if (slots.length === 0) return;
   const tensors = slots.map((w) => ({
     name: w.name,
-    tensor: tf.tensor(w.tensor.data, w.tensor.shape, w.tensor.dtype),
+    tensor: toTensor(w.tensor),
   }));
   await optimizer.setWeights(tensors);
   // Slots became variables holding their own reference to the data.

@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
 import { computeLoss, computeMetric, METRIC_NAME } from "./losses.js";
 import type { LossKind, MetricKind } from "./model-spec.js";
+import { toTensor } from "./tensor-conversion.js";
 import type { TensorData } from "./tensor-data.js";
 
 export interface TrainerOptions {
@@ -38,10 +39,6 @@ export interface Trainer {
   /** Loss and metrics over a dataset without training, e.g. validation data. */
   evaluate(x: TensorData, y: TensorData): Promise<Record<string, number>>;
   dispose(): void;
-}
-
-export function toTensor(t: TensorData): tf.Tensor {
-  return tf.tensor(t.data, t.shape, t.dtype);
 }
 
 export function createTrainer(
