@@ -4,6 +4,7 @@
 // verify it predicts what the trained model predicted, and continue training from it.
 import fs from "node:fs";
 import path from "node:path";
+import { Metric } from "../gen/modelbay/v1/model.js";
 import type { PredictStreamResponse } from "../gen/modelbay/v1/model_service.js";
 import type { Tensor } from "../gen/modelbay/v1/tensor.js";
 import type { TrainRequest } from "../gen/modelbay/v1/training.js";
@@ -94,38 +95,30 @@ const rowsOf = (values: number[], width: number) =>
       .join(" "),
   );
 
+/** The server the demo talks to; step 4 replaces it with a fresh one on the same store. */
+interface Live {
+  server: RunningServer;
+  client: ModelbayClient;
+}
+
 async function main(): Promise<void> {
   const store = path.resolve("modelbay-data", "demo-checkpoints");
   fs.rmSync(store, { recursive: true, force: true });
-  const start = () => startServer({ address: "127.0.0.1:0", checkpointDir: store, log: silentLogger });
-
-  let server: RunningServer = await start();
-  let client = connect(server.address);
+  const start = async (): Promise<Live> => {
+    const server = await startServer({ address: "127.0.0.1:0", checkpointDir: store, log: silentLogger });
+    return { server, client: connect(server.address) };
+  };
+  const live = await start();
   try {
-    await walkThrough(
-      start,
-      () => ({ server, client }),
-      (s, c) => {
-        server = s;
-        client = c;
-      },
-      store,
-    );
+    await walkThrough(live, start, store);
   } finally {
-    client.close();
-    await server.shutdown();
+    live.client.close();
+    await live.server.shutdown();
   }
 }
 
-type Start = () => Promise<RunningServer>;
-
-async function walkThrough(
-  start: Start,
-  current: () => { server: RunningServer; client: ModelbayClient },
-  replace: (server: RunningServer, client: ModelbayClient) => void,
-  store: string,
-): Promise<void> {
-  let { server, client } = current();
+async function walkThrough(live: Live, start: () => Promise<Live>, store: string): Promise<void> {
+  let { server, client } = live;
   const info = await client.getServerInfo({});
   say(`modelbay demo: server on ${server.address}, health ${await client.health()}`);
   say(
@@ -134,7 +127,7 @@ async function walkThrough(
 
   const spec = classicDenseSpec(42);
   const compile = spec.compile;
-  if (compile) compile.metrics = [1]; // METRIC_MEAN_ABSOLUTE_ERROR
+  if (compile) compile.metrics = [Metric.METRIC_MEAN_ABSOLUTE_ERROR];
   const { model } = await client.createModel({ modelId: "classic", spec });
   say(`1. created "classic": Dense(128, relu, input 10) -> Dense(1), adam/mse, ${model?.parameterCount} parameters`);
   const custom = await client.createModel({ modelId: "custom-block", spec: customBlockSpec() });
@@ -153,9 +146,8 @@ async function walkThrough(
   say("\n4. stop the server and start a new one on the same checkpoint store");
   client.close();
   await server.shutdown();
-  server = await start();
-  client = connect(server.address);
-  replace(server, client);
+  Object.assign(live, await start());
+  ({ server, client } = live);
   const { checkpoints } = await client.listCheckpoints({ modelId: "classic" });
   for (const c of checkpoints) {
     say(
