@@ -70,6 +70,15 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "artifact-dir",
+    env: "MODELBAY_ARTIFACT_DIR",
+    help: "root of the TensorFlow/Keras artifacts (SavedModel, .keras, TF checkpoints) Restore may name",
+    default: DEFAULT_OPTIONS.artifactDir,
+    apply: (o, v) => {
+      o.artifactDir = nonEmpty("artifact-dir", v);
+    },
+  },
+  {
     flag: "compute",
     env: "MODELBAY_COMPUTE",
     help: "where TensorFlow runs: worker (a device worker thread) or inline (the RPC thread)",

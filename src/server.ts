@@ -31,6 +31,8 @@ export interface ServerOptions {
   checkpointDir: string;
   /** Root of the data files that PredictStream and Train may name. */
   dataDir: string;
+  /** Root of the models saved by TensorFlow or Keras that Restore may name. */
+  artifactDir: string;
   /** "worker" runs TensorFlow in a device worker thread; "inline" on the RPC thread (debugging). */
   compute: "worker" | "inline";
   log?: Logger;
@@ -45,6 +47,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   maxBatchSize: 65536,
   checkpointDir: "modelbay-data/checkpoints",
   dataDir: "modelbay-data/data",
+  artifactDir: "modelbay-data/artifacts",
   compute: "worker",
 };
 
@@ -97,6 +100,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
       limits: { maxTensorBytes: opts.maxTensorBytes },
       version: VERSION,
       dataDir: opts.dataDir,
+      artifactDir: opts.artifactDir,
       log,
       shutdown: shutdownController.signal,
     }),

@@ -65,21 +65,6 @@ test("a method the server does not serve answers UNIMPLEMENTED", async () => {
   }
 });
 
-test("a part of the contract not built yet answers UNIMPLEMENTED and names it", async () => {
-  await assert.rejects(
-    t.client.restore({
-      source: { $case: "artifactPath", artifactPath: "model.json" },
-      targetModelId: "",
-      resume: false,
-    }),
-    (err: grpc.ServiceError) => {
-      assert.equal(err.code, grpc.status.UNIMPLEMENTED);
-      assert.match(err.details, /^artifact_path: /);
-      return true;
-    },
-  );
-});
-
 test("GetServerInfo names the backend in use", async () => {
   const info = await t.client.getServerInfo({});
   assert.ok(["tensorflow", "tensorflow-gpu", "wasm", "cpu"].includes(info.backend), info.backend);

@@ -22,6 +22,7 @@ import type { SessionManager } from "../sessions/session-manager.js";
 import type { HandlerDeps } from "./deps.js";
 import { unary } from "./grpc-adapters.js";
 import { modelInfo } from "./model-info.js";
+import { specFromWire } from "./spec-codec.js";
 import { tensorFromWire } from "./tensor-codec.js";
 
 type CheckpointHandlers = Pick<
@@ -107,10 +108,17 @@ export function checkpointHandlers(deps: HandlerDeps): CheckpointHandlers {
       const source = req.source;
       if (!source) throw invalidArgument("source", "set checkpoint or artifact_path");
       if (source.$case === "artifactPath") {
-        throw new ModelbayError(
-          Code.UNIMPLEMENTED,
-          "artifact_path: restoring from artifacts is not supported yet; restore a checkpoint",
-        );
+        if (req.resume)
+          throw invalidArgument("resume", "applies to modelbay checkpoints, which carry a training state");
+        const spec = req.spec ? specFromWire(req.spec) : undefined;
+        const imported = await sessions.restoreArtifact(deps.artifactDir, source.artifactPath, req.targetModelId, spec);
+        const response: RestoreResponse = {
+          model: modelInfo(imported.session, deps.backend.name),
+          checkpointId: "",
+          warnings: imported.warnings,
+        };
+        if (req.goldens) response.verification = await verifyGoldens(deps, imported.session.id, req.goldens);
+        return response;
       }
       const { modelId, checkpointId } = source.checkpoint;
       const restored = await sessions.restore(modelId, checkpointId || "latest", req.targetModelId, req.resume);

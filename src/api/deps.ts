@@ -13,4 +13,6 @@ export interface HandlerDeps extends AdapterDeps {
   version: string;
   /** Root of the server-side data files that requests may name. */
   dataDir: string;
+  /** Root of the TensorFlow and Keras artifacts that Restore may name. */
+  artifactDir: string;
 }

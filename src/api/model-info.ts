@@ -8,14 +8,15 @@ export function modelInfo(session: Session, backend: string): ModelInfo {
   const sig = (s: (typeof d.inputs)[number]) => ({ name: s.name, dtype: dataTypeToWire(s.dtype), shape: s.shape });
   return {
     modelId: session.id,
-    spec: specToWire(session.spec),
+    ...(session.spec ? { spec: specToWire(session.spec) } : {}),
     inputs: d.inputs.map(sig),
     outputs: d.outputs.map(sig),
-    preprocessing: session.spec.preprocessing,
+    preprocessing: session.spec?.preprocessing ?? "",
     placement: { device: session.device, backend },
     parameterCount: d.parameterCount,
     weightBytes: d.weightBytes,
     createTime: session.createTime,
-    trainable: true,
+    trainable: session.spec !== undefined,
+    source: session.source,
   };
 }

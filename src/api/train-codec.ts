@@ -1,5 +1,6 @@
 // Translates TrainRequest into training settings and training events into TrainEvent messages.
-import { Code, invalidArgument, ModelbayError } from "../errors.js";
+import { loadExamples } from "../datasets/data-root.js";
+import { invalidArgument } from "../errors.js";
 import type { DataSource, TrainRequest, TrainEvent as WireTrainEvent } from "../gen/modelbay/v1/training.js";
 import type { TrainEvent } from "../training/events.js";
 import type { Dataset, TrainSettings } from "../training/settings.js";
@@ -7,25 +8,30 @@ import { type TensorLimits, tensorFromWire } from "./tensor-codec.js";
 
 const DEFAULT_PROGRESS_MS = 500;
 
-function datasetFromWire(source: DataSource | undefined, field: string, limits: TensorLimits): Dataset | undefined {
+async function datasetFromWire(
+  source: DataSource | undefined,
+  field: string,
+  limits: TensorLimits,
+  dataDir: string,
+): Promise<Dataset | undefined> {
   const s = source?.source;
   if (!s) return undefined;
-  if (s.$case === "file") {
-    throw new ModelbayError(
-      Code.UNIMPLEMENTED,
-      `${field}.file: server-side data files are not supported yet; send the data inline`,
-    );
-  }
+  if (s.$case === "file") return loadExamples(dataDir, s.file, `${field}.file`);
   const { x, y } = s.inline;
   if (!x) throw invalidArgument(`${field}.inline.x`, "is required");
   if (!y) throw invalidArgument(`${field}.inline.y`, "is required");
   return { x: tensorFromWire(x, `${field}.inline.x`, limits), y: tensorFromWire(y, `${field}.inline.y`, limits) };
 }
 
-export function trainSettingsFromWire(req: TrainRequest, limits: TensorLimits): TrainSettings {
-  const data = datasetFromWire(req.data, "data", limits);
+/** Reads the request's data (inline, or files under `dataDir`) and checks its settings' form. */
+export async function trainSettingsFromWire(
+  req: TrainRequest,
+  limits: TensorLimits,
+  dataDir: string,
+): Promise<TrainSettings> {
+  const data = await datasetFromWire(req.data, "data", limits, dataDir);
   if (!data) throw invalidArgument("data", "is required");
-  const validation = datasetFromWire(req.validationData, "validation_data", limits);
+  const validation = await datasetFromWire(req.validationData, "validation_data", limits, dataDir);
   const p = req.checkpointPolicy;
   const es = req.earlyStopping;
   return {

@@ -89,7 +89,7 @@ export function trainingHandlers(
       "Train",
       deps,
       async function* (req: TrainRequest, ctx: CallContext): AsyncGenerator<TrainResponse> {
-        const job = deps.jobs.start(req.modelId, trainSettingsFromWire(req, deps.limits));
+        const job = deps.jobs.start(req.modelId, await trainSettingsFromWire(req, deps.limits, deps.dataDir));
         try {
           for await (const event of job.log.follow(1, ctx.signal)) yield { event: trainEventToWire(event) };
         } finally {

@@ -50,6 +50,8 @@ export interface ComputeEngine {
   buildModel(spec: ModelSpec): Promise<ComputeModel>;
   /** Builds the model of `spec` and loads a snapshot's weights and optimizer state into it. */
   restoreModel(spec: ModelSpec, snapshot: Pick<ModelSnapshot, "weights" | "optimizer">): Promise<ComputeModel>;
+  /** Loads a TensorFlow SavedModel directory as a predict-only model (native backend only). */
+  loadSavedModel(dir: string): Promise<ComputeModel>;
   /** Live tensors and bytes held by the backend, to check that requests do not leak. */
   memory(): Promise<{ numTensors: number; numBytes: number }>;
   /** Releases the engine's threads, if it has any. */

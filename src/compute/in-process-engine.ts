@@ -7,6 +7,7 @@ import type { ComputeEngine, ComputeModel, ModelDescription, ModelSnapshot, Name
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import { readOptimizerState, writeOptimizerState } from "./optimizer-state.js";
+import { loadSavedModel } from "./saved-model.js";
 import { fromTensor, toDType, toTensor } from "./tensor-conversion.js";
 import type { TensorData } from "./tensor-data.js";
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
@@ -69,7 +70,7 @@ class InProcessModel implements ComputeModel {
     if (weights.length !== current.length) {
       throw new ModelbayError(
         Code.INVALID_ARGUMENT,
-        `expected ${current.length} weight tensors, got ${weights.length}`,
+        `the model has ${current.length} weight tensors; got ${weights.length} (${weights.map((w) => w.name).join(", ")})`,
       );
     }
     current.forEach((w, i) => {
@@ -77,7 +78,7 @@ class InProcessModel implements ComputeModel {
       if (given.tensor.shape.join(",") !== w.shape.join(",")) {
         throw new ModelbayError(
           Code.INVALID_ARGUMENT,
-          `weight ${i} (${w.originalName}) has shape [${given.tensor.shape.join(", ")}], the model needs [${w.shape.join(", ")}]`,
+          `weight ${i} "${given.name}" has shape [${given.tensor.shape.join(", ")}]; the model's ${w.originalName} needs [${w.shape.join(", ")}]`,
         );
       }
     });
@@ -120,6 +121,7 @@ export async function createInProcessEngine(choice: BackendChoice): Promise<Comp
         throw err;
       }
     },
+    loadSavedModel: (dir: string) => loadSavedModel(backend, dir),
     memory: async () => {
       const m = tf.memory();
       return { numTensors: m.numTensors, numBytes: m.numBytes };

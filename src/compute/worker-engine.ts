@@ -162,6 +162,9 @@ export interface WorkerEngine extends ComputeEngine {
 }
 
 export async function createWorkerEngine(choice: BackendChoice, device = "cpu:0"): Promise<WorkerEngine> {
+  // TensorFlow reads its log level from the process environment, which a worker's copy of
+  // process.env does not change; keep warnings and errors only unless asked.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
   let current: DeviceWorker;
   const spawn = async () => {
     current = new DeviceWorker({ backend: choice, device }, () => undefined);
@@ -182,6 +185,7 @@ export async function createWorkerEngine(choice: BackendChoice, device = "cpu:0"
     backend,
     buildModel: (spec: ModelSpec) => open({ op: "build", spec }),
     restoreModel: (spec, snapshot) => open({ op: "restore", spec, snapshot }),
+    loadSavedModel: (dir) => open({ op: "loadSavedModel", dir }),
     memory: async () => (await live()).call({ op: "memory" }),
     workerThreadId: () => current.threadId,
     crashWorkerForTest: async () => {

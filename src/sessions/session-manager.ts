@@ -14,12 +14,18 @@ import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import { sliceRows } from "../compute/tensor-data.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
+import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
 import { matchInputs, type NamedTensor } from "./input-check.js";
 import { checkModelId, newModelId } from "./model-id.js";
 
+/** How a session was opened; artifacts by their format. */
+export type SessionSource = "spec" | "checkpoint" | ArtifactFormat;
+
 export interface Session {
   readonly id: string;
-  readonly spec: ModelSpec;
+  /** What the model was built from; undefined for predict-only models (SavedModels). */
+  readonly spec: ModelSpec | undefined;
+  readonly source: SessionSource;
   readonly model: ComputeModel;
   readonly createTime: Date;
   readonly device: string;
@@ -41,6 +47,11 @@ export interface SessionLimits {
 export interface RestoredSession {
   session: Session;
   checkpoint: StoredCheckpoint;
+  warnings: string[];
+}
+
+export interface ImportedSession {
+  session: Session;
   warnings: string[];
 }
 
@@ -90,7 +101,12 @@ export class SessionManager {
 
   create(requestedId: string, spec: ModelSpec): Promise<Session> {
     const id = requestedId === "" ? newModelId() : checkModelId(requestedId);
-    return this.open(id, false, async () => ({ spec, model: await this.engine.buildModel(spec), metrics: {} }));
+    return this.open(id, false, async () => ({
+      spec,
+      source: "spec",
+      model: await this.engine.buildModel(spec),
+      metrics: {},
+    }));
   }
 
   get(id: string): Session {
@@ -156,16 +172,17 @@ export class SessionManager {
   /** Saves the session's full state as a new checkpoint. */
   async checkpoint(id: string): Promise<StoredCheckpoint> {
     const session = this.get(id);
+    const spec = trainableSpec(session, "checkpoint");
     const snapshot = await session.model.snapshot();
     const backend = this.engine.backend;
     const content: CheckpointContent = {
       modelId: session.id,
-      spec: session.spec,
+      spec,
       snapshot,
       metadata: {
         inputs: session.model.description.inputs,
         outputs: session.model.description.outputs,
-        preprocessing: session.spec.preprocessing,
+        preprocessing: spec.preprocessing,
       },
       ...(session.training ? { training: session.training } : {}),
       metrics: session.metrics,
@@ -192,6 +209,7 @@ export class SessionManager {
     const content = decodeCheckpoint(read.files);
     const session = await this.open(id, true, async () => ({
       spec: content.spec,
+      source: "checkpoint" as const,
       model: await this.engine.restoreModel(content.spec, content.snapshot),
       metrics: content.metrics,
       ...(content.training ? { training: content.training } : {}),
@@ -201,8 +219,51 @@ export class SessionManager {
     return { session, checkpoint, warnings: read.warnings };
   }
 
+  /**
+   * Opens a session from a model saved by TensorFlow or Keras under the artifact root. `spec` is
+   * needed only for TensorFlow checkpoints (weights only); without it, the target model's spec.
+   */
+  async restoreArtifact(
+    artifactRoot: string,
+    relativePath: string,
+    targetId: string,
+    spec: ModelSpec | undefined,
+  ): Promise<ImportedSession> {
+    const id = targetId === "" ? defaultModelId(relativePath) : checkModelId(targetId, "target_model_id");
+    const artifact = await locateArtifact(artifactRoot, relativePath);
+    if (artifact.format === "saved_model") {
+      const session = await this.open(id, true, async () => ({
+        spec: undefined,
+        source: "saved_model" as const,
+        model: await this.engine.loadSavedModel(artifact.dir),
+        metrics: {},
+      }));
+      return { session, warnings: [] };
+    }
+    const targetSpec = spec ?? this.sessions.get(id)?.spec;
+    const imported = await readTrainableArtifact(artifact, relativePath, targetSpec);
+    const session = await this.open(id, true, async () => ({
+      spec: imported.spec,
+      source: artifact.format,
+      model: await this.engine.restoreModel(imported.spec, imported),
+      metrics: {},
+    }));
+    return { session, warnings: imported.warnings };
+  }
+
   closeAll(): void {
     for (const session of this.sessions.values()) session.model.dispose();
     this.sessions.clear();
   }
+}
+
+/** The spec of a session that can train and checkpoint; predict-only sessions have none. */
+export function trainableSpec(session: Session, what: string): ModelSpec {
+  if (!session.spec) {
+    throw new ModelbayError(
+      Code.FAILED_PRECONDITION,
+      `model "${session.id}" was restored from a ${session.source} and is predict-only: cannot ${what} it`,
+    );
+  }
+  return session.spec;
 }

@@ -2,7 +2,7 @@
 
 import { Code, ModelbayError, notFound } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { SessionManager } from "../sessions/session-manager.js";
+import { type SessionManager, trainableSpec } from "../sessions/session-manager.js";
 import { checkSettings, type TrainLimits, type TrainSettings } from "./settings.js";
 import { TrainingJob } from "./train-job.js";
 
@@ -27,7 +27,8 @@ export class TrainingJobs {
         `model "${modelId}" is already training (job ${session.trainingJob})`,
       );
     }
-    const loss = checkSettings(settings, session.model.description, session.spec.compile.loss, this.limits);
+    const spec = trainableSpec(session, "train");
+    const loss = checkSettings(settings, session.model.description, spec.compile.loss, this.limits);
     const job = new TrainingJob(modelId, this.sessions, settings, loss, this.logger);
     this.jobs.set(job.id, job);
     this.forgetOldFinished();

@@ -6,7 +6,7 @@ import type { NamedTensorData, Trainer } from "../compute/engine.js";
 import type { LossKind } from "../compute/model-spec.js";
 import { Code, ModelbayError, toErrorStatus } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { Session, SessionManager } from "../sessions/session-manager.js";
+import { type Session, type SessionManager, trainableSpec } from "../sessions/session-manager.js";
 import { EventLog } from "./events.js";
 import { Prng } from "./prng.js";
 import { splitValidation, type TrainSettings } from "./settings.js";
@@ -80,7 +80,7 @@ export class TrainingJob {
       const { train, validation } = this.settings.validation
         ? { train: this.settings.data, validation: this.settings.validation }
         : splitValidation(this.settings.data, this.settings.validationSplit);
-      const metrics = session.spec.compile.metrics;
+      const metrics = trainableSpec(session, "train").compile.metrics;
       trainer = await session.model.createTrainer(train.x, train.y, {
         batchSize: this.settings.batchSize,
         loss: this.loss,

@@ -34,9 +34,14 @@ async function main(): Promise<void> {
   const handle = async (req: Envelope): Promise<unknown> => {
     switch (req.op) {
       case "build":
-      case "restore": {
+      case "restore":
+      case "loadSavedModel": {
         const model =
-          req.op === "build" ? await engine.buildModel(req.spec) : await engine.restoreModel(req.spec, req.snapshot);
+          req.op === "build"
+            ? await engine.buildModel(req.spec)
+            : req.op === "restore"
+              ? await engine.restoreModel(req.spec, req.snapshot)
+              : await engine.loadSavedModel(req.dir);
         const h = nextHandle++;
         models.set(h, model);
         return { handle: h, description: model.description };

@@ -15,6 +15,7 @@ export interface WorkerInit {
 export type Request =
   | { op: "build"; spec: ModelSpec }
   | { op: "restore"; spec: ModelSpec; snapshot: Pick<ModelSnapshot, "weights" | "optimizer"> }
+  | { op: "loadSavedModel"; dir: string }
   | { op: "predict"; model: number; input: TensorData }
   | { op: "getWeights"; model: number }
   | { op: "setWeights"; model: number; weights: ModelSnapshot["weights"] }

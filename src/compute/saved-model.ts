@@ -1,0 +1,144 @@
+// TensorFlow SavedModels served as predict-only models through the native backend's session API
+// (TF_SessionRun on the SavedModel's serving signature). Keras layers cannot be rebuilt from a
+// SavedModel's graph, so these models cannot train, snapshot or change weights.
+import type * as tf from "@tensorflow/tfjs";
+import { Code, ModelbayError } from "../errors.js";
+import type { BackendInfo } from "./backend.js";
+import type { ComputeModel, ModelDescription } from "./engine.js";
+import { fromTensor, toTensor } from "./tensor-conversion.js";
+import type { TensorData, TensorSignature } from "./tensor-data.js";
+
+const SERVE_TAG = "serve";
+const SERVING_SIGNATURE = "serving_default";
+
+interface SignatureTensor {
+  dtype: string;
+  name: string;
+  shape: Array<{ getSize?(): number; size?: number }> | undefined;
+}
+interface MetaGraph {
+  tags: string[];
+  signatureDefs: Record<string, { inputs: Record<string, SignatureTensor>; outputs: Record<string, SignatureTensor> }>;
+}
+interface SavedModelApi {
+  getMetaGraphsFromSavedModel(dir: string): Promise<MetaGraph[]>;
+  loadSavedModel(dir: string, tags: string[], signature: string): Promise<LoadedSavedModel>;
+}
+interface LoadedSavedModel {
+  predict(input: tf.Tensor): tf.Tensor | tf.Tensor[] | Record<string, tf.Tensor>;
+  dispose(): void;
+}
+
+async function savedModelApi(backend: BackendInfo): Promise<SavedModelApi> {
+  if (!backend.name.startsWith("tensorflow")) {
+    throw new ModelbayError(
+      Code.FAILED_PRECONDITION,
+      `SavedModels run only on the native TensorFlow backend; this server runs "${backend.name}"`,
+    );
+  }
+  const pkg = backend.name === "tensorflow-gpu" ? "@tensorflow/tfjs-node-gpu" : "@tensorflow/tfjs-node";
+  const mod = (await import(pkg)) as { node: SavedModelApi };
+  return mod.node;
+}
+
+function signatureOf(key: string, t: SignatureTensor, where: string): TensorSignature {
+  if (t.dtype !== "float32" && t.dtype !== "int32") {
+    throw new ModelbayError(
+      Code.INVALID_ARGUMENT,
+      `${where} "${key}" has dtype ${t.dtype}; modelbay serves float32 and int32`,
+    );
+  }
+  const shape = (t.shape ?? []).map((d) => Number(d.getSize ? d.getSize() : d.size));
+  return { name: key, dtype: t.dtype, shape };
+}
+
+/** Reads the serving signature: exactly one input and one output, as modelbay sessions serve. */
+async function describeSavedModel(api: SavedModelApi, dir: string): Promise<ModelDescription> {
+  const metas = await api.getMetaGraphsFromSavedModel(dir).catch((err: unknown) => {
+    throw new ModelbayError(
+      Code.INVALID_ARGUMENT,
+      `not a readable SavedModel: ${String(err instanceof Error ? err.message : err)}`,
+    );
+  });
+  const meta = metas.find((m) => m.tags.includes(SERVE_TAG));
+  const signature = meta?.signatureDefs[SERVING_SIGNATURE];
+  if (!meta || !signature) {
+    const found = metas.flatMap((m) => Object.keys(m.signatureDefs).map((s) => `${m.tags.join(",")}/${s}`));
+    throw new ModelbayError(
+      Code.INVALID_ARGUMENT,
+      `the SavedModel has no "${SERVE_TAG}" graph with a "${SERVING_SIGNATURE}" signature (found: ${found.join(", ") || "none"})`,
+    );
+  }
+  const inputs = Object.entries(signature.inputs);
+  const outputs = Object.entries(signature.outputs);
+  if (inputs.length !== 1 || outputs.length !== 1) {
+    throw new ModelbayError(
+      Code.INVALID_ARGUMENT,
+      `the serving signature has ${inputs.length} inputs and ${outputs.length} outputs; modelbay serves one of each`,
+    );
+  }
+  const [[inKey, inTensor]] = inputs as [[string, SignatureTensor]];
+  const [[outKey, outTensor]] = outputs as [[string, SignatureTensor]];
+  return {
+    inputs: [signatureOf(inKey, inTensor, "input")],
+    outputs: [signatureOf(outKey, outTensor, "output")],
+    parameterCount: 0,
+    weightBytes: 0,
+  };
+}
+
+const predictOnly = (what: string) =>
+  new ModelbayError(
+    Code.FAILED_PRECONDITION,
+    `this model was restored from a SavedModel and is predict-only: cannot ${what}`,
+  );
+
+class SavedModelComputeModel implements ComputeModel {
+  constructor(
+    private readonly model: LoadedSavedModel,
+    readonly description: ModelDescription,
+  ) {}
+
+  async predict(input: TensorData): Promise<TensorData> {
+    const x = toTensor(input);
+    let outputs: tf.Tensor[] = [];
+    try {
+      const out = this.model.predict(x);
+      outputs = Array.isArray(out) ? out : "dtype" in out ? [out as tf.Tensor] : Object.values(out);
+      const first = outputs[0];
+      if (!first) throw new ModelbayError(Code.INTERNAL, "the SavedModel returned no output");
+      return await fromTensor(first);
+    } finally {
+      x.dispose();
+      for (const t of outputs) t.dispose();
+    }
+  }
+  async getWeights(): Promise<never> {
+    throw predictOnly("read weights");
+  }
+  async setWeights(): Promise<never> {
+    throw predictOnly("set weights");
+  }
+  async snapshot(): Promise<never> {
+    throw predictOnly("checkpoint it (restore the SavedModel again instead)");
+  }
+  async createTrainer(): Promise<never> {
+    throw predictOnly("train it");
+  }
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** Loads the SavedModel in `dir` (already resolved inside the artifact root). */
+export async function loadSavedModel(backend: BackendInfo, dir: string): Promise<ComputeModel> {
+  const api = await savedModelApi(backend);
+  const description = await describeSavedModel(api, dir);
+  const model = await api.loadSavedModel(dir, [SERVE_TAG], SERVING_SIGNATURE).catch((err: unknown) => {
+    throw new ModelbayError(
+      Code.INVALID_ARGUMENT,
+      `the SavedModel did not load: ${String(err instanceof Error ? err.message : err)}`,
+    );
+  });
+  return new SavedModelComputeModel(model, description);
+}

@@ -1,0 +1,98 @@
+// Models saved outside modelbay, found under the server's artifact root: what kind each path is,
+// and what it takes to open it as a session.
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { ModelSpec } from "../compute/model-spec.js";
+import { resolveUnder } from "../datasets/data-root.js";
+import { Code, invalidArgument, ModelbayError } from "../errors.js";
+import { type ImportedTrainable, readKerasFile } from "./keras-file.js";
+import { readTfCheckpoint } from "./tf-checkpoint.js";
+
+export type ArtifactFormat = "saved_model" | "keras" | "tf_checkpoint";
+
+export type Artifact =
+  | { format: "saved_model"; dir: string }
+  | { format: "keras"; file: string }
+  | { format: "tf_checkpoint"; prefix: string };
+
+const FIELD = "artifact_path";
+const ROOT_NAME = "artifact root";
+
+const exists = (p: string) =>
+  fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+
+/** The checkpoint a TensorFlow `checkpoint` state file names as latest (tf.train.latest_checkpoint). */
+async function latestInStateFile(root: string, dir: string, relative: string): Promise<string> {
+  const text = await fs.readFile(path.join(dir, "checkpoint"), "utf8");
+  const latest = /^model_checkpoint_path:\s*"(.*)"\s*$/m.exec(text)?.[1];
+  if (!latest) throw invalidArgument(FIELD, `"${relative}/checkpoint" names no model_checkpoint_path`);
+  const prefix = path.resolve(dir, latest);
+  // The state file is data: its path must stay inside the root like any request's path.
+  await resolveUnder(root, path.relative(root, `${prefix}.index`), FIELD, ROOT_NAME);
+  return prefix;
+}
+
+/**
+ * Classifies `relative` (inside `root`): a SavedModel directory, a .keras file, or a TensorFlow
+ * checkpoint given by its prefix ("ckpts/ckpt-10"), its .index file, or a directory with a
+ * `checkpoint` state file (its latest checkpoint).
+ */
+export async function locateArtifact(rootDir: string, relative: string): Promise<Artifact> {
+  const root = await fs.realpath(rootDir).catch(() => path.resolve(rootDir));
+  if (
+    relative !== "" &&
+    !relative.endsWith(".index") &&
+    !(await exists(path.resolve(root, relative))) &&
+    (await exists(path.resolve(root, `${relative}.index`)))
+  ) {
+    const index = await resolveUnder(root, `${relative}.index`, FIELD, ROOT_NAME);
+    return { format: "tf_checkpoint", prefix: index.slice(0, -".index".length) };
+  }
+  const full = await resolveUnder(root, relative, FIELD, ROOT_NAME);
+  const stat = await fs.stat(full);
+  if (stat.isDirectory()) {
+    if (await exists(path.join(full, "saved_model.pb"))) return { format: "saved_model", dir: full };
+    if (await exists(path.join(full, "checkpoint")))
+      return { format: "tf_checkpoint", prefix: await latestInStateFile(root, full, relative) };
+  } else if (full.endsWith(".keras")) {
+    return { format: "keras", file: full };
+  } else if (full.endsWith(".index")) {
+    return { format: "tf_checkpoint", prefix: full.slice(0, -".index".length) };
+  }
+  throw invalidArgument(
+    FIELD,
+    `"${relative}" is not a SavedModel directory, a .keras file, or a TensorFlow checkpoint (prefix, .index file, or directory with a "checkpoint" file)`,
+  );
+}
+
+/**
+ * Reads a trainable artifact. A TensorFlow checkpoint holds weights only, so it needs the spec of
+ * the model they belong to.
+ */
+export async function readTrainableArtifact(
+  artifact: Exclude<Artifact, { format: "saved_model" }>,
+  label: string,
+  spec: ModelSpec | undefined,
+): Promise<ImportedTrainable> {
+  if (artifact.format === "keras") return readKerasFile(artifact.file, label);
+  if (!spec) {
+    throw new ModelbayError(
+      Code.INVALID_ARGUMENT,
+      "spec: a TensorFlow checkpoint holds weights only; give the model's spec, or a target_model_id of an existing model to load them into",
+    );
+  }
+  return readTfCheckpoint(artifact.prefix, spec, label);
+}
+
+/** A model id for an artifact restored without a target id: its file or directory name. */
+export function defaultModelId(relative: string): string {
+  const base = path.basename(relative.replace(/[\\/]+$/, "")).replace(/\.(keras|index)$/, "");
+  const id = base
+    .replace(/[^A-Za-z0-9_.-]/g, "_")
+    .replace(/\.\.+/g, ".")
+    .slice(0, 128);
+  return /^[A-Za-z0-9]/.test(id) ? id : `m${id}`.slice(0, 128);
+}
