@@ -30,5 +30,18 @@ if [ -z "${MODELBAY_PARITY_PYTHON:-}" ]; then
   export MODELBAY_PARITY_PYTHON
 fi
 
+# The Python and Go clients are generated from the same contract and run against a live server
+# (test/clients.test.ts); their tools and dependencies are cached in the user cache dir.
+if [ -z "${MODELBAY_CLIENT_PYTHON:-}" ]; then
+  echo "[test] generating the Python client" >&2
+  MODELBAY_CLIENT_PYTHON="$(bash scripts/clients.sh python)"
+  export MODELBAY_CLIENT_PYTHON
+fi
+if [ -z "${MODELBAY_CLIENT_GO:-}" ]; then
+  echo "[test] generating the Go client" >&2
+  bash scripts/clients.sh go
+  export MODELBAY_CLIENT_GO=1
+fi
+
 echo "[test] node --test" >&2
 node --import tsx --test --test-reporter=spec test/*.test.ts

@@ -158,3 +158,27 @@ test("tensors do not leak across streams", async () => {
   for (let i = 0; i < 3; i++) await readAll(request({ chunkRows: 2000, rawOutput: true }));
   assert.equal((await t.server.sessions.engine.memory()).numTensors, before);
 });
+
+test("a deadline far ahead lets the stream finish; one that passes ends it with DEADLINE_EXCEEDED", async () => {
+  // grpc-js hands a server the client's deadline as absolute epoch milliseconds (found by the
+  // Python client, whose every call carries one): it must not be read as a duration.
+  const read = (deadline: number) =>
+    new Promise<{ chunks: number; err?: grpc.ServiceError }>((resolve) => {
+      let chunks = 0;
+      const call = t.client.raw.predictStream(request({ chunkRows: 100 }), new grpc.Metadata(), { deadline });
+      call.on("data", () => {
+        chunks++;
+        // A slow reader: the stream outlives a short deadline.
+        call.pause();
+        setTimeout(() => call.resume(), 5);
+      });
+      call.on("error", (err: grpc.ServiceError) => resolve({ chunks, err }));
+      call.on("end", () => resolve({ chunks }));
+    });
+  const far = await read(Date.now() + 120_000);
+  assert.equal(far.err, undefined, far.err?.details);
+  assert.equal(far.chunks, ROWS / 100);
+  const near = await read(Date.now() + 100);
+  assert.equal(near.err?.code, grpc.status.DEADLINE_EXCEEDED);
+  assert.ok(near.chunks < ROWS / 100, `${near.chunks} chunks`);
+});

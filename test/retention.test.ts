@@ -6,7 +6,7 @@ import { checkpointsToDelete, type RetentionCandidate } from "../src/checkpoints
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { floatTensor } from "./helpers/tensors.js";
-import { collect, regressionData, trainRequest } from "./helpers/training.js";
+import { collect, trainRequest } from "./helpers/training.js";
 
 const hour = 3_600_000;
 // Newest first: ckpt-6 .. ckpt-1, one per half hour, val_loss lowest at ckpt-2.

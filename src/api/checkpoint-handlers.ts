@@ -2,7 +2,7 @@
 import type { StoredCheckpoint } from "../checkpoints/checkpoint-store.js";
 import { describeCheckpoint } from "../checkpoints/describe.js";
 import { compareOutput } from "../checkpoints/verify.js";
-import { Code, invalidArgument, ModelbayError } from "../errors.js";
+import { invalidArgument } from "../errors.js";
 import type { CheckpointInfo, Goldens, VerificationReport } from "../gen/modelbay/v1/checkpoint.js";
 import type {
   CheckpointRequest,

@@ -11,16 +11,20 @@ export interface CallContext {
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
 
+// setTimeout's limit (about 24.8 days); a later deadline cannot pass during a call worth timing.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; done: () => void } {
   const controller = new AbortController();
   const onCancel = () => controller.abort(new ModelbayError(Code.CANCELLED, "the client cancelled the call"));
   const onShutdown = () => controller.abort(new ModelbayError(Code.UNAVAILABLE, "the server is shutting down"));
   call.on("cancelled", onCancel);
   shutdown.addEventListener("abort", onShutdown, { once: true });
+  // grpc-js gives the deadline as a Date or as absolute epoch milliseconds (Infinity for none).
   const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline);
+  const ms = (deadline instanceof Date ? deadline.getTime() : Number(deadline)) - Date.now();
   const timer =
-    Number.isFinite(ms) && ms > 0
+    Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMER_MS
       ? setTimeout(() => controller.abort(new ModelbayError(Code.DEADLINE_EXCEEDED, "the deadline passed")), ms)
       : undefined;
   return {
