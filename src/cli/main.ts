@@ -3,6 +3,7 @@
 import { UsageError } from "./args.js";
 import { checkpointCommand, goldensMake, restoreVerify } from "./checkpoint-commands.js";
 import { connect } from "./client.js";
+import { exportCommand } from "./export-command.js";
 import { serve } from "./serve.js";
 import { trainCommand, watchCommand } from "./train-commands.js";
 
@@ -19,6 +20,8 @@ Commands:
   checkpoint create|ls|show|rm  manage checkpoints  --model M [--checkpoint ID] [--force] [--json]
   goldens make                  record a checkpoint's predictions as goldens
                                 --model M --inputs x.npy --out goldens.json [--checkpoint ID|latest]
+  export                        a checkpoint as a Keras 3 .keras file (or --format tfjs: model.json + weights.bin)
+                                --store DIR --model M --out FILE [--checkpoint ID|latest] [--format keras|tfjs]
   restore --verify              prove a checkpoint restores and predicts its goldens; exit 0 or 1
                                 --goldens goldens.json [--model M] [--checkpoint ID|latest] [--atol A] [--rtol R]
 
@@ -66,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
       return goldensMake(args.slice(1));
     case "restore":
       return restoreVerify(args);
+    case "export":
+      return exportCommand(args);
     case undefined:
     case "--help":
     case "help":

@@ -144,3 +144,142 @@ export function kerasConfigToSpec(config: unknown): ModelSpec {
     preprocessing: "",
   };
 }
+
+/**
+ * Where Keras 3 keeps each layer's variables in model.weights.h5: "layers/<name>", where the name is
+ * the layer's class in snake case, numbered per class ("dense", "dense_1", ...) whatever the layers
+ * are called.
+ */
+export function kerasWeightGroups(classNames: readonly string[]): string[] {
+  const seen = new Map<string, number>();
+  return classNames.map((className) => {
+    const snake = className.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
+    const n = seen.get(snake) ?? 0;
+    seen.set(snake, n + 1);
+    return `layers/${n === 0 ? snake : `${snake}_${n}`}`;
+  });
+}
+
+/** A Dense or Dropout layer of the exported Keras model, with the weights it takes. */
+export interface KerasLayerPlan {
+  name: string;
+  className: "Dense" | "Dropout";
+  /** Number of weight tensors it owns (kernel, bias). */
+  weights: number;
+  config: Record<string, unknown>;
+}
+
+const KERAS_DEFAULTS = { adam: { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } };
+
+/** Blocks flattened into their Dense/Dropout layers: the same math as plain Keras layers. */
+function flatten(
+  spec: ModelSpec,
+  layers: readonly LayerSpec[],
+  prefix: string,
+): Array<{ layer: LayerSpec; name: string }> {
+  return layers.flatMap((layer, i) => {
+    const name = `${prefix}${layer.name || `${layer.kind}_${i}`}`;
+    if (layer.kind !== "block") return [{ layer, name }];
+    const block = spec.blocks.find((b) => b.name === layer.block);
+    if (!block) throw new ModelbayError(Code.INTERNAL, `block "${layer.block}" is not defined`);
+    return flatten(spec, block.layers, `${name}_`);
+  });
+}
+
+function optimizerConfig(o: OptimizerSpec): Record<string, unknown> {
+  const lr = o.learningRate ?? KERAS_DEFAULTS.adam.learningRate;
+  const body = (className: string, config: Record<string, unknown>) => ({
+    module: "keras.optimizers",
+    class_name: className,
+    config: { name: className.toLowerCase(), learning_rate: lr, ...config },
+    registered_name: null,
+  });
+  switch (o.kind) {
+    case "adam":
+      return body("Adam", {
+        beta_1: o.beta1 ?? KERAS_DEFAULTS.adam.beta1,
+        beta_2: o.beta2 ?? KERAS_DEFAULTS.adam.beta2,
+        epsilon: o.epsilon ?? KERAS_DEFAULTS.adam.epsilon,
+      });
+    case "sgd":
+      return body("SGD", { momentum: o.momentum ?? 0 });
+    case "rmsprop":
+      return body("RMSprop", { rho: o.rho ?? 0.9, momentum: o.momentum ?? 0, epsilon: o.epsilon ?? 1e-7 });
+  }
+}
+
+/**
+ * The Keras 3 config.json of a Sequential model equivalent to `spec` (blocks flattened), and the
+ * layers in weight order. Refuses Keras-JSON topologies, which modelbay did not design.
+ */
+export function specToKerasConfig(spec: ModelSpec): { config: Record<string, unknown>; layers: KerasLayerPlan[] } {
+  if (spec.topology.kind !== "sequential") {
+    throw new ModelbayError(Code.FAILED_PRECONDITION, "export to .keras supports models built from a sequential spec");
+  }
+  let width = spec.topology.inputShape.at(-1) ?? 0;
+  const inputShape = [null, ...spec.topology.inputShape];
+  const layers: KerasLayerPlan[] = flatten(spec, spec.topology.layers, "").map(({ layer, name }) => {
+    const buildConfig = { input_shape: [null, width] };
+    if (layer.kind === "dense") {
+      width = layer.units;
+      return {
+        name,
+        className: "Dense" as const,
+        weights: layer.useBias ? 2 : 1,
+        config: {
+          module: "keras.layers",
+          class_name: "Dense",
+          config: {
+            name,
+            trainable: true,
+            dtype: "float32",
+            units: layer.units,
+            activation: layer.activation,
+            use_bias: layer.useBias,
+          },
+          registered_name: null,
+          build_config: buildConfig,
+        },
+      };
+    }
+    if (layer.kind === "dropout") {
+      return {
+        name,
+        className: "Dropout" as const,
+        weights: 0,
+        config: {
+          module: "keras.layers",
+          class_name: "Dropout",
+          config: { name, trainable: true, dtype: "float32", rate: layer.rate },
+          registered_name: null,
+          build_config: buildConfig,
+        },
+      };
+    }
+    throw new ModelbayError(Code.INTERNAL, `unflattened ${layer.kind} layer`);
+  });
+  const input = {
+    module: "keras.layers",
+    class_name: "InputLayer",
+    config: { batch_shape: inputShape, dtype: "float32", sparse: false, name: spec.inputName || "input" },
+    registered_name: null,
+  };
+  const config = {
+    module: "keras",
+    class_name: "Sequential",
+    config: { name: "sequential", trainable: true, dtype: "float32", layers: [input, ...layers.map((l) => l.config)] },
+    registered_name: null,
+    build_config: { input_shape: inputShape },
+    compile_config: {
+      optimizer: optimizerConfig(spec.compile.optimizer),
+      loss: spec.compile.loss ?? null,
+      metrics: spec.compile.metrics.length ? spec.compile.metrics : null,
+      loss_weights: null,
+      weighted_metrics: null,
+      run_eagerly: false,
+      steps_per_execution: 1,
+      jit_compile: false,
+    },
+  };
+  return { config, layers };
+}

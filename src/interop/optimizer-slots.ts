@@ -37,3 +37,24 @@ export function adamStateFromKeras(state: KerasAdamState, weights: readonly Name
     ...weights.map((_, i) => slot(i, "v")),
   ];
 }
+
+/**
+ * modelbay's Adam state (iteration count, every m, every v, then modelbay's own extras) in Keras'
+ * order: iterations, then (m, v) per variable.
+ */
+export function adamStateToKeras(state: readonly NamedTensorData[], weightCount: number): KerasAdamState {
+  const [iter, ...rest] = state;
+  const slots = rest.slice(0, 2 * weightCount);
+  if (!iter || slots.length !== 2 * weightCount) {
+    throw new ModelbayError(
+      Code.FAILED_PRECONDITION,
+      `the checkpoint's optimizer state has ${rest.length} slots; Adam over ${weightCount} weights needs ${2 * weightCount}`,
+    );
+  }
+  const m = slots.slice(0, weightCount);
+  const v = slots.slice(weightCount);
+  return {
+    iterations: iter.tensor,
+    slots: m.flatMap((mi, i) => [mi.tensor, (v[i] as NamedTensorData).tensor]),
+  };
+}

@@ -1,0 +1,92 @@
+// HDF5 through h5wasm (the HDF5 C library compiled to WebAssembly), for Keras weight files. h5wasm
+// opens files by path, so bytes held in memory (a zip member) go through a private temporary file.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import h5wasm, { Dataset, type File, Group } from "h5wasm/node";
+import type { TensorData } from "../compute/tensor-data.js";
+import { Code, ModelbayError } from "../errors.js";
+
+let ready: Promise<unknown> | undefined;
+
+async function withTempFile<T>(use: (file: string) => T): Promise<T> {
+  ready ??= h5wasm.ready;
+  await ready;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-h5-"));
+  try {
+    return use(path.join(dir, "weights.h5"));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Opens HDF5 bytes read-only for the duration of `read`. */
+export function readHdf5<T>(bytes: Uint8Array, read: (file: File) => T): Promise<T> {
+  return withTempFile((file) => {
+    fs.writeFileSync(file, bytes);
+    const h5 = new h5wasm.File(file, "r");
+    try {
+      return read(h5);
+    } finally {
+      h5.close();
+    }
+  });
+}
+
+/** Builds an HDF5 file with `write` and returns its bytes. */
+export function writeHdf5(write: (file: File) => void): Promise<Buffer> {
+  return withTempFile((file) => {
+    const h5 = new h5wasm.File(file, "w");
+    try {
+      write(h5);
+    } finally {
+      h5.close();
+    }
+    return fs.readFileSync(file);
+  });
+}
+
+/** The group at `groupPath`, creating it and its parents as needed. */
+export function ensureGroup(file: File, groupPath: string): Group {
+  let current = "";
+  for (const part of groupPath.split("/")) {
+    current = current ? `${current}/${part}` : part;
+    if (!file.get(current)) file.create_group(current);
+  }
+  return file.get(groupPath) as Group;
+}
+
+/** Datasets <group>/0, <group>/1, ... in numeric order, as float32 or int32 tensors. */
+export function numberedDatasets(file: File, group: string, label: string): TensorData[] {
+  const g = file.get(group);
+  if (!(g instanceof Group)) return [];
+  return g
+    .keys()
+    .map(Number)
+    .sort((a, b) => a - b)
+    .map((i) => {
+      const d = file.get(`${group}/${i}`);
+      if (!(d instanceof Dataset))
+        throw new ModelbayError(Code.INVALID_ARGUMENT, `${label}: ${group}/${i} is not a dataset`);
+      return datasetTensor(d, `${group}/${i}`, label);
+    });
+}
+
+function datasetTensor(d: Dataset, where: string, label: string): TensorData {
+  const shape = d.shape ?? [];
+  const value = d.value;
+  if (value instanceof Float32Array) return { dtype: "float32", shape, data: value };
+  if (value instanceof Float64Array) return { dtype: "float32", shape, data: Float32Array.from(value) };
+  if (value instanceof Int32Array) return { dtype: "int32", shape, data: value };
+  if (value instanceof BigInt64Array || typeof value === "bigint") {
+    const values = typeof value === "bigint" ? [value] : Array.from(value);
+    if (values.some((v) => v > 2147483647n || v < -2147483648n))
+      throw new ModelbayError(Code.INVALID_ARGUMENT, `${label}: ${where} holds values beyond int32`);
+    return { dtype: "int32", shape, data: Int32Array.from(values, Number) };
+  }
+  if (typeof value === "number") return { dtype: "float32", shape, data: Float32Array.of(value) };
+  throw new ModelbayError(
+    Code.INVALID_ARGUMENT,
+    `${label}: ${where} has HDF5 type ${JSON.stringify(d.dtype)}; modelbay reads float and integer weights`,
+  );
+}

@@ -1,0 +1,90 @@
+// Exports a modelbay model (spec + snapshot, as a checkpoint holds them) as a Keras 3 `.keras`
+// file that `keras.models.load_model` opens compiled, with its weights and Adam's state, so Python
+// can predict with it and continue training.
+
+import { zipSync } from "fflate";
+import type { ModelSnapshot, NamedTensorData } from "../compute/engine.js";
+import type { ModelSpec } from "../compute/model-spec.js";
+import type { TensorData } from "../compute/tensor-data.js";
+import { Code, ModelbayError } from "../errors.js";
+import { ensureGroup, writeHdf5 } from "./hdf5.js";
+import { kerasWeightGroups, specToKerasConfig } from "./keras-config.js";
+import { adamStateToKeras } from "./optimizer-slots.js";
+
+// The Keras version whose format this writes (the one the fixtures and tests use).
+const KERAS_VERSION = "3.15.1";
+const MODELBAY_STATE_PREFIX = "modelbay/";
+
+function datasetArgs(name: string, t: TensorData) {
+  return {
+    name,
+    data: t.data,
+    shape: t.shape,
+    dtype: t.dtype === "float32" ? "<f" : t.dtype === "int32" ? "<i" : "|u1",
+  };
+}
+
+export interface KerasExport {
+  bytes: Uint8Array;
+  warnings: string[];
+}
+
+export async function exportKerasFile(
+  spec: ModelSpec,
+  snapshot: Pick<ModelSnapshot, "weights" | "optimizer">,
+): Promise<KerasExport> {
+  const { config, layers } = specToKerasConfig(spec);
+  const needed = layers.reduce((n, l) => n + l.weights, 0);
+  if (needed !== snapshot.weights.length) {
+    throw new ModelbayError(
+      Code.FAILED_PRECONDITION,
+      `the spec's layers own ${needed} weight tensors, the checkpoint holds ${snapshot.weights.length}`,
+    );
+  }
+  const warnings: string[] = [];
+  const optimizerState = snapshot.optimizer.filter((w) => !w.name.startsWith(MODELBAY_STATE_PREFIX));
+  // A model that never trained has only an iteration count: Keras then builds a fresh optimizer.
+  const hasSlots = optimizerState.length > 1;
+  const adam =
+    spec.compile.optimizer.kind === "adam" && hasSlots
+      ? adamStateToKeras(optimizerState, snapshot.weights.length)
+      : undefined;
+  if (!adam && hasSlots)
+    warnings.push(`the ${spec.compile.optimizer.kind} optimizer's state is not exported`);
+
+  const h5 = await writeHdf5((file) => {
+    let next = 0;
+    const groups = kerasWeightGroups(layers.map((l) => l.className));
+    layers.forEach((layer, k) => {
+      const group = `${groups[k]}/vars`;
+      ensureGroup(file, group).create_attribute("name", layer.name);
+      for (let i = 0; i < layer.weights; i++) {
+        const w = snapshot.weights[next++] as NamedTensorData;
+        file.create_dataset(datasetArgs(`${group}/${i}`, w.tensor));
+      }
+    });
+    ensureGroup(file, "vars").create_attribute("name", "sequential");
+    if (adam) {
+      ensureGroup(file, "optimizer/vars").create_attribute("name", "adam");
+      const iterations = BigInt64Array.of(BigInt(Number(adam.iterations.data[0] ?? 0)));
+      file.create_dataset({ name: "optimizer/vars/0", data: iterations, shape: [], dtype: "<q" });
+      const lr = spec.compile.optimizer.learningRate ?? 0.001;
+      file.create_dataset({ name: "optimizer/vars/1", data: Float32Array.of(lr), shape: [], dtype: "<f" });
+      adam.slots.forEach((slot, i) => file.create_dataset(datasetArgs(`optimizer/vars/${i + 2}`, slot)));
+    }
+  });
+  const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  const bytes = zipSync(
+    {
+      "metadata.json": text({
+        keras_version: KERAS_VERSION,
+        date_saved: new Date().toISOString(),
+        exported_by: "modelbay",
+      }),
+      "config.json": text(config),
+      "model.weights.h5": new Uint8Array(h5),
+    },
+    { level: 0 },
+  );
+  return { bytes, warnings };
+}
