@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf src/gen
 npx buf generate
-npx buf build proto -o src/gen/modelbay.binpb
+npx buf build -o src/gen/modelbay.binpb

@@ -37,6 +37,10 @@ if [ -z "${MODELBAY_CLIENT_PYTHON:-}" ]; then
   MODELBAY_CLIENT_PYTHON="$(bash scripts/clients.sh python)"
   export MODELBAY_CLIENT_PYTHON
 fi
+if [ -z "${MODELBAY_KSERVE_PYTHON:-}" ]; then
+  MODELBAY_KSERVE_PYTHON="$(bash scripts/clients.sh kserve)"
+  export MODELBAY_KSERVE_PYTHON
+fi
 if [ -z "${MODELBAY_CLIENT_GO:-}" ]; then
   echo "[test] generating the Go client" >&2
   bash scripts/clients.sh go

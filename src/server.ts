@@ -5,9 +5,11 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
+import { kserveHandlers } from "./api/kserve/kserve-handlers.js";
 import { modelServiceHandlers } from "./api/model-service.js";
 import { CheckpointStore } from "./checkpoints/checkpoint-store.js";
 import type { BackendChoice } from "./compute/backend.js";
+import { GRPCInferenceServiceService } from "./gen/inference/grpc_predict_v2.js";
 import { ModelServiceService } from "./gen/modelbay/v1/model_service.js";
 import { createLogger, type Logger } from "./log.js";
 import { SessionManager } from "./sessions/session-manager.js";
@@ -91,20 +93,20 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_send_message_length": opts.maxMessageBytes,
   });
-  server.addService(
-    ModelServiceService,
-    modelServiceHandlers({
-      sessions,
-      jobs,
-      backend: engine.backend,
-      limits: { maxTensorBytes: opts.maxTensorBytes },
-      version: VERSION,
-      dataDir: opts.dataDir,
-      artifactDir: opts.artifactDir,
-      log,
-      shutdown: shutdownController.signal,
-    }),
-  );
+  const handlerDeps = {
+    sessions,
+    jobs,
+    backend: engine.backend,
+    limits: { maxTensorBytes: opts.maxTensorBytes },
+    version: VERSION,
+    dataDir: opts.dataDir,
+    artifactDir: opts.artifactDir,
+    log,
+    shutdown: shutdownController.signal,
+  };
+  server.addService(ModelServiceService, modelServiceHandlers(handlerDeps));
+  // KServe v2 / Open Inference Protocol clients (tritonclient, KServe SDKs) reach the same sessions.
+  server.addService(GRPCInferenceServiceService, kserveHandlers(handlerDeps));
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   new ReflectionService(reflectionPackage()).addToServer(server);

@@ -49,8 +49,7 @@ export async function exportKerasFile(
     spec.compile.optimizer.kind === "adam" && hasSlots
       ? adamStateToKeras(optimizerState, snapshot.weights.length)
       : undefined;
-  if (!adam && hasSlots)
-    warnings.push(`the ${spec.compile.optimizer.kind} optimizer's state is not exported`);
+  if (!adam && hasSlots) warnings.push(`the ${spec.compile.optimizer.kind} optimizer's state is not exported`);
 
   const h5 = await writeHdf5((file) => {
     let next = 0;
@@ -70,7 +69,7 @@ export async function exportKerasFile(
       file.create_dataset({ name: "optimizer/vars/0", data: iterations, shape: [], dtype: "<q" });
       const lr = spec.compile.optimizer.learningRate ?? 0.001;
       file.create_dataset({ name: "optimizer/vars/1", data: Float32Array.of(lr), shape: [], dtype: "<f" });
-      adam.slots.forEach((slot, i) => file.create_dataset(datasetArgs(`optimizer/vars/${i + 2}`, slot)));
+      for (const [i, slot] of adam.slots.entries()) file.create_dataset(datasetArgs(`optimizer/vars/${i + 2}`, slot));
     }
   });
   const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
