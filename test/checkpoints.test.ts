@@ -12,7 +12,7 @@ import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
-import { collect, trainRequest } from "./helpers/training.js";
+import { collect, ofKind, trainRequest } from "./helpers/training.js";
 
 let t: TestServer;
 let storeDir: string;
@@ -240,6 +240,47 @@ test("a full disk answers RESOURCE_EXHAUSTED and leaves earlier checkpoints and 
       [],
       "no temporaries left behind",
     );
+  } finally {
+    await small.close();
+    execFileSync("umount", [dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a checkpoint that cannot be written during training is a checkpoint_failed event; training goes on", {
+  skip: !canMount && "needs root to mount a small tmpfs",
+}, async () => {
+  const dir = tempDir();
+  assert.ok(mountTmpfs(dir, "48k"), "mount tmpfs");
+  const small = await startTestServer({ checkpointDir: dir });
+  try {
+    await small.client.createModel({ modelId: "fills", spec: denseSpec(2) });
+    const events = await collect(
+      small.client,
+      trainRequest("fills", 320, {
+        epochs: 6,
+        checkpointPolicy: { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "" },
+      }),
+    );
+    const saved = ofKind(events, "checkpointSaved").map((e) => e.checkpointSaved.checkpointId);
+    const failed = ofKind(events, "checkpointFailed").map((e) => e.checkpointFailed);
+    assert.ok(saved.length >= 1, "the first checkpoints fit");
+    assert.ok(failed.length >= 1, "the disk never filled up");
+    for (const f of failed) {
+      assert.equal(f.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.equal(f.reason, "epoch");
+      assert.match(f.message, /no space left/);
+    }
+    // Every write was reported before the job completed, and the job did complete.
+    assert.equal(events.at(-1)?.event?.$case, "completed");
+    assert.equal(saved.length + failed.length, 6);
+    const res = await small.client.restore({
+      source: fromCheckpoint("fills", "latest"),
+      targetModelId: "back",
+      resume: false,
+    });
+    assert.equal(res.checkpointId, saved.at(-1));
+    assert.deepEqual(res.warnings, []);
   } finally {
     await small.close();
     execFileSync("umount", [dir]);

@@ -96,6 +96,10 @@ export function trainEventToWire(e: TrainEvent): WireTrainEvent {
         ...base,
         event: { $case: "checkpointSaved", checkpointSaved: { checkpointId: b.checkpointId, reason: b.reason } },
       };
+    case "checkpointFailed": {
+      const { kind: _, ...failed } = b;
+      return { ...base, event: { $case: "checkpointFailed", checkpointFailed: failed } };
+    }
     case "earlyStopped":
       return {
         ...base,

@@ -50,6 +50,12 @@ export interface RestoredSession {
   warnings: string[];
 }
 
+/** A checkpoint's files, captured in memory and not yet written. */
+export interface CapturedCheckpoint {
+  modelId: string;
+  files: ReturnType<typeof encodeCheckpoint>;
+}
+
 export interface ImportedSession {
   session: Session;
   warnings: string[];
@@ -169,8 +175,11 @@ export class SessionManager {
     }
   }
 
-  /** Saves the session's full state as a new checkpoint. */
-  async checkpoint(id: string): Promise<StoredCheckpoint> {
+  /**
+   * Copies the session's full state into memory, as the files of a checkpoint. Writing them is a
+   * separate step, so that training can go on while they are written.
+   */
+  async captureCheckpoint(id: string): Promise<CapturedCheckpoint> {
     const session = this.get(id);
     const spec = trainableSpec(session, "checkpoint");
     const snapshot = await session.model.snapshot();
@@ -189,7 +198,17 @@ export class SessionManager {
       backend: { name: backend.name, tensorflowVersion: backend.tensorflowVersion, tfjsVersion: backend.tfjsVersion },
       createTime: new Date(),
     };
-    return this.store.commit(session.id, encodeCheckpoint(content));
+    return { modelId: session.id, files: encodeCheckpoint(content) };
+  }
+
+  /** Commits captured files to the store (atomically; "latest" moves only once they are durable). */
+  commitCheckpoint(captured: CapturedCheckpoint): Promise<StoredCheckpoint> {
+    return this.store.commit(captured.modelId, captured.files);
+  }
+
+  /** Saves the session's full state as a new checkpoint. */
+  async checkpoint(id: string): Promise<StoredCheckpoint> {
+    return this.commitCheckpoint(await this.captureCheckpoint(id));
   }
 
   /** Deletes the checkpoints of `id` that the policy does not keep; returns their ids. */

@@ -14,6 +14,7 @@ export type TrainEventBody =
     }
   | { kind: "epochEnd"; epoch: number; loss: number; metrics: Record<string, number> }
   | { kind: "checkpointSaved"; checkpointId: string; reason: string }
+  | { kind: "checkpointFailed"; reason: string; code: number; message: string }
   | { kind: "earlyStopped"; epoch: number; monitor: string; bestValue: number }
   | { kind: "completed"; metrics: Record<string, number>; durationSeconds: number; epochs: number }
   | { kind: "failed"; code: number; message: string };

@@ -7,6 +7,7 @@ import type { LossKind } from "../compute/model-spec.js";
 import { Code, ModelbayError, toErrorStatus } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type Session, type SessionManager, trainableSpec } from "../sessions/session-manager.js";
+import { CheckpointWriter } from "./checkpoint-writer.js";
 import { EventLog } from "./events.js";
 import { Prng } from "./prng.js";
 import { splitValidation, type TrainSettings } from "./settings.js";
@@ -26,6 +27,7 @@ export class TrainingJob {
   done: Promise<void>;
   private controller = new AbortController();
   private readonly pauseReason = new ModelbayError(Code.ABORTED, "the job was paused");
+  private readonly checkpoints: CheckpointWriter;
 
   constructor(
     readonly modelId: string,
@@ -34,6 +36,7 @@ export class TrainingJob {
     private readonly loss: LossKind,
     private readonly logger: Logger,
   ) {
+    this.checkpoints = new CheckpointWriter(sessions, modelId, this.log, settings.checkpointPolicy.retention, logger);
     this.done = this.run();
   }
 
@@ -90,9 +93,7 @@ export class TrainingJob {
     } catch (err) {
       if (this.controller.signal.reason === this.pauseReason) {
         this.state = "paused";
-        await this.saveCheckpoint(session, "pause").catch((e: unknown) =>
-          this.logger.error("pause checkpoint failed", { job: this.id, err: e }),
-        );
+        await this.saveNow("pause");
         return;
       }
       const reason = this.controller.signal.aborted ? this.controller.signal.reason : err;
@@ -103,8 +104,10 @@ export class TrainingJob {
         this.controller.signal.reason instanceof ModelbayError &&
         this.controller.signal.reason.code === Code.UNAVAILABLE
       ) {
-        await this.saveCheckpoint(session, "shutdown").catch(() => undefined);
+        await this.saveNow("shutdown");
       }
+      // Checkpoints requested before the failure are reported before it.
+      await this.checkpoints.flush();
       this.state = code === Code.CANCELLED ? "cancelled" : "failed";
       this.log.append({ kind: "failed", code, message: details });
     } finally {
@@ -114,11 +117,17 @@ export class TrainingJob {
     }
   }
 
-  private async saveCheckpoint(session: Session, reason: string): Promise<void> {
-    const saved = await this.sessions.checkpoint(session.id);
-    this.log.append({ kind: "checkpointSaved", checkpointId: saved.id, reason });
-    const retention = this.settings.checkpointPolicy.retention;
-    if (retention) await this.sessions.pruneCheckpoints(session.id, retention);
+  /** A checkpoint written before returning (pause, shutdown); a failure is reported as an event. */
+  private async saveNow(reason: string): Promise<void> {
+    try {
+      await this.checkpoints.save(reason);
+    } catch (err) {
+      const { code, details } = toErrorStatus(err, (e) =>
+        this.logger.error("checkpoint failed", { job: this.id, err: e }),
+      );
+      this.log.append({ kind: "checkpointFailed", reason, code, message: details });
+    }
+    await this.checkpoints.flush();
   }
 
   private async loop(session: Session, trainer: Trainer, validation: TrainSettings["validation"]): Promise<void> {
@@ -201,9 +210,9 @@ export class TrainingJob {
           samplesSinceProgress = 0;
         }
         if (policy.everySteps > 0 && step % policy.everySteps === 0 && batch < perEpoch)
-          await this.saveCheckpoint(session, "step");
+          await this.checkpoints.save("step");
         else if (policy.everySeconds > 0 && now - lastSave >= policy.everySeconds * 1000) {
-          await this.saveCheckpoint(session, "time");
+          await this.checkpoints.save("time");
           lastSave = performance.now();
         }
       }
@@ -232,7 +241,7 @@ export class TrainingJob {
       const improved = monitored !== undefined && monitored < best - (s.earlyStopping?.minDelta ?? 0);
       const saveForEpoch = policy.everyEpochs > 0 && (epoch + 1) % policy.everyEpochs === 0;
       const saveForBest = policy.onBest && monitored !== undefined && monitored < best;
-      if (saveForEpoch || saveForBest) await this.saveCheckpoint(session, saveForEpoch ? "epoch" : "best");
+      if (saveForEpoch || saveForBest) await this.checkpoints.save(saveForEpoch ? "epoch" : "best");
       if (improved && monitored !== undefined) {
         best = monitored;
         sinceBest = 0;
@@ -258,6 +267,7 @@ export class TrainingJob {
         break;
       }
     }
+    await this.checkpoints.flush();
     this.state = "completed";
     this.log.append({
       kind: "completed",

@@ -1,0 +1,158 @@
+// Checkpoints of a ~100 MB model (Dense 10 -> 5000 -> 5000 -> 1, 25M float32 weights; with Adam's
+// two slots a checkpoint holds ~300 MB), all in one run on the same disk:
+//   1. write bandwidth of a checkpoint commit (write + fsync + manifest + rename) against
+//      `dd ... conv=fsync` of the same number of bytes into the same directory;
+//   2. the training stall of an async save: how long the training loop waits while the state is
+//      captured, as a fraction of one training step, and the steps/s of a Train job that saves
+//      every few steps against one that never saves;
+//   3. restore time (read + verify + load into the device worker) against reading the bytes.
+// Run: npx tsx bench/checkpoint.ts   (BENCH_DIR picks the directory; default under the user cache)
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { connect } from "../src/cli/client.js";
+import { classicDenseSpec } from "../src/cli/example-specs.js";
+import { floatTensor } from "../src/cli/tensors.js";
+import { regressionData } from "../src/cli/example-data.js";
+import { Activation, type ModelSpec } from "../src/gen/modelbay/v1/model.js";
+import type { TrainEvent } from "../src/gen/modelbay/v1/training.js";
+import { silentLogger } from "../src/log.js";
+import { startServer } from "../src/server.js";
+
+const UNITS = 5000;
+const ROWS = 4096;
+const BATCH = 256;
+const cacheDir = process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache");
+const baseDir = process.env.BENCH_DIR ?? path.join(cacheDir, "modelbay", "bench-checkpoints");
+
+function bigSpec(): ModelSpec {
+  const spec = classicDenseSpec(3);
+  if (spec.topology?.$case === "sequential") {
+    const dense = (units: number, activation: Activation) => ({
+      name: "",
+      kind: { $case: "dense" as const, dense: { units, activation } },
+    });
+    spec.topology.sequential.layers = [
+      dense(UNITS, Activation.ACTIVATION_RELU),
+      dense(UNITS, Activation.ACTIVATION_RELU),
+      dense(1, Activation.ACTIVATION_UNSPECIFIED),
+    ];
+  }
+  return spec;
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+function ddSeconds(dir: string, bytes: number): number {
+  const file = path.join(dir, "dd.bin");
+  const t0 = performance.now();
+  execFileSync("dd", ["if=/dev/zero", `of=${file}`, "bs=1M", `count=${Math.ceil(bytes / 2 ** 20)}`, "conv=fsync"], {
+    stdio: "ignore",
+  });
+  const s = (performance.now() - t0) / 1000;
+  fs.rmSync(file);
+  return s;
+}
+
+async function main() {
+  fs.mkdirSync(baseDir, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(baseDir, "run-"));
+  const server = await startServer({ address: "127.0.0.1:0", checkpointDir: dir, log: silentLogger });
+  const client = connect(server.address);
+  const { x, y } = regressionData(ROWS);
+  const train = (modelId: string, everySteps: number) => ({
+    modelId,
+    data: { source: { $case: "inline" as const, inline: { x: floatTensor(x, [ROWS, 10], true), y: floatTensor(y, [ROWS, 1], true) } } },
+    validationSplit: 0,
+    epochs: 1,
+    batchSize: BATCH,
+    shuffle: false,
+    seed: 1,
+    progressIntervalMs: 0,
+    detach: false,
+    checkpointPolicy: { everyEpochs: 0, everySteps, everySeconds: 0, onBest: false, monitor: "" },
+  });
+  const stepsPerSecond = async (modelId: string, everySteps: number) => {
+    const events: TrainEvent[] = [];
+    const t0 = performance.now();
+    for await (const e of client.train(train(modelId, everySteps))) events.push(e);
+    const seconds = (performance.now() - t0) / 1000;
+    const saves = events.filter((e) => e.event?.$case === "checkpointSaved").length;
+    return { rate: ROWS / BATCH / seconds, saves };
+  };
+  try {
+    await client.createModel({ modelId: "big", spec: bigSpec() });
+    // One epoch first, so that Adam's slots exist and the checkpoint has its full size.
+    await stepsPerSecond("big", 0);
+
+    // 1. Write bandwidth against dd, alternating, median of 3.
+    const writes: number[] = [];
+    const dds: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < 3; i++) {
+      const captured = await server.sessions.captureCheckpoint("big");
+      bytes = captured.files.reduce((n, f) => n + f.data.byteLength, 0);
+      const t0 = performance.now();
+      await server.sessions.commitCheckpoint(captured);
+      writes.push((performance.now() - t0) / 1000);
+      dds.push(ddSeconds(dir, bytes));
+    }
+    const w = median(writes);
+    const d = median(dds);
+    process.stdout.write(
+      `checkpoint write of ${mb(bytes)} (model weights ${mb(4 * server.sessions.get("big").model.description.parameterCount)}): ` +
+        `${(bytes / w / 1e6).toFixed(0)} MB/s; dd conv=fsync same bytes, same dir: ${(bytes / d / 1e6).toFixed(0)} MB/s; ratio ${(d / w).toFixed(2)}x (median of 3)\n`,
+    );
+
+    // 2. Training stall: the capture the step loop waits for, against one training step.
+    const captures: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await server.sessions.captureCheckpoint("big");
+      captures.push(performance.now() - t0);
+    }
+    const plain = await stepsPerSecond("big", 0);
+    const saving = await stepsPerSecond("big", 4);
+    const stepMs = 1000 / plain.rate;
+    process.stdout.write(
+      `training step (batch ${BATCH}) ${stepMs.toFixed(0)} ms; capture for an async save ${median(captures).toFixed(0)} ms = ` +
+        `${((100 * median(captures)) / stepMs).toFixed(0)}% of a step; Train saving every 4 steps (${saving.saves} saves): ` +
+        `${saving.rate.toFixed(2)} steps/s vs ${plain.rate.toFixed(2)} without saves, ratio ${(saving.rate / plain.rate).toFixed(2)}x\n`,
+    );
+
+    // 3. Restore against reading the checkpoint's bytes.
+    const latest = (await client.listCheckpoints({ modelId: "big" })).checkpoints[0];
+    const ckptDir = path.join(dir, "big", latest?.checkpointId ?? "");
+    const reads: number[] = [];
+    const restores: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      for (const f of fs.readdirSync(ckptDir)) fs.readFileSync(path.join(ckptDir, f));
+      reads.push((performance.now() - t0) / 1000);
+      const t1 = performance.now();
+      await client.restore({
+        source: { $case: "checkpoint", checkpoint: { modelId: "big", checkpointId: "latest" } },
+        targetModelId: `restored-${i}`,
+        resume: false,
+      });
+      restores.push((performance.now() - t1) / 1000);
+      await client.deleteModel({ modelId: `restored-${i}`, deleteCheckpoints: false });
+    }
+    const r = median(restores);
+    const rd = median(reads);
+    process.stdout.write(
+      `restore of ${mb(bytes)}: ${(r * 1000).toFixed(0)} ms; reading its files ${(rd * 1000).toFixed(0)} ms; ratio ${(r / rd).toFixed(2)}x (median of 3, page cache warm)\n`,
+    );
+  } finally {
+    client.close();
+    await server.shutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
