@@ -12,9 +12,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { connect } from "../src/cli/client.js";
+import { regressionData } from "../src/cli/example-data.js";
 import { classicDenseSpec } from "../src/cli/example-specs.js";
 import { floatTensor } from "../src/cli/tensors.js";
-import { regressionData } from "../src/cli/example-data.js";
 import { Activation, type ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import type { TrainEvent } from "../src/gen/modelbay/v1/training.js";
 import { silentLogger } from "../src/log.js";
@@ -64,7 +64,12 @@ async function main() {
   const { x, y } = regressionData(ROWS);
   const train = (modelId: string, everySteps: number) => ({
     modelId,
-    data: { source: { $case: "inline" as const, inline: { x: floatTensor(x, [ROWS, 10], true), y: floatTensor(y, [ROWS, 1], true) } } },
+    data: {
+      source: {
+        $case: "inline" as const,
+        inline: { x: floatTensor(x, [ROWS, 10], true), y: floatTensor(y, [ROWS, 1], true) },
+      },
+    },
     validationSplit: 0,
     epochs: 1,
     batchSize: BATCH,

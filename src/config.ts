@@ -45,10 +45,19 @@ export const SETTINGS: Setting[] = [
   {
     flag: "max-sessions",
     env: "MODELBAY_MAX_SESSIONS",
-    help: "most models held at once",
+    help: "most models held in memory at once; idle checkpointed models are evicted and reload on use",
     default: String(DEFAULT_OPTIONS.maxSessions),
     apply: (o, v) => {
       o.maxSessions = positiveInt("max-sessions", v);
+    },
+  },
+  {
+    flag: "max-session-bytes",
+    env: "MODELBAY_MAX_SESSION_BYTES",
+    help: "device memory the models held at once may take (weights and optimizer slots); idle checkpointed models are evicted and reload on use",
+    default: String(DEFAULT_OPTIONS.maxSessionBytes),
+    apply: (o, v) => {
+      o.maxSessionBytes = positiveInt("max-session-bytes", v);
     },
   },
   {

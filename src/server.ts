@@ -24,6 +24,8 @@ export interface ServerOptions {
   address: string;
   backend: BackendChoice;
   maxSessions: number;
+  /** Device memory the models held at once may take, in bytes; idle saved models are evicted. */
+  maxSessionBytes: number;
   maxTensorBytes: number;
   /** Largest gRPC message accepted, in bytes. */
   maxMessageBytes: number;
@@ -44,6 +46,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   address: "127.0.0.1:50051",
   backend: "auto",
   maxSessions: 64,
+  maxSessionBytes: 8 * 2 ** 30,
   maxTensorBytes: 256 * 1024 * 1024,
   maxMessageBytes: 512 * 1024 * 1024,
   maxBatchSize: 65536,
@@ -85,7 +88,10 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   });
   const store = new CheckpointStore(opts.checkpointDir);
   await store.init();
-  const sessions = new SessionManager(engine, store, { maxSessions: opts.maxSessions });
+  const sessions = new SessionManager(engine, store, {
+    maxSessions: opts.maxSessions,
+    maxSessionBytes: opts.maxSessionBytes,
+  });
   const jobs = new TrainingJobs(sessions, { maxBatchSize: opts.maxBatchSize }, log);
   const shutdownController = new AbortController();
 

@@ -18,5 +18,6 @@ export function modelInfo(session: Session, backend: string): ModelInfo {
     createTime: session.createTime,
     trainable: session.spec !== undefined,
     source: session.source,
+    resident: session.model.resident,
   };
 }

@@ -85,7 +85,7 @@ export async function localTarget(dir: string): Promise<Target> {
   const engine = await createInProcessEngine(parseBackendChoice(process.env.MODELBAY_BACKEND));
   // No init(): an offline check only reads, and must not touch a live server's temporaries.
   const store = new CheckpointStore(dir);
-  const sessions = new SessionManager(engine, store, { maxSessions: 4 });
+  const sessions = new SessionManager(engine, store, { maxSessions: 4, maxSessionBytes: Number.POSITIVE_INFINITY });
   return {
     async predictFromCheckpoint(modelId, checkpointId, inputs) {
       const target = scratchId(modelId);

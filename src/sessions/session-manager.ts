@@ -17,6 +17,7 @@ import { Code, ModelbayError, notFound } from "../errors.js";
 import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
 import { matchInputs, type NamedTensor } from "./input-check.js";
 import { checkModelId, newModelId } from "./model-id.js";
+import { type Reloader, type ResidencyHooks, ResidentModel } from "./resident-model.js";
 
 /** How a session was opened; artifacts by their format. */
 export type SessionSource = "spec" | "checkpoint" | ArtifactFormat;
@@ -26,7 +27,8 @@ export interface Session {
   /** What the model was built from; undefined for predict-only models (SavedModels). */
   readonly spec: ModelSpec | undefined;
   readonly source: SessionSource;
-  readonly model: ComputeModel;
+  /** The model; it may be out of device memory (evicted), and reloads on its next use. */
+  readonly model: ResidentModel;
   readonly createTime: Date;
   readonly device: string;
   lastUsed: number;
@@ -41,8 +43,17 @@ export interface Session {
 }
 
 export interface SessionLimits {
+  /** Most models held in device memory at once. */
   maxSessions: number;
+  /** Device memory the models in it may take, in bytes (weights, and optimizer slots). */
+  maxSessionBytes: number;
 }
+
+/** What a session is opened from: a built model, and how to rebuild it if it is saved. */
+type Opened = Omit<Session, "id" | "lastUsed" | "createTime" | "device" | "model"> & {
+  model: ComputeModel;
+  reload?: Reloader;
+};
 
 export interface RestoredSession {
   session: Session;
@@ -54,6 +65,8 @@ export interface RestoredSession {
 export interface CapturedCheckpoint {
   modelId: string;
   files: ReturnType<typeof encodeCheckpoint>;
+  /** The model's change count the files reflect. */
+  version: number;
 }
 
 export interface ImportedSession {
@@ -72,12 +85,48 @@ export class SessionManager {
     private readonly limits: SessionLimits,
   ) {}
 
-  /** Reserves an id, builds the model with `build`, and registers the session. */
-  private async open(
-    id: string,
-    replace: boolean,
-    build: () => Promise<Omit<Session, "id" | "lastUsed" | "createTime" | "device">>,
-  ): Promise<Session> {
+  private readonly hooks: ResidencyHooks = {
+    beforeReload: async (model) => {
+      const session = [...this.sessions.values()].find((x) => x.model === model);
+      await this.makeRoom(model.residentBytes, session?.id);
+    },
+  };
+
+  /**
+   * Evicts idle, saved models, least recently used first, until `needBytes` more fit in the memory
+   * budget and one more model fits in the count. `exclude` is the model making the room.
+   */
+  private async makeRoom(needBytes: number, exclude: string | undefined): Promise<void> {
+    const { maxSessions, maxSessionBytes } = this.limits;
+    if (needBytes > maxSessionBytes) {
+      throw new ModelbayError(
+        Code.RESOURCE_EXHAUSTED,
+        `the model needs about ${needBytes} bytes of device memory, more than the whole budget of ${maxSessionBytes} (--max-session-bytes)`,
+      );
+    }
+    for (;;) {
+      const resident = [...this.sessions.values()].filter((x) => x.id !== exclude && x.model.resident);
+      const bytes = resident.reduce((n, x) => n + x.model.residentBytes, 0);
+      const building = [...this.reserved].filter((r) => r !== exclude).length;
+      const overCount = resident.length + building + 1 > maxSessions;
+      const overBytes = bytes + needBytes > maxSessionBytes;
+      if (!overCount && !overBytes) return;
+      const victim = resident.filter((x) => x.model.evictable).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      if (!victim) {
+        const limit = overCount
+          ? `the server holds its maximum of ${maxSessions} models in memory (--max-sessions)`
+          : `the models in memory would take ${bytes + needBytes} bytes, over the budget of ${maxSessionBytes} (--max-session-bytes)`;
+        throw new ModelbayError(
+          Code.RESOURCE_EXHAUSTED,
+          `${limit}, and none can be evicted: only idle models whose current state is checkpointed leave memory; checkpoint or delete one`,
+        );
+      }
+      victim.model.evict();
+    }
+  }
+
+  /** Reserves an id, builds the model with `build`, makes room for it, and registers the session. */
+  private async open(id: string, replace: boolean, build: () => Promise<Opened>): Promise<Session> {
     const existing = this.sessions.get(id);
     if (this.reserved.has(id) || (existing && !replace))
       throw new ModelbayError(Code.ALREADY_EXISTS, `model "${id}" already exists`);
@@ -87,22 +136,41 @@ export class SessionManager {
         `model "${id}" is training (job ${existing.trainingJob}); cancel the job first`,
       );
     }
-    if (!existing && this.sessions.size + this.reserved.size >= this.limits.maxSessions) {
-      throw new ModelbayError(
-        Code.RESOURCE_EXHAUSTED,
-        `the server holds its maximum of ${this.limits.maxSessions} models; delete one first`,
-      );
-    }
+    // Fail fast when even evicting everything evictable could not make room for one more model.
+    await this.makeRoom(0, id);
     this.reserved.add(id);
     try {
-      const built = await build();
-      const session: Session = { ...built, id, createTime: new Date(), device: "cpu:0", lastUsed: Date.now() };
+      const { model: built, reload, ...rest } = await build();
+      // Trainable models also hold two optimizer slots per weight (Adam).
+      const bytes = built.description.weightBytes * (rest.spec ? 3 : 1);
+      const model = new ResidentModel(built, built.description, bytes, this.hooks, reload);
+      try {
+        await this.makeRoom(bytes, id);
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+      const session: Session = { ...rest, model, id, createTime: new Date(), device: "cpu:0", lastUsed: Date.now() };
       this.sessions.get(id)?.model.dispose();
       this.sessions.set(id, session);
       return session;
     } finally {
       this.reserved.delete(id);
     }
+  }
+
+  /** Rebuilds a model from a checkpoint, for a session whose memory was evicted or lost. */
+  private reloadFrom(sessionId: string, storeModelId: string, checkpointId: string): Reloader {
+    return async () => {
+      const content = decodeCheckpoint((await this.store.read(storeModelId, checkpointId)).files);
+      const session = this.sessions.get(sessionId);
+      // After a worker crash the model comes back as the checkpoint has it; so does its cursor.
+      if (session && !session.trainingJob) {
+        session.metrics = content.metrics;
+        if (content.training) session.training = content.training;
+      }
+      return this.engine.restoreModel(content.spec, content.snapshot);
+    };
   }
 
   create(requestedId: string, spec: ModelSpec): Promise<Session> {
@@ -182,6 +250,7 @@ export class SessionManager {
   async captureCheckpoint(id: string): Promise<CapturedCheckpoint> {
     const session = this.get(id);
     const spec = trainableSpec(session, "checkpoint");
+    const version = session.model.version;
     const snapshot = await session.model.snapshot();
     const backend = this.engine.backend;
     const content: CheckpointContent = {
@@ -198,12 +267,16 @@ export class SessionManager {
       backend: { name: backend.name, tensorflowVersion: backend.tensorflowVersion, tfjsVersion: backend.tfjsVersion },
       createTime: new Date(),
     };
-    return { modelId: session.id, files: encodeCheckpoint(content) };
+    return { modelId: session.id, files: encodeCheckpoint(content), version };
   }
 
   /** Commits captured files to the store (atomically; "latest" moves only once they are durable). */
-  commitCheckpoint(captured: CapturedCheckpoint): Promise<StoredCheckpoint> {
-    return this.store.commit(captured.modelId, captured.files);
+  async commitCheckpoint(captured: CapturedCheckpoint): Promise<StoredCheckpoint> {
+    const saved = await this.store.commit(captured.modelId, captured.files);
+    this.sessions
+      .get(captured.modelId)
+      ?.model.markSaved(captured.version, this.reloadFrom(captured.modelId, captured.modelId, saved.id));
+    return saved;
   }
 
   /** Saves the session's full state as a new checkpoint. */
@@ -230,6 +303,7 @@ export class SessionManager {
       spec: content.spec,
       source: "checkpoint" as const,
       model: await this.engine.restoreModel(content.spec, content.snapshot),
+      reload: this.reloadFrom(id, modelId, read.id),
       metrics: content.metrics,
       ...(content.training ? { training: content.training } : {}),
       ...(resume && content.training ? { resumeFrom: content.training } : {}),
@@ -255,6 +329,7 @@ export class SessionManager {
         spec: undefined,
         source: "saved_model" as const,
         model: await this.engine.loadSavedModel(artifact.dir),
+        reload: () => this.engine.loadSavedModel(artifact.dir),
         metrics: {},
       }));
       return { session, warnings: [] };
@@ -265,6 +340,11 @@ export class SessionManager {
       spec: imported.spec,
       source: artifact.format,
       model: await this.engine.restoreModel(imported.spec, imported),
+      // Read again on reload rather than holding a host copy of the weights meanwhile.
+      reload: async () => {
+        const again = await readTrainableArtifact(artifact, relativePath, imported.spec);
+        return this.engine.restoreModel(again.spec, again);
+      },
       metrics: {},
     }));
     return { session, warnings: imported.warnings };
