@@ -1,4 +1,5 @@
 // Server configuration from flags and MODELBAY_* environment variables, validated at start.
+import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { parseBackendChoice } from "./compute/backend.js";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./server.js";
@@ -115,11 +116,52 @@ export const SETTINGS: Setting[] = [
       o.maxTensorBytes = positiveInt("max-tensor-bytes", v);
     },
   },
+  {
+    flag: "tls-cert",
+    env: "MODELBAY_TLS_CERT",
+    help: "PEM certificate (chain) of the server; with --tls-key serves TLS",
+    default: "",
+    apply: (o, v) => {
+      if (v) o.tlsCert = v;
+    },
+  },
+  {
+    flag: "tls-key",
+    env: "MODELBAY_TLS_KEY",
+    help: "PEM private key of the server",
+    default: "",
+    apply: (o, v) => {
+      if (v) o.tlsKey = v;
+    },
+  },
+  {
+    flag: "tls-client-ca",
+    env: "MODELBAY_TLS_CLIENT_CA",
+    help: "PEM CA certificate: clients must present a certificate it issued (mutual TLS)",
+    default: "",
+    apply: (o, v) => {
+      if (v) o.tlsClientCa = v;
+    },
+  },
+  {
+    flag: "auth-token-file",
+    env: "MODELBAY_AUTH_TOKEN_FILE",
+    help: "file holding a bearer token every call but health checks must carry (MODELBAY_AUTH_TOKEN gives it directly)",
+    default: "",
+    apply: (o, v) => {
+      if (!v) return;
+      try {
+        o.authToken = fs.readFileSync(v, "utf8").trim();
+      } catch (err) {
+        throw new Error(`auth-token-file: cannot read ${v} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+    },
+  },
 ];
 
 export function serverHelp(): string {
   const rows = SETTINGS.map(
-    (s) => `  --${s.flag.padEnd(18)} ${s.help}\n  ${"".padEnd(20)} env ${s.env}, default ${s.default}`,
+    (s) => `  --${s.flag.padEnd(18)} ${s.help}\n  ${"".padEnd(20)} env ${s.env}, default ${s.default || "(none)"}`,
   );
   return `Usage: modelbay serve [options]\n\nOptions (a flag overrides its environment variable):\n${rows.join("\n")}\n  --help               show this help\n`;
 }
@@ -139,5 +181,7 @@ export function serverOptionsFrom(args: string[], env: NodeJS.ProcessEnv): Serve
     const value = (values as Record<string, string | undefined>)[s.flag] ?? env[s.env];
     if (value !== undefined) s.apply(opts, value);
   }
+  // The token itself only from the environment or a file: command lines are visible to every user.
+  if (opts.authToken === undefined && env.MODELBAY_AUTH_TOKEN !== undefined) opts.authToken = env.MODELBAY_AUTH_TOKEN;
   return { ...opts, help: values.help === true };
 }

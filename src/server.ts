@@ -5,6 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
+import { authInterceptor } from "./api/auth-interceptor.js";
 import { kserveHandlers } from "./api/kserve/kserve-handlers.js";
 import { modelServiceHandlers } from "./api/model-service.js";
 import { CheckpointStore } from "./checkpoints/checkpoint-store.js";
@@ -14,12 +15,13 @@ import { ModelServiceService } from "./gen/modelbay/v1/model_service.js";
 import { createLogger, type Logger } from "./log.js";
 import { SessionManager } from "./sessions/session-manager.js";
 import { TrainingJobs } from "./training/jobs.js";
+import { type SecurityOptions, serverSecurity } from "./transport-security.js";
 
 const SERVICE_NAME = "modelbay.v1.ModelService";
 const require = createRequire(import.meta.url);
 export const VERSION: string = require("../package.json").version;
 
-export interface ServerOptions {
+export interface ServerOptions extends SecurityOptions {
   /** host:port to listen on; port 0 picks a free port. */
   address: string;
   backend: BackendChoice;
@@ -76,6 +78,8 @@ function reflectionPackage(): protoLoader.PackageDefinition {
 export async function startServer(options: Partial<ServerOptions> = {}): Promise<RunningServer> {
   const opts = { ...DEFAULT_OPTIONS, ...options };
   const log = opts.log ?? createLogger();
+  // Settings that can be wrong are checked before anything starts.
+  const security = serverSecurity(opts);
   const engine =
     opts.compute === "worker"
       ? await (await import("./compute/worker-engine.js")).createWorkerEngine(opts.backend)
@@ -98,6 +102,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   const server = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_send_message_length": opts.maxMessageBytes,
+    ...(security.auth ? { interceptors: [authInterceptor(security.auth, log)] } : {}),
   });
   const handlerDeps = {
     sessions,
@@ -117,11 +122,13 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   health.addToServer(server);
   new ReflectionService(reflectionPackage()).addToServer(server);
 
+  const releaseCredentials = await security.loaded?.();
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(opts.address, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+    server.bindAsync(opts.address, security.credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
+  // The server now holds the credentials itself (its watcher got them on the next tick).
+  await new Promise((resolve) => setImmediate(resolve));
+  releaseCredentials?.();
   const host = opts.address.slice(0, opts.address.lastIndexOf(":"));
   const address = `${host}:${port}`;
   log.info("serving", { address, version: VERSION, checkpointDir: store.root });

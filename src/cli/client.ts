@@ -1,5 +1,6 @@
 // A small promise-based client over the generated grpc-js client, shared by the CLI, the demo,
 // the benchmarks and the tests.
+import fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { HealthCheckResponse_ServingStatus, HealthClient } from "../gen/health/v1/health.js";
 import * as api from "../gen/modelbay/v1/model_service.js";
@@ -31,9 +32,59 @@ async function* eventsOf(
   }
 }
 
-export function connect(address: string, credentials = grpc.credentials.createInsecure()) {
-  const raw = new api.ModelServiceClient(address, credentials);
-  const health = new HealthClient(address, credentials);
+/** How the client proves who it is and checks the server; by default from MODELBAY_* variables. */
+export interface ClientSecurity {
+  /** PEM CA that issued the server's certificate: connects with TLS. */
+  ca?: Buffer;
+  /** PEM client certificate and key, for servers that require mutual TLS. */
+  cert?: Buffer;
+  key?: Buffer;
+  /** Bearer token sent with every call. */
+  token?: string;
+}
+
+const readIf = (file: string | undefined) => (file ? fs.readFileSync(file) : undefined);
+
+/** MODELBAY_TLS_CA, MODELBAY_TLS_CLIENT_CERT, MODELBAY_TLS_CLIENT_KEY and MODELBAY_AUTH_TOKEN. */
+export function securityFromEnv(env: NodeJS.ProcessEnv = process.env): ClientSecurity {
+  const out: ClientSecurity = {};
+  const ca = readIf(env.MODELBAY_TLS_CA);
+  const cert = readIf(env.MODELBAY_TLS_CLIENT_CERT);
+  const key = readIf(env.MODELBAY_TLS_CLIENT_KEY);
+  if (ca) out.ca = ca;
+  if (cert) out.cert = cert;
+  if (key) out.key = key;
+  if (env.MODELBAY_AUTH_TOKEN) out.token = env.MODELBAY_AUTH_TOKEN;
+  return out;
+}
+
+function channelOf(security: ClientSecurity): { credentials: grpc.ChannelCredentials; options: grpc.ClientOptions } {
+  const credentials = security.ca
+    ? grpc.credentials.createSsl(security.ca, security.key ?? null, security.cert ?? null)
+    : grpc.credentials.createInsecure();
+  const token = security.token;
+  // A metadata interceptor rather than call credentials: those are refused on plaintext channels,
+  // and a token over plaintext loopback is a legitimate local set-up.
+  const options: grpc.ClientOptions = token
+    ? {
+        interceptors: [
+          (opts, next) =>
+            new grpc.InterceptingCall(next(opts), {
+              start: (metadata, listener, nextStart) => {
+                metadata.set("authorization", `Bearer ${token}`);
+                nextStart(metadata, listener);
+              },
+            }),
+        ],
+      }
+    : {};
+  return { credentials, options };
+}
+
+export function connect(address: string, security: ClientSecurity = securityFromEnv()) {
+  const { credentials, options } = channelOf(security);
+  const raw = new api.ModelServiceClient(address, credentials, options);
+  const health = new HealthClient(address, credentials, options);
   return {
     raw,
     getServerInfo: promisify<api.GetServerInfoRequest, api.GetServerInfoResponse>(raw, raw.getServerInfo),

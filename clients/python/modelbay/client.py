@@ -49,10 +49,28 @@ def _stream(iterator):
 
 
 class Client:
-    def __init__(self, address: str = "127.0.0.1:50051", timeout: Optional[float] = None):
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        timeout: Optional[float] = None,
+        *,
+        token: Optional[str] = None,
+        root_certificates: Optional[bytes] = None,
+        private_key: Optional[bytes] = None,
+        certificate_chain: Optional[bytes] = None,
+    ):
+        """`root_certificates` (PEM of the server's CA) connects with TLS; `private_key` and
+        `certificate_chain` add a client certificate for mutual TLS; `token` is sent as a bearer
+        token with every call."""
         # Large batches travel in one message; the server's own limit still applies.
         options = [("grpc.max_receive_message_length", 512 << 20), ("grpc.max_send_message_length", 512 << 20)]
-        self.channel = grpc.insecure_channel(address, options=options)
+        if root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+            self.channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(address, options=options)
+        if token:
+            self.channel = grpc.intercept_channel(self.channel, _BearerToken(token))
         self.stub = model_service_pb2_grpc.ModelServiceStub(self.channel)
         self.timeout = timeout
 
@@ -194,6 +212,33 @@ class Client:
                 checkpoint_pb2.Goldens(inputs=[to_tensor(gx)], expected_outputs=[to_tensor(gy)], atol=atol, rtol=rtol)
             )
         return _call(self.stub.Restore, req, timeout=self.timeout)
+
+
+class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call (also over plaintext loopback)."""
+
+    def __init__(self, token: str):
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details):
+        metadata = list(details.metadata or []) + [self._header]
+        return details._replace(metadata=metadata) if hasattr(details, "_replace") else _Details(details, metadata)
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        return continuation(self._with_token(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        return continuation(self._with_token(client_call_details), request)
+
+
+class _Details(grpc.ClientCallDetails):
+    def __init__(self, details, metadata):
+        self.method = details.method
+        self.timeout = details.timeout
+        self.metadata = metadata
+        self.credentials = details.credentials
+        self.wait_for_ready = getattr(details, "wait_for_ready", None)
+        self.compression = getattr(details, "compression", None)
 
 
 def _status_code(code: int) -> grpc.StatusCode:
