@@ -117,6 +117,16 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "metrics-address",
+    env: "MODELBAY_METRICS_ADDRESS",
+    help: "host:port of a Prometheus /metrics endpoint, e.g. 127.0.0.1:9464 (traces: the standard OTEL_EXPORTER_OTLP_* variables)",
+    default: DEFAULT_OPTIONS.metricsAddress,
+    apply: (o, v) => {
+      if (v !== "" && !/^.+:\d+$/.test(v)) throw new Error(`metrics-address: expected host:port, got "${v}"`);
+      o.metricsAddress = v;
+    },
+  },
+  {
     flag: "tls-cert",
     env: "MODELBAY_TLS_CERT",
     help: "PEM certificate (chain) of the server; with --tls-key serves TLS",

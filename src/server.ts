@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { authInterceptor } from "./api/auth-interceptor.js";
 import { kserveHandlers } from "./api/kserve/kserve-handlers.js";
@@ -14,6 +15,7 @@ import { GRPCInferenceServiceService } from "./gen/inference/grpc_predict_v2.js"
 import { ModelServiceService } from "./gen/modelbay/v1/model_service.js";
 import { createLogger, type Logger } from "./log.js";
 import { SessionManager } from "./sessions/session-manager.js";
+import { startTelemetry } from "./telemetry/telemetry.js";
 import { TrainingJobs } from "./training/jobs.js";
 import { type SecurityOptions, serverSecurity } from "./transport-security.js";
 
@@ -42,6 +44,10 @@ export interface ServerOptions extends SecurityOptions {
   /** "worker" runs TensorFlow in a device worker thread; "inline" on the RPC thread (debugging). */
   compute: "worker" | "inline";
   log?: Logger;
+  /** host:port for the Prometheus /metrics endpoint ("" for none; port 0 picks one). */
+  metricsAddress: string;
+  /** Where spans go (tests); by default OTLP when the OTEL_EXPORTER_OTLP_* variables name one. */
+  spanExporter?: SpanExporter;
 }
 
 export const DEFAULT_OPTIONS: ServerOptions = {
@@ -56,6 +62,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   dataDir: "modelbay-data/data",
   artifactDir: "modelbay-data/artifacts",
   compute: "worker",
+  metricsAddress: "",
 };
 
 export interface RunningServer {
@@ -64,6 +71,10 @@ export interface RunningServer {
   port: number;
   sessions: SessionManager;
   jobs: TrainingJobs;
+  /** host:port of the Prometheus /metrics endpoint, or "". */
+  metricsAddress: string;
+  /** Exports the spans finished so far (they otherwise leave in batches). */
+  flushSpans(): Promise<void>;
   /** Stops taking calls, lets running ones finish for up to graceMs, then closes. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -80,9 +91,18 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   const log = opts.log ?? createLogger();
   // Settings that can be wrong are checked before anything starts.
   const security = serverSecurity(opts);
+  const telemetry = await startTelemetry({
+    metricsAddress: opts.metricsAddress,
+    version: VERSION,
+    ...(opts.spanExporter ? { spanExporter: opts.spanExporter } : {}),
+  });
+  const { metrics } = telemetry;
   const engine =
     opts.compute === "worker"
-      ? await (await import("./compute/worker-engine.js")).createWorkerEngine(opts.backend)
+      ? await (await import("./compute/worker-engine.js")).createWorkerEngine(opts.backend, "cpu:0", {
+          call: (op, queueSeconds, computeSeconds) => metrics.deviceCall(op, queueSeconds, computeSeconds),
+          restart: () => metrics.workerRestart(),
+        })
       : await (await import("./compute/in-process-engine.js")).createInProcessEngine(opts.backend);
   log.info("compute backend ready", {
     backend: engine.backend.name,
@@ -92,11 +112,17 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   });
   const store = new CheckpointStore(opts.checkpointDir);
   await store.init();
-  const sessions = new SessionManager(engine, store, {
-    maxSessions: opts.maxSessions,
-    maxSessionBytes: opts.maxSessionBytes,
+  const sessions = new SessionManager(
+    engine,
+    store,
+    { maxSessions: opts.maxSessions, maxSessionBytes: opts.maxSessionBytes },
+    telemetry,
+  );
+  metrics.observeSessions(() => {
+    const loaded = sessions.list().filter((x) => x.model.resident);
+    return { loaded: loaded.length, memoryBytes: loaded.reduce((n, x) => n + x.model.residentBytes, 0) };
   });
-  const jobs = new TrainingJobs(sessions, { maxBatchSize: opts.maxBatchSize }, log);
+  const jobs = new TrainingJobs(sessions, { maxBatchSize: opts.maxBatchSize }, log, telemetry);
   const shutdownController = new AbortController();
 
   const server = new grpc.Server({
@@ -114,6 +140,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     artifactDir: opts.artifactDir,
     log,
     shutdown: shutdownController.signal,
+    telemetry,
   };
   server.addService(ModelServiceService, modelServiceHandlers(handlerDeps));
   // KServe v2 / Open Inference Protocol clients (tritonclient, KServe SDKs) reach the same sessions.
@@ -131,7 +158,12 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   releaseCredentials?.();
   const host = opts.address.slice(0, opts.address.lastIndexOf(":"));
   const address = `${host}:${port}`;
-  log.info("serving", { address, version: VERSION, checkpointDir: store.root });
+  log.info("serving", {
+    address,
+    version: VERSION,
+    checkpointDir: store.root,
+    ...(telemetry.metricsAddress ? { metrics: `http://${telemetry.metricsAddress}/metrics` } : {}),
+  });
 
   let closing: Promise<void> | undefined;
   const shutdown = (graceMs = 10_000): Promise<void> => {
@@ -149,9 +181,18 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
       clearTimeout(timer);
       sessions.closeAll();
       await engine.close?.();
+      await telemetry.shutdown();
       log.info("stopped", { address });
     })();
     return closing;
   };
-  return { address, port, sessions, jobs, shutdown };
+  return {
+    address,
+    port,
+    sessions,
+    jobs,
+    metricsAddress: telemetry.metricsAddress,
+    flushSpans: () => telemetry.flush(),
+    shutdown,
+  };
 }

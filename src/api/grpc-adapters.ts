@@ -1,8 +1,17 @@
 // Adapts domain-style handlers (async functions and async generators taking an AbortSignal) to
 // grpc-js calls: one place maps errors to status, honours cancellation, deadlines and backpressure.
 import type * as grpc from "@grpc/grpc-js";
+import {
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type Tracer,
+} from "@opentelemetry/api";
 import { Code, ModelbayError, toErrorStatus } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { Metrics } from "../telemetry/metrics.js";
 
 export interface CallContext {
   /** Aborted when the client cancels, the deadline passes or the server shuts down. */
@@ -45,6 +54,59 @@ function serviceError(err: unknown, method: string, log: Logger): Partial<grpc.S
 export interface AdapterDeps {
   log: Logger;
   shutdown: AbortSignal;
+  telemetry: { tracer: Tracer; metrics: Metrics };
+}
+
+const metadataGetter: TextMapGetter<grpc.Metadata> = {
+  keys: (m) => Object.keys(m.getMap()),
+  get: (m, key) => {
+    const values = m.get(key);
+    return values.length ? values.map(String) : undefined;
+  },
+};
+
+/** The model a request is about, as a bounded label: ModelService's model_id, KServe's model_name. */
+function modelOf(request: unknown): string {
+  const r = request as { modelId?: unknown; modelName?: unknown } | undefined;
+  const id = r?.modelId ?? r?.modelName;
+  return typeof id === "string" ? id : "";
+}
+
+/** How a call ended. */
+interface Outcome {
+  code: number;
+  details?: string | undefined;
+}
+
+/**
+ * Runs one RPC inside a server span that continues the caller's W3C trace context, then records
+ * its status and latency and logs one line for it (with the trace id).
+ */
+function observed(method: string, call: AnyCall, deps: AdapterDeps, run: () => Promise<Outcome>): void {
+  const parent = propagation.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
+  const modelId = modelOf(call.request);
+  const started = performance.now();
+  const attributes = {
+    "rpc.system": "grpc",
+    "rpc.method": method,
+    ...(modelId ? { "modelbay.model_id": modelId } : {}),
+  };
+  deps.telemetry.tracer.startActiveSpan(method, { kind: SpanKind.SERVER, attributes }, parent, (span) => {
+    void run().then(({ code, details }) => {
+      const ms = performance.now() - started;
+      deps.log.info("rpc", {
+        method,
+        code,
+        ...(modelId ? { model: modelId } : {}),
+        ms,
+        ...(details ? { details } : {}),
+      });
+      span.setAttribute("rpc.grpc.status_code", code);
+      if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, ...(details ? { message: details } : {}) });
+      span.end();
+      deps.telemetry.metrics.rpc(method, code, modelId, ms / 1000);
+    });
+  });
 }
 
 export function unary<Req, Res>(
@@ -52,23 +114,21 @@ export function unary<Req, Res>(
   deps: AdapterDeps,
   fn: (request: Req, ctx: CallContext) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    const { ctx, done } = callContext(call as AnyCall, deps.shutdown);
-    const started = performance.now();
-    fn(call.request, ctx)
-      .then(
-        (res) => {
-          deps.log.debug("rpc", { method, code: 0, ms: performance.now() - started });
-          callback(null, res);
-        },
-        (err: unknown) => {
-          const status = serviceError(err, method, deps.log);
-          deps.log.info("rpc", { method, code: status.code, details: status.details, ms: performance.now() - started });
-          callback(status as grpc.ServiceError);
-        },
-      )
-      .finally(done);
-  };
+  return (call, callback) =>
+    observed(method, call as AnyCall, deps, async () => {
+      const { ctx, done } = callContext(call as AnyCall, deps.shutdown);
+      try {
+        const res = await fn(call.request, ctx);
+        callback(null, res);
+        return { code: 0 };
+      } catch (err) {
+        const status = serviceError(err, method, deps.log);
+        callback(status as grpc.ServiceError);
+        return { code: status.code ?? Code.UNKNOWN, details: status.details };
+      } finally {
+        done();
+      }
+    });
 }
 
 // Messages written but not yet taken by HTTP/2 flow control. grpc-js buffers 16 objects before
@@ -88,7 +148,7 @@ export function serverStream<Req, Res>(
 ): grpc.handleServerStreamingCall<Req, Res> {
   return (call) => {
     const { ctx, done } = callContext(call as AnyCall, deps.shutdown);
-    const run = async () => {
+    const run = async (): Promise<Outcome> => {
       const iterator = fn(call.request, ctx)[Symbol.asyncIterator]();
       let inFlight = 0;
       let wake: (() => void) | undefined;
@@ -113,15 +173,18 @@ export function serverStream<Req, Res>(
           call.write(next.value, written);
         }
         call.end();
+        return { code: 0 };
       } catch (err) {
         await iterator.return?.();
-        if (call.cancelled) return;
+        if (call.cancelled) return { code: Code.CANCELLED, details: "the client cancelled the call" };
         const reason = ctx.signal.aborted ? ctx.signal.reason : err;
-        call.emit("error", serviceError(reason, method, deps.log));
+        const status = serviceError(reason, method, deps.log);
+        call.emit("error", status);
+        return { code: status.code ?? Code.UNKNOWN, details: status.details };
       } finally {
         ctx.signal.removeEventListener("abort", onAbort);
       }
     };
-    run().finally(done);
+    observed(method, call as AnyCall, deps, () => run().finally(done));
   };
 }

@@ -35,7 +35,15 @@ function compactViews(value: unknown): unknown {
   return value;
 }
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; op: string; sent: number };
+
+/** Observes the device worker, for metrics; compute/ knows nothing of telemetry. */
+export interface WorkerObserver {
+  /** A request finished: seconds waiting in the queue (and crossing threads), seconds computing. */
+  call(op: string, queueSeconds: number, computeSeconds: number): void;
+  /** A dead worker was replaced. */
+  restart(): void;
+}
 
 /** One worker thread and the requests waiting on it. */
 class DeviceWorker {
@@ -45,7 +53,11 @@ class DeviceWorker {
   dead: ModelbayError | undefined;
   readonly ready: Promise<BackendInfo>;
 
-  constructor(init: WorkerInit, onExit: (w: DeviceWorker) => void) {
+  constructor(
+    init: WorkerInit,
+    onExit: (w: DeviceWorker) => void,
+    private readonly observer?: WorkerObserver,
+  ) {
     const fromSource = import.meta.url.endsWith(".ts");
     const url = new URL(`./worker/device-worker${fromSource ? ".ts" : ".js"}`, import.meta.url);
     // Run from TypeScript sources (tests, the CLI through tsx), the worker registers tsx's loader
@@ -63,6 +75,8 @@ class DeviceWorker {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (!p) return;
+      const total = (performance.now() - p.sent) / 1000;
+      this.observer?.call(p.op, Math.max(0, total - m.computeMs / 1000), m.computeMs / 1000);
       if (m.ok) p.resolve(m.result);
       else p.reject(m.code === Code.INTERNAL ? new Error(m.message) : new ModelbayError(m.code as Code, m.message));
     });
@@ -85,7 +99,7 @@ class DeviceWorker {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, op: req.op, sent: performance.now() });
       this.worker.postMessage({ ...(compactViews(req) as Request), id } satisfies Envelope);
     });
   }
@@ -161,19 +175,26 @@ export interface WorkerEngine extends ComputeEngine {
   close(): Promise<void>;
 }
 
-export async function createWorkerEngine(choice: BackendChoice, device = "cpu:0"): Promise<WorkerEngine> {
+export async function createWorkerEngine(
+  choice: BackendChoice,
+  device = "cpu:0",
+  observer?: WorkerObserver,
+): Promise<WorkerEngine> {
   // TensorFlow reads its log level from the process environment, which a worker's copy of
   // process.env does not change; keep warnings and errors only unless asked.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
   let current: DeviceWorker;
   const spawn = async () => {
-    current = new DeviceWorker({ backend: choice, device }, () => undefined);
+    current = new DeviceWorker({ backend: choice, device }, () => undefined, observer);
     return current.ready;
   };
   const backend = await spawn();
   // A dead worker is replaced lazily, by the next call that needs one.
   const live = async () => {
-    if (current.dead) await spawn();
+    if (current.dead) {
+      await spawn();
+      observer?.restart();
+    }
     return current;
   };
   const open = async (req: Request): Promise<ComputeModel> => {

@@ -15,6 +15,7 @@ import type { ModelSpec } from "../compute/model-spec.js";
 import { sliceRows } from "../compute/tensor-data.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
 import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
+import { inSpan, type Observability, unobserved } from "../telemetry/spans.js";
 import { matchInputs, type NamedTensor } from "./input-check.js";
 import { checkModelId, newModelId } from "./model-id.js";
 import { type Reloader, type ResidencyHooks, ResidentModel } from "./resident-model.js";
@@ -83,6 +84,7 @@ export class SessionManager {
     readonly engine: ComputeEngine,
     readonly store: CheckpointStore,
     private readonly limits: SessionLimits,
+    private readonly observe: Observability = unobserved,
   ) {}
 
   private readonly hooks: ResidencyHooks = {
@@ -237,7 +239,9 @@ export class SessionManager {
     for (let offset = startOffset; offset < total; offset += chunkRows) {
       signal.throwIfAborted();
       const chunk = sliceRows(input, offset, Math.min(total, offset + chunkRows));
-      const output = await session.model.predict(chunk);
+      const output = await inSpan(this.observe.tracer, "predict chunk", { offset, rows: chunk.shape[0] ?? 0 }, () =>
+        session.model.predict(chunk),
+      );
       session.lastUsed = Date.now();
       yield { offset, total, outputs: [{ name: outputName, tensor: output }] };
     }
@@ -272,7 +276,15 @@ export class SessionManager {
 
   /** Commits captured files to the store (atomically; "latest" moves only once they are durable). */
   async commitCheckpoint(captured: CapturedCheckpoint): Promise<StoredCheckpoint> {
-    const saved = await this.store.commit(captured.modelId, captured.files);
+    const bytes = captured.files.reduce((n, f) => n + f.data.byteLength, 0);
+    const started = performance.now();
+    const saved = await inSpan(
+      this.observe.tracer,
+      "checkpoint write",
+      { "modelbay.model_id": captured.modelId, bytes },
+      () => this.store.commit(captured.modelId, captured.files),
+    );
+    this.observe.metrics.checkpointWritten(captured.modelId, bytes, (performance.now() - started) / 1000);
     this.sessions
       .get(captured.modelId)
       ?.model.markSaved(captured.version, this.reloadFrom(captured.modelId, captured.modelId, saved.id));
@@ -297,17 +309,25 @@ export class SessionManager {
   async restore(modelId: string, checkpointId: string, targetId: string, resume: boolean): Promise<RestoredSession> {
     checkModelId(modelId);
     const id = targetId === "" ? modelId : checkModelId(targetId, "target_model_id");
-    const read = await this.store.read(modelId, checkpointId);
-    const content = decodeCheckpoint(read.files);
-    const session = await this.open(id, true, async () => ({
-      spec: content.spec,
-      source: "checkpoint" as const,
-      model: await this.engine.restoreModel(content.spec, content.snapshot),
-      reload: this.reloadFrom(id, modelId, read.id),
-      metrics: content.metrics,
-      ...(content.training ? { training: content.training } : {}),
-      ...(resume && content.training ? { resumeFrom: content.training } : {}),
-    }));
+    const { read, session } = await inSpan(
+      this.observe.tracer,
+      "restore",
+      { "modelbay.model_id": modelId },
+      async () => {
+        const read = await this.store.read(modelId, checkpointId);
+        const content = decodeCheckpoint(read.files);
+        const session = await this.open(id, true, async () => ({
+          spec: content.spec,
+          source: "checkpoint" as const,
+          model: await this.engine.restoreModel(content.spec, content.snapshot),
+          reload: this.reloadFrom(id, modelId, read.id),
+          metrics: content.metrics,
+          ...(content.training ? { training: content.training } : {}),
+          ...(resume && content.training ? { resumeFrom: content.training } : {}),
+        }));
+        return { read, session };
+      },
+    );
     const { files: _files, ...checkpoint } = read;
     return { session, checkpoint, warnings: read.warnings };
   }

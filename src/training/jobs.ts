@@ -3,6 +3,7 @@
 import { Code, ModelbayError, notFound } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type SessionManager, trainableSpec } from "../sessions/session-manager.js";
+import { type Observability, unobserved } from "../telemetry/spans.js";
 import { checkSettings, type TrainLimits, type TrainSettings } from "./settings.js";
 import { TrainingJob } from "./train-job.js";
 
@@ -16,6 +17,7 @@ export class TrainingJobs {
     private readonly sessions: SessionManager,
     private readonly limits: TrainLimits,
     private readonly logger: Logger,
+    private readonly observe: Observability = unobserved,
   ) {}
 
   /** Checks the settings against the model, then starts the job; it runs until done or cancelled. */
@@ -29,7 +31,7 @@ export class TrainingJobs {
     }
     const spec = trainableSpec(session, "train");
     const loss = checkSettings(settings, session.model.description, spec.compile.loss, this.limits);
-    const job = new TrainingJob(modelId, this.sessions, settings, loss, this.logger);
+    const job = new TrainingJob(modelId, this.sessions, settings, loss, this.logger, this.observe);
     this.jobs.set(job.id, job);
     this.forgetOldFinished();
     return job;

@@ -1,12 +1,14 @@
 // One training run: steps through epochs in chunks of batches, reports throttled progress,
 // saves checkpoints by policy, stops early, and ends with exactly one completed or failed event.
 import { randomUUID } from "node:crypto";
+import type { Span } from "@opentelemetry/api";
 import type { TrainingCursor } from "../checkpoints/checkpoint-codec.js";
 import type { NamedTensorData, Trainer } from "../compute/engine.js";
 import type { LossKind } from "../compute/model-spec.js";
 import { Code, ModelbayError, toErrorStatus } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type Session, type SessionManager, trainableSpec } from "../sessions/session-manager.js";
+import { type Observability, unobserved } from "../telemetry/spans.js";
 import { CheckpointWriter } from "./checkpoint-writer.js";
 import { EventLog } from "./events.js";
 import { Prng } from "./prng.js";
@@ -28,6 +30,7 @@ export class TrainingJob {
   private controller = new AbortController();
   private readonly pauseReason = new ModelbayError(Code.ABORTED, "the job was paused");
   private readonly checkpoints: CheckpointWriter;
+  private epochSpan: Span | undefined;
 
   constructor(
     readonly modelId: string,
@@ -35,6 +38,7 @@ export class TrainingJob {
     private readonly settings: TrainSettings,
     private readonly loss: LossKind,
     private readonly logger: Logger,
+    private readonly observe: Observability = unobserved,
   ) {
     this.checkpoints = new CheckpointWriter(sessions, modelId, this.log, settings.checkpointPolicy.retention, logger);
     this.done = this.run();
@@ -111,6 +115,9 @@ export class TrainingJob {
       this.state = code === Code.CANCELLED ? "cancelled" : "failed";
       this.log.append({ kind: "failed", code, message: details });
     } finally {
+      // An epoch cut short (cancel, pause, failure) still ends its span.
+      this.epochSpan?.end();
+      this.epochSpan = undefined;
       trainer?.dispose();
       // A paused job keeps its model reserved until it is resumed or cancelled.
       if (this.state !== "paused") delete session.trainingJob;
@@ -155,6 +162,10 @@ export class TrainingJob {
     const signal = this.controller.signal;
 
     for (; epoch < s.epochs; epoch++) {
+      this.epochSpan?.end();
+      this.epochSpan = this.observe.tracer.startSpan("train epoch", {
+        attributes: { "modelbay.model_id": this.modelId, epoch: epoch + 1 },
+      });
       const epochPrng = prng.state();
       const order = s.shuffle ? prng.permutation(trainer.rows) : null;
       let lossSum = 0;
@@ -197,12 +208,14 @@ export class TrainingJob {
         const now = performance.now();
         if (now - lastProgress >= s.progressIntervalMs || (batch === perEpoch && epoch === s.epochs - 1)) {
           const elapsed = (now - started) / 1000;
+          const samplesPerSecond = samplesSinceProgress / ((now - lastProgress) / 1000);
+          this.observe.metrics.trainingThroughput(this.modelId, samplesPerSecond);
           this.log.append({
             kind: "progress",
             epoch: epoch + 1,
             step,
             loss: r.lastLoss,
-            samplesPerSecond: samplesSinceProgress / ((now - lastProgress) / 1000),
+            samplesPerSecond,
             percent: totalSteps ? (100 * stepsDone) / totalSteps : 100,
             etaSeconds: stepsDone ? (elapsed / stepsDone) * (totalSteps - stepsDone) : 0,
           });
@@ -235,6 +248,9 @@ export class TrainingJob {
       };
       const { loss, ...rest } = epochMetrics;
       this.log.append({ kind: "epochEnd", epoch: epoch + 1, loss: loss ?? Number.NaN, metrics: rest });
+      this.epochSpan.setAttribute("loss", loss ?? Number.NaN);
+      this.epochSpan.end();
+      this.epochSpan = undefined;
 
       const monitorName = policy.monitor || (validation ? "val_loss" : "loss");
       const monitored = epochMetrics[monitorName];

@@ -86,11 +86,14 @@ async function main(): Promise<void> {
   port?.on("message", (req: Envelope) => {
     queue = queue.then(async () => {
       let reply: Reply;
+      const started = performance.now();
       try {
-        reply = { id: req.id, ok: true, result: await handle(req) };
+        const result = await handle(req);
+        reply = { id: req.id, ok: true, result, computeMs: performance.now() - started };
       } catch (err) {
         const code = err instanceof ModelbayError ? err.code : 13;
-        reply = { id: req.id, ok: false, code, message: err instanceof Error ? err.message : String(err) };
+        const message = err instanceof Error ? err.message : String(err);
+        reply = { id: req.id, ok: false, code, message, computeMs: performance.now() - started };
       }
       // Copied, never transferred: arrays from tensor.data() may be the backend's own storage
       // (tfjs-node keeps the values of tensors made from JavaScript arrays until first use).

@@ -29,8 +29,9 @@ export type Request =
 
 export type Envelope = Request & { id: number };
 
+/** Every reply says how long the worker spent on the request, for queue-time metrics. */
 export type Reply =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; code: number; message: string };
+  | { id: number; ok: true; result: unknown; computeMs: number }
+  | { id: number; ok: false; code: number; message: string; computeMs: number };
 
 export type Ready = { ready: true; backend: BackendInfo } | { ready: false; message: string };
