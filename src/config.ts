@@ -173,22 +173,52 @@ export function serverHelp(): string {
   const rows = SETTINGS.map(
     (s) => `  --${s.flag.padEnd(18)} ${s.help}\n  ${"".padEnd(20)} env ${s.env}, default ${s.default || "(none)"}`,
   );
-  return `Usage: modelbay serve [options]\n\nOptions (a flag overrides its environment variable):\n${rows.join("\n")}\n  --help               show this help\n`;
+  return `Usage: modelbay serve [options]\n\nOptions (a flag overrides its environment variable, which overrides the config file):\n${rows.join("\n")}\n  --config FILE        JSON object of settings keyed by flag name (env MODELBAY_CONFIG)\n  --help               show this help\n`;
 }
 
-/** Throws an Error whose message names the bad setting. */
+/**
+ * Settings from an optional JSON config file (`--config` or MODELBAY_CONFIG): an object whose keys
+ * are the flag names, e.g. {"address": "0.0.0.0:50051", "max-sessions": 8}. Unknown keys are errors.
+ */
+function configFile(file: string): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (err) {
+    const reason = err instanceof SyntaxError ? err.message : ((err as NodeJS.ErrnoException).code ?? String(err));
+    throw new Error(`config: cannot read ${file} (${reason})`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`config: ${file} must hold a JSON object of settings`);
+  }
+  const known = new Set(SETTINGS.map((s) => s.flag));
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!known.has(key)) throw new Error(`config: unknown key "${key}" in ${file} (known: ${[...known].join(", ")})`);
+    if (!["string", "number", "boolean"].includes(typeof value)) {
+      throw new Error(`config: "${key}" in ${file} must be a string or a number`);
+    }
+    out[key] = String(value);
+  }
+  return out;
+}
+
+/** Throws an Error whose message names the bad setting. Precedence: flag, environment, file, default. */
 export function serverOptionsFrom(args: string[], env: NodeJS.ProcessEnv): ServerOptions & { help: boolean } {
   const { values } = parseArgs({
     args,
     strict: true,
     options: {
       help: { type: "boolean" },
+      config: { type: "string" },
       ...Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: "string" as const }])),
     },
   });
+  const configPath = values.config ?? env.MODELBAY_CONFIG;
+  const fromFile = configPath ? configFile(configPath) : {};
   const opts: ServerOptions = { ...DEFAULT_OPTIONS };
   for (const s of SETTINGS) {
-    const value = (values as Record<string, string | undefined>)[s.flag] ?? env[s.env];
+    const value = (values as Record<string, string | undefined>)[s.flag] ?? env[s.env] ?? fromFile[s.flag];
     if (value !== undefined) s.apply(opts, value);
   }
   // The token itself only from the environment or a file: command lines are visible to every user.

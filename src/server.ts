@@ -91,6 +91,8 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   const log = opts.log ?? createLogger();
   // Settings that can be wrong are checked before anything starts.
   const security = serverSecurity(opts);
+  const store = new CheckpointStore(opts.checkpointDir);
+  await store.init();
   const telemetry = await startTelemetry({
     metricsAddress: opts.metricsAddress,
     version: VERSION,
@@ -110,8 +112,6 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     tfjs: engine.backend.tfjsVersion,
     skipped: engine.backend.skipped,
   });
-  const store = new CheckpointStore(opts.checkpointDir);
-  await store.init();
   const sessions = new SessionManager(
     engine,
     store,

@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { connect } from "../src/cli/client.js";
+import { denseSpec } from "./helpers/specs.js";
 
 const bin = path.resolve(import.meta.dirname, "../bin/modelbay.mjs");
 
@@ -55,4 +56,80 @@ test("a bad setting exits 2 and names it", () => {
   });
   assert.equal(env.status, 2);
   assert.match(env.stderr, /max-sessions: expected a positive integer, got "0"/);
+});
+
+test("a config file supplies settings under env and flags; unknown keys, bad values and an unwritable checkpoint dir exit 2", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-config-"));
+  try {
+    const write = (name: string, body: unknown) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, typeof body === "string" ? body : JSON.stringify(body));
+      return file;
+    };
+    const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      spawnSync(process.execPath, [bin, "serve", ...args], {
+        encoding: "utf8",
+        env: { ...process.env, ...env },
+        timeout: 60_000,
+      });
+    const unknown = run(["--config", write("unknown.json", { address: "127.0.0.1:0", "max-sesions": 3 })]);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /config: unknown key "max-sesions"/);
+    const badValue = run(["--config", write("bad.json", { "max-sessions": "many" })]);
+    assert.equal(badValue.status, 2);
+    assert.match(badValue.stderr, /max-sessions: expected a positive integer, got "many"/);
+    const notJson = run([], { MODELBAY_CONFIG: write("broken.json", "{ address: ") });
+    assert.equal(notJson.status, 2);
+    assert.match(notJson.stderr, /config: cannot read .*broken\.json/);
+    // A flag wins over the file: the file's value is not applied.
+    const overridden = run([
+      "--config",
+      write("over.json", { "max-sessions": "many" }),
+      "--max-sessions",
+      "2",
+      "--help",
+    ]);
+    assert.equal(overridden.status, 0, overridden.stderr);
+    assert.match(overridden.stdout, /--config FILE/);
+    const blocker = write("not-a-dir", "x");
+    const unwritable = run(["--address", "127.0.0.1:0", "--checkpoint-dir", path.join(blocker, "ckpts")]);
+    assert.equal(unwritable.status, 2);
+    assert.match(unwritable.stderr, /checkpoint-dir: .*not-a-dir\/ckpts is not a writable directory \(ENOTDIR\)/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("settings from the config file take effect", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-config-"));
+  const file = path.join(dir, "modelbay.json");
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ address: "127.0.0.1:0", "checkpoint-dir": path.join(dir, "ck"), "max-sessions": 1 }),
+  );
+  const child = spawn(process.execPath, [bin, "serve", "--config", file], { stdio: ["ignore", "ignore", "pipe"] });
+  try {
+    const address = await new Promise<string>((resolve, reject) => {
+      let buffered = "";
+      child.stderr?.on("data", (chunk: Buffer) => {
+        buffered += chunk.toString();
+        const m = /"msg":"serving","address":"([^"]+)"/.exec(buffered);
+        if (m?.[1]) resolve(m[1]);
+      });
+      child.on("exit", (code) => reject(new Error(`exited ${code}: ${buffered}`)));
+    });
+    assert.ok(fs.existsSync(path.join(dir, "ck")), "checkpoint-dir from the file");
+    const client = connect(address);
+    try {
+      await client.createModel({ modelId: "one", spec: denseSpec(1) });
+      // max-sessions 1 from the file: a second unsaved model does not fit.
+      await assert.rejects(client.createModel({ modelId: "two", spec: denseSpec(2) }), /maximum of 1 models/);
+    } finally {
+      client.close();
+    }
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

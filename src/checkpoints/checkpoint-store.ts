@@ -78,8 +78,18 @@ export class CheckpointStore {
   constructor(readonly root: string) {}
 
   /** Creates the root and removes temporaries that a crash left behind. */
+  /** Creates the directory, checks it is writable, and removes temporaries a crash left behind. */
   async init(): Promise<void> {
-    await fs.mkdir(this.root, { recursive: true });
+    const probe = path.join(this.root, `${TEMP_PREFIX}probe-${process.pid}`);
+    try {
+      await fs.mkdir(this.root, { recursive: true });
+      await fs.writeFile(probe, "");
+      await fs.rm(probe);
+    } catch (err) {
+      throw new Error(
+        `checkpoint-dir: ${this.root} is not a writable directory (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
+    }
     for (const model of await fs.readdir(this.root, { withFileTypes: true })) {
       if (!model.isDirectory()) continue;
       const dir = path.join(this.root, model.name);

@@ -16,7 +16,14 @@ export async function serve(args: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger();
-  const server = await startServer({ ...options, log });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({ ...options, log });
+  } catch (err) {
+    // Settings only the start can check (files, directories, ports) fail like bad flags do.
+    process.stderr.write(`modelbay serve: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info("shutting down", { signal });
