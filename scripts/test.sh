@@ -12,6 +12,9 @@ if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:proto 2
   npx buf breaking proto --against ".git#ref=HEAD~1,subdir=proto"
 fi
 
+echo "[test] deploy manifests (kubeconform)" >&2
+bash scripts/validate-deploy.sh
+
 echo "[test] tsc --noEmit" >&2
 npx tsc --noEmit -p .
 
