@@ -11,6 +11,8 @@ import { kserveHandlers } from "./api/kserve/kserve-handlers.js";
 import { modelServiceHandlers } from "./api/model-service.js";
 import { CheckpointStore } from "./checkpoints/checkpoint-store.js";
 import type { BackendChoice } from "./compute/backend.js";
+import { createDevicePool } from "./compute/device-pool.js";
+import { discoverDevices } from "./compute/devices.js";
 import { GRPCInferenceServiceService } from "./gen/inference/grpc_predict_v2.js";
 import { ModelServiceService } from "./gen/modelbay/v1/model_service.js";
 import { createLogger, type Logger } from "./log.js";
@@ -99,21 +101,20 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     ...(opts.spanExporter ? { spanExporter: opts.spanExporter } : {}),
   });
   const { metrics } = telemetry;
-  const engine =
-    opts.compute === "worker"
-      ? await (await import("./compute/worker-engine.js")).createWorkerEngine(opts.backend, "cpu:0", {
-          call: (op, queueSeconds, computeSeconds) => metrics.deviceCall(op, queueSeconds, computeSeconds),
-          restart: () => metrics.workerRestart(),
-        })
-      : await (await import("./compute/in-process-engine.js")).createInProcessEngine(opts.backend);
+  const pool = await createDevicePool(discoverDevices(), opts.backend, opts.compute, {
+    call: (op, queueSeconds, computeSeconds) => metrics.deviceCall(op, queueSeconds, computeSeconds),
+    restart: () => metrics.workerRestart(),
+  });
+  const engine = pool.primary;
   log.info("compute backend ready", {
     backend: engine.backend.name,
     tensorflow: engine.backend.tensorflowVersion,
     tfjs: engine.backend.tfjsVersion,
     skipped: engine.backend.skipped,
+    devices: pool.devices.map((d) => `${d.name}${d.simulated ? " (simulated)" : ""}: ${d.engine.backend.name}`),
   });
   const sessions = new SessionManager(
-    engine,
+    pool,
     store,
     { maxSessions: opts.maxSessions, maxSessionBytes: opts.maxSessionBytes },
     telemetry,
@@ -180,7 +181,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
       await graceful;
       clearTimeout(timer);
       sessions.closeAll();
-      await engine.close?.();
+      await pool.close();
       await telemetry.shutdown();
       log.info("stopped", { address });
     })();

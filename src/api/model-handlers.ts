@@ -35,7 +35,13 @@ export function modelHandlers(deps: HandlerDeps): ModelHandlers {
         backend,
         tensorflowVersion: deps.backend.tensorflowVersion,
         tfjsVersion: deps.backend.tfjsVersion,
-        devices: [{ name: "cpu:0", kind: "cpu", sessionCount: sessions.list().length }],
+        devices: sessions.deviceLoads().map((d) => ({
+          name: d.name,
+          kind: d.kind,
+          sessionCount: d.sessions,
+          memoryBytes: Number.isFinite(d.memoryBytes) ? d.memoryBytes : 0,
+          usedBytes: d.usedBytes,
+        })),
       }),
     ),
 

@@ -5,6 +5,7 @@ import { tensorFromWire, tensorToWire } from "../api/tensor-codec.js";
 import { CheckpointStore } from "../checkpoints/checkpoint-store.js";
 import { type CheckpointDescription, describeCheckpoint } from "../checkpoints/describe.js";
 import { parseBackendChoice } from "../compute/backend.js";
+import { DevicePool } from "../compute/device-pool.js";
 import { createInProcessEngine } from "../compute/in-process-engine.js";
 import type { NamedTensor } from "../sessions/input-check.js";
 import { SessionManager } from "../sessions/session-manager.js";
@@ -85,7 +86,10 @@ export async function localTarget(dir: string): Promise<Target> {
   const engine = await createInProcessEngine(parseBackendChoice(process.env.MODELBAY_BACKEND));
   // No init(): an offline check only reads, and must not touch a live server's temporaries.
   const store = new CheckpointStore(dir);
-  const sessions = new SessionManager(engine, store, { maxSessions: 4, maxSessionBytes: Number.POSITIVE_INFINITY });
+  const sessions = new SessionManager(DevicePool.cpuOnly(engine), store, {
+    maxSessions: 4,
+    maxSessionBytes: Number.POSITIVE_INFINITY,
+  });
   return {
     async predictFromCheckpoint(modelId, checkpointId, inputs) {
       const target = scratchId(modelId);

@@ -1,6 +1,8 @@
 // A compute engine whose models live in a device worker thread, so that TensorFlow work never
 // blocks the RPC event loop. If the worker dies, its models answer UNAVAILABLE and the next model
 // built starts a fresh worker.
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Code, ModelbayError } from "../errors.js";
 import type { BackendChoice, BackendInfo } from "./backend.js";
@@ -45,9 +47,63 @@ export interface WorkerObserver {
   restart(): void;
 }
 
-/** One worker thread and the requests waiting on it. */
+/** How a device worker runs: a thread (cheapest hop) or a process (its own environment). */
+export type WorkerKind = "thread" | "process";
+
+/** The few operations DeviceWorker needs from a thread or a child process. */
+interface WorkerHandle {
+  postMessage(message: unknown): void;
+  on(event: "message", listener: (message: Reply | Ready) => void): void;
+  on(event: "exit", listener: (code: number | null) => void): void;
+  once(event: "message", listener: (message: Ready) => void): void;
+  once(event: "error", listener: (err: Error) => void): void;
+  id: number;
+  terminate(): Promise<unknown>;
+}
+
+function startWorker(init: WorkerInit, kind: WorkerKind, env: Record<string, string>): WorkerHandle {
+  const fromSource = import.meta.url.endsWith(".ts");
+  const url = new URL(`./worker/device-worker${fromSource ? ".ts" : ".js"}`, import.meta.url);
+  const workerEnv = { ...process.env, ...env };
+  if (kind === "process") {
+    const child = fork(fileURLToPath(url), [], {
+      serialization: "advanced",
+      env: { ...workerEnv, MODELBAY_WORKER_INIT: JSON.stringify(init) },
+      execArgv: fromSource ? ["--import", "tsx"] : [],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    return {
+      postMessage: (m) => child.send(m as never),
+      on: (event: string, listener: (...args: unknown[]) => void) => child.on(event, listener),
+      once: (event: string, listener: (...args: unknown[]) => void) => child.once(event, listener),
+      id: child.pid ?? -1,
+      terminate: () =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve(undefined);
+          child.once("exit", resolve);
+          child.kill("SIGKILL");
+        }),
+    } as WorkerHandle;
+  }
+  // Run from TypeScript sources (tests, the CLI through tsx), the worker registers tsx's loader
+  // in its own thread before it imports the entry point.
+  const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
+  const worker = fromSource
+    ? new Worker(bootstrap, { eval: true, workerData: init, env: workerEnv })
+    : new Worker(url, { workerData: init, env: workerEnv });
+  return {
+    postMessage: (m) => worker.postMessage(m),
+    on: (event: string, listener: (...args: unknown[]) => void) => worker.on(event, listener),
+    once: (event: string, listener: (...args: unknown[]) => void) => worker.once(event, listener),
+    id: worker.threadId,
+    terminate: () => worker.terminate(),
+  } as WorkerHandle;
+}
+
+/** One device worker and the requests waiting on it. */
 class DeviceWorker {
-  private readonly worker: Worker;
+  private readonly worker: WorkerHandle;
+  cudaVisibleDevices: string | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   dead: ModelbayError | undefined;
@@ -56,18 +112,17 @@ class DeviceWorker {
   constructor(
     init: WorkerInit,
     onExit: (w: DeviceWorker) => void,
-    private readonly observer?: WorkerObserver,
+    private readonly observer: WorkerObserver | undefined,
+    kind: WorkerKind,
+    env: Record<string, string>,
   ) {
-    const fromSource = import.meta.url.endsWith(".ts");
-    const url = new URL(`./worker/device-worker${fromSource ? ".ts" : ".js"}`, import.meta.url);
-    // Run from TypeScript sources (tests, the CLI through tsx), the worker registers tsx's loader
-    // in its own thread before it imports the entry point.
-    const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
-    this.worker = fromSource
-      ? new Worker(bootstrap, { eval: true, workerData: init, env: process.env })
-      : new Worker(url, { workerData: init, env: process.env });
+    this.worker = startWorker(init, kind, env);
     this.ready = new Promise((resolve, reject) => {
-      this.worker.once("message", (m: Ready) => (m.ready ? resolve(m.backend) : reject(new Error(m.message))));
+      this.worker.once("message", (m: Ready) => {
+        if (!m.ready) return reject(new Error(m.message));
+        this.cudaVisibleDevices = m.cudaVisibleDevices;
+        resolve(m.backend);
+      });
       this.worker.once("error", reject);
     });
     this.worker.on("message", (m: Reply | Ready) => {
@@ -91,8 +146,9 @@ class DeviceWorker {
     });
   }
 
+  /** Thread id, or process id for a process worker. */
   get threadId(): number {
-    return this.worker.threadId;
+    return this.worker.id;
   }
 
   call<T>(req: Request): Promise<T> {
@@ -104,7 +160,7 @@ class DeviceWorker {
     });
   }
 
-  terminate(): Promise<number> {
+  terminate(): Promise<unknown> {
     return this.worker.terminate();
   }
 }
@@ -168,24 +224,34 @@ class WorkerModel implements ComputeModel {
 }
 
 export interface WorkerEngine extends ComputeEngine {
-  /** Thread id of the current worker, so tests can stop it. */
+  /** Thread id (or process id) of the current worker, so tests can stop it. */
   workerThreadId(): number;
+  /** CUDA_VISIBLE_DEVICES as the worker's process sees it (null when unset). */
+  cudaVisibleDevices(): string | null;
   /** Kills the current worker, as a crash would. */
   crashWorkerForTest(): Promise<void>;
   close(): Promise<void>;
 }
 
+export interface WorkerEngineOptions {
+  device?: string;
+  observer?: WorkerObserver;
+  kind?: WorkerKind;
+  /** Extra environment of the worker, e.g. CUDA_VISIBLE_DEVICES for a GPU's process. */
+  env?: Record<string, string>;
+}
+
 export async function createWorkerEngine(
   choice: BackendChoice,
-  device = "cpu:0",
-  observer?: WorkerObserver,
+  options: WorkerEngineOptions = {},
 ): Promise<WorkerEngine> {
+  const { device = "cpu:0", observer, kind = "thread", env = {} } = options;
   // TensorFlow reads its log level from the process environment, which a worker's copy of
   // process.env does not change; keep warnings and errors only unless asked.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
   let current: DeviceWorker;
   const spawn = async () => {
-    current = new DeviceWorker({ backend: choice, device }, () => undefined, observer);
+    current = new DeviceWorker({ backend: choice, device }, () => undefined, observer, kind, env);
     return current.ready;
   };
   const backend = await spawn();
@@ -209,6 +275,7 @@ export async function createWorkerEngine(
     loadSavedModel: (dir) => open({ op: "loadSavedModel", dir }),
     memory: async () => (await live()).call({ op: "memory" }),
     workerThreadId: () => current.threadId,
+    cudaVisibleDevices: () => current.cudaVisibleDevices,
     crashWorkerForTest: async () => {
       await current.terminate();
     },

@@ -10,6 +10,8 @@ import {
 } from "../checkpoints/checkpoint-codec.js";
 import type { CheckpointStore, StoredCheckpoint } from "../checkpoints/checkpoint-store.js";
 import type { RetentionPolicy } from "../checkpoints/retention.js";
+import type { DevicePool } from "../compute/device-pool.js";
+import { chooseDevice } from "../compute/devices.js";
 import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import { sliceRows } from "../compute/tensor-data.js";
@@ -81,7 +83,7 @@ export class SessionManager {
   private readonly reserved = new Set<string>();
 
   constructor(
-    readonly engine: ComputeEngine,
+    readonly pool: DevicePool,
     readonly store: CheckpointStore,
     private readonly limits: SessionLimits,
     private readonly observe: Observability = unobserved,
@@ -128,7 +130,11 @@ export class SessionManager {
   }
 
   /** Reserves an id, builds the model with `build`, makes room for it, and registers the session. */
-  private async open(id: string, replace: boolean, build: () => Promise<Opened>): Promise<Session> {
+  private async open(
+    id: string,
+    replace: boolean,
+    build: (engine: ComputeEngine) => Promise<Opened>,
+  ): Promise<Session> {
     const existing = this.sessions.get(id);
     if (this.reserved.has(id) || (existing && !replace))
       throw new ModelbayError(Code.ALREADY_EXISTS, `model "${id}" already exists`);
@@ -142,9 +148,26 @@ export class SessionManager {
     await this.makeRoom(0, id);
     this.reserved.add(id);
     try {
-      const { model: built, reload, ...rest } = await build();
+      // Least loaded device by memory; a replaced session's memory is about to be freed.
+      const used = (name: string) =>
+        this.usedOn(name) - (existing?.device === name && existing.model.resident ? existing.model.residentBytes : 0);
+      let device = chooseDevice(this.pool.devices, used, 0);
+      let opened = await build(device.engine);
       // Trainable models also hold two optimizer slots per weight (Adam).
-      const bytes = built.description.weightBytes * (rest.spec ? 3 : 1);
+      const bytesOf = (o: Opened) => o.model.description.weightBytes * (o.spec ? 3 : 1);
+      // Its size is known once built: a model too big for the GPU it was given goes to the CPU.
+      const fitted = chooseDevice(this.pool.devices, used, bytesOf(opened));
+      if (
+        fitted.name !== device.name &&
+        device.kind === "gpu" &&
+        bytesOf(opened) > device.memoryBytes - used(device.name)
+      ) {
+        opened.model.dispose();
+        device = fitted;
+        opened = await build(device.engine);
+      }
+      const { model: built, reload, ...rest } = opened;
+      const bytes = bytesOf(opened);
       const model = new ResidentModel(built, built.description, bytes, this.hooks, reload);
       try {
         await this.makeRoom(bytes, id);
@@ -152,13 +175,43 @@ export class SessionManager {
         model.dispose();
         throw err;
       }
-      const session: Session = { ...rest, model, id, createTime: new Date(), device: "cpu:0", lastUsed: Date.now() };
+      const session: Session = {
+        ...rest,
+        model,
+        id,
+        createTime: new Date(),
+        device: device.name,
+        lastUsed: Date.now(),
+      };
       this.sessions.get(id)?.model.dispose();
       this.sessions.set(id, session);
       return session;
     } finally {
       this.reserved.delete(id);
     }
+  }
+
+  /** The CPU's engine: where work not tied to a device runs (and the only one without GPUs). */
+  get engine(): ComputeEngine {
+    return this.pool.primary;
+  }
+
+  /** Bytes of the loaded models on each device. */
+  private usedOn(device: string): number {
+    return [...this.sessions.values()]
+      .filter((x) => x.device === device && x.model.resident)
+      .reduce((n, x) => n + x.model.residentBytes, 0);
+  }
+
+  /** Devices with the sessions placed on them and their estimated memory use. */
+  deviceLoads(): { name: string; kind: string; sessions: number; usedBytes: number; memoryBytes: number }[] {
+    return this.pool.devices.map((d) => ({
+      name: d.name,
+      kind: d.kind,
+      sessions: [...this.sessions.values()].filter((x) => x.device === d.name).length,
+      usedBytes: this.usedOn(d.name),
+      memoryBytes: d.memoryBytes,
+    }));
   }
 
   /** Rebuilds a model from a checkpoint, for a session whose memory was evicted or lost. */
@@ -171,16 +224,16 @@ export class SessionManager {
         session.metrics = content.metrics;
         if (content.training) session.training = content.training;
       }
-      return this.engine.restoreModel(content.spec, content.snapshot);
+      return this.engineOf(sessionId).restoreModel(content.spec, content.snapshot);
     };
   }
 
   create(requestedId: string, spec: ModelSpec): Promise<Session> {
     const id = requestedId === "" ? newModelId() : checkModelId(requestedId);
-    return this.open(id, false, async () => ({
+    return this.open(id, false, async (engine) => ({
       spec,
       source: "spec",
-      model: await this.engine.buildModel(spec),
+      model: await engine.buildModel(spec),
       metrics: {},
     }));
   }
@@ -316,10 +369,10 @@ export class SessionManager {
       async () => {
         const read = await this.store.read(modelId, checkpointId);
         const content = decodeCheckpoint(read.files);
-        const session = await this.open(id, true, async () => ({
+        const session = await this.open(id, true, async (engine) => ({
           spec: content.spec,
           source: "checkpoint" as const,
-          model: await this.engine.restoreModel(content.spec, content.snapshot),
+          model: await engine.restoreModel(content.spec, content.snapshot),
           reload: this.reloadFrom(id, modelId, read.id),
           metrics: content.metrics,
           ...(content.training ? { training: content.training } : {}),
@@ -345,29 +398,34 @@ export class SessionManager {
     const id = targetId === "" ? defaultModelId(relativePath) : checkModelId(targetId, "target_model_id");
     const artifact = await locateArtifact(artifactRoot, relativePath);
     if (artifact.format === "saved_model") {
-      const session = await this.open(id, true, async () => ({
+      const session = await this.open(id, true, async (engine) => ({
         spec: undefined,
         source: "saved_model" as const,
-        model: await this.engine.loadSavedModel(artifact.dir),
-        reload: () => this.engine.loadSavedModel(artifact.dir),
+        model: await engine.loadSavedModel(artifact.dir),
+        reload: () => engine.loadSavedModel(artifact.dir),
         metrics: {},
       }));
       return { session, warnings: [] };
     }
     const targetSpec = spec ?? this.sessions.get(id)?.spec;
     const imported = await readTrainableArtifact(artifact, relativePath, targetSpec);
-    const session = await this.open(id, true, async () => ({
+    const session = await this.open(id, true, async (engine) => ({
       spec: imported.spec,
       source: artifact.format,
-      model: await this.engine.restoreModel(imported.spec, imported),
+      model: await engine.restoreModel(imported.spec, imported),
       // Read again on reload rather than holding a host copy of the weights meanwhile.
       reload: async () => {
         const again = await readTrainableArtifact(artifact, relativePath, imported.spec);
-        return this.engine.restoreModel(again.spec, again);
+        return engine.restoreModel(again.spec, again);
       },
       metrics: {},
     }));
     return { session, warnings: imported.warnings };
+  }
+
+  private engineOf(sessionId: string): ComputeEngine {
+    const device = this.sessions.get(sessionId)?.device;
+    return device ? this.pool.device(device).engine : this.engine;
   }
 
   closeAll(): void {

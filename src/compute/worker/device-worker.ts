@@ -1,5 +1,7 @@
-// Entry point of a device worker thread: owns one device's TensorFlow backend and the models
-// placed on it, and answers the main thread's requests one at a time.
+// Entry point of a device worker: owns one device's TensorFlow backend and the models placed on
+// it, and answers the server's requests one at a time. It runs as a worker thread (the CPU) or as
+// a child process (GPUs: CUDA reads CUDA_VISIBLE_DEVICES from the process environment, so pinning
+// a GPU takes a process of its own).
 import { parentPort, workerData } from "node:worker_threads";
 import { ModelbayError } from "../../errors.js";
 import type { ComputeModel, Trainer } from "../engine.js";
@@ -7,9 +9,22 @@ import { createInProcessEngine } from "../in-process-engine.js";
 import type { TensorData } from "../tensor-data.js";
 import type { Envelope, Ready, Reply, WorkerInit } from "./protocol.js";
 
-const port = parentPort;
-if (!port) throw new Error("device-worker must run in a worker thread");
-const init = workerData as WorkerInit;
+interface Port {
+  postMessage(message: unknown): void;
+  on(event: "message", listener: (message: Envelope) => void): void;
+}
+
+function childProcessPort(): Port {
+  const send = process.send?.bind(process);
+  if (!send) throw new Error("device-worker must run in a worker thread or a forked child process");
+  return {
+    postMessage: (message) => send(message),
+    on: (event, listener) => process.on(event, listener),
+  };
+}
+
+const port: Port = parentPort ?? childProcessPort();
+const init = (parentPort ? workerData : JSON.parse(process.env.MODELBAY_WORKER_INIT ?? "{}")) as WorkerInit;
 
 const models = new Map<number, ComputeModel>();
 const trainers = new Map<number, { trainer: Trainer; order: Int32Array | null }>();
@@ -26,10 +41,14 @@ async function main(): Promise<void> {
   try {
     engine = await createInProcessEngine(init.backend);
   } catch (err) {
-    port?.postMessage({ ready: false, message: err instanceof Error ? err.message : String(err) } satisfies Ready);
+    port.postMessage({ ready: false, message: err instanceof Error ? err.message : String(err) } satisfies Ready);
     return;
   }
-  port?.postMessage({ ready: true, backend: engine.backend } satisfies Ready);
+  port.postMessage({
+    ready: true,
+    backend: engine.backend,
+    cudaVisibleDevices: process.env.CUDA_VISIBLE_DEVICES ?? null,
+  } satisfies Ready);
 
   const handle = async (req: Envelope): Promise<unknown> => {
     switch (req.op) {
@@ -83,7 +102,7 @@ async function main(): Promise<void> {
   // One request at a time, in order: TensorFlow work on one device is serial anyway, and order
   // keeps a model's steps and reads consistent.
   let queue = Promise.resolve();
-  port?.on("message", (req: Envelope) => {
+  port.on("message", (req: Envelope) => {
     queue = queue.then(async () => {
       let reply: Reply;
       const started = performance.now();

@@ -34,4 +34,7 @@ export type Reply =
   | { id: number; ok: true; result: unknown; computeMs: number }
   | { id: number; ok: false; code: number; message: string; computeMs: number };
 
-export type Ready = { ready: true; backend: BackendInfo } | { ready: false; message: string };
+/** The worker's first message: its backend, and the CUDA_VISIBLE_DEVICES its process sees. */
+export type Ready =
+  | { ready: true; backend: BackendInfo; cudaVisibleDevices: string | null }
+  | { ready: false; message: string };
