@@ -1,4 +1,5 @@
 // Assembles the gRPC server: ModelService, grpc.health.v1 and server reflection on one port.
+import { setMaxListeners } from "node:events";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import * as grpc from "@grpc/grpc-js";
@@ -125,6 +126,8 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   });
   const jobs = new TrainingJobs(sessions, { maxBatchSize: opts.maxBatchSize }, log, telemetry);
   const shutdownController = new AbortController();
+  // Every call in flight listens for shutdown; that is not a leak, however many there are.
+  setMaxListeners(0, shutdownController.signal);
 
   const server = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
