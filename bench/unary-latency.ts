@@ -101,7 +101,14 @@ async function run(address: string, callers: number): Promise<{ p50: number; p99
 async function main() {
   ensureGhz();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-bench-"));
-  const server = await startServer({ address: "127.0.0.1:0", checkpointDir: dir, log: silentLogger });
+  // BATCH_MAX_ROWS turns on dynamic batching (e.g. 64), to compare with the default (off).
+  const server = await startServer({
+    address: "127.0.0.1:0",
+    checkpointDir: dir,
+    log: silentLogger,
+    batchMaxRows: Number(process.env.BATCH_MAX_ROWS ?? 0),
+    batchDelayMs: Number(process.env.BATCH_DELAY_MS ?? 0),
+  });
   const echo = await startEcho();
   const client = connect(server.address);
   try {

@@ -62,6 +62,28 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "batch-max-rows",
+    env: "MODELBAY_BATCH_MAX_ROWS",
+    help: "dynamic batching: concurrent Predicts of one model are joined into batches of up to this many rows (0: off)",
+    default: String(DEFAULT_OPTIONS.batchMaxRows),
+    apply: (o, v) => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 0) throw new Error(`batch-max-rows: expected an integer >= 0, got "${v}"`);
+      o.batchMaxRows = n;
+    },
+  },
+  {
+    flag: "batch-delay-ms",
+    env: "MODELBAY_BATCH_DELAY_MS",
+    help: "dynamic batching: the longest a Predict waits for others to join its batch",
+    default: String(DEFAULT_OPTIONS.batchDelayMs),
+    apply: (o, v) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new Error(`batch-delay-ms: expected a number >= 0, got "${v}"`);
+      o.batchDelayMs = n;
+    },
+  },
+  {
     flag: "checkpoint-dir",
     env: "MODELBAY_CHECKPOINT_DIR",
     help: "directory of the local checkpoint store (created if missing)",

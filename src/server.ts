@@ -33,6 +33,9 @@ export interface ServerOptions extends SecurityOptions {
   maxSessions: number;
   /** Device memory the models held at once may take, in bytes; idle saved models are evicted. */
   maxSessionBytes: number;
+  /** Dynamic batching of concurrent Predicts: most rows per batch (0 = off) and the longest wait. */
+  batchMaxRows: number;
+  batchDelayMs: number;
   maxTensorBytes: number;
   /** Largest gRPC message accepted, in bytes. */
   maxMessageBytes: number;
@@ -58,6 +61,8 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   backend: "auto",
   maxSessions: 64,
   maxSessionBytes: 8 * 2 ** 30,
+  batchMaxRows: 0,
+  batchDelayMs: 0,
   maxTensorBytes: 256 * 1024 * 1024,
   maxMessageBytes: 512 * 1024 * 1024,
   maxBatchSize: 65536,
@@ -117,7 +122,11 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   const sessions = new SessionManager(
     pool,
     store,
-    { maxSessions: opts.maxSessions, maxSessionBytes: opts.maxSessionBytes },
+    {
+      maxSessions: opts.maxSessions,
+      maxSessionBytes: opts.maxSessionBytes,
+      batching: { maxBatchRows: opts.batchMaxRows, maxDelayMs: opts.batchDelayMs },
+    },
     telemetry,
   );
   metrics.observeSessions(() => {

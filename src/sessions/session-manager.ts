@@ -20,6 +20,7 @@ import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtif
 import { inSpan, type Observability, unobserved } from "../telemetry/spans.js";
 import { matchInputs, type NamedTensor } from "./input-check.js";
 import { checkModelId, newModelId } from "./model-id.js";
+import { type BatchingOptions, PredictBatcher } from "./predict-batcher.js";
 import { type Reloader, type ResidencyHooks, ResidentModel } from "./resident-model.js";
 
 /** How a session was opened; artifacts by their format. */
@@ -50,6 +51,8 @@ export interface SessionLimits {
   maxSessions: number;
   /** Device memory the models in it may take, in bytes (weights, and optimizer slots). */
   maxSessionBytes: number;
+  /** Dynamic batching of concurrent Predicts; off when absent or maxBatchRows <= 1. */
+  batching?: BatchingOptions;
 }
 
 /** What a session is opened from: a built model, and how to rebuild it if it is saved. */
@@ -267,8 +270,21 @@ export class SessionManager {
     const { inputs: signatures, outputs } = session.model.description;
     const [input] = matchInputs(signatures, inputs);
     if (!input) throw new ModelbayError(Code.INTERNAL, "model has no input");
-    const output = await session.model.predict(input);
+    const output = await this.batcherOf(session).submit(input);
     return [{ name: outputs[0]?.name ?? "output", tensor: output }];
+  }
+
+  private readonly batchers = new WeakMap<Session, PredictBatcher>();
+
+  /** The session's batcher; with batching off, one that passes every request straight through. */
+  private batcherOf(session: Session): PredictBatcher {
+    let batcher = this.batchers.get(session);
+    if (!batcher) {
+      const options = this.limits.batching ?? { maxBatchRows: 0, maxDelayMs: 0 };
+      batcher = new PredictBatcher((input) => session.model.predict(input), options);
+      this.batchers.set(session, batcher);
+    }
+    return batcher;
   }
 
   /**

@@ -1,0 +1,103 @@
+// Dynamic batching of concurrent small Predicts on one model: requests that arrive while a batch
+// is running (or within `maxDelayMs` of each other when the model is idle) are concatenated along
+// the batch dimension, predicted in one call, and their rows handed back to each caller. An idle
+// model with maxDelayMs 0 answers a lone request at once, so batching costs nothing at low load; a
+// busy one serves many callers per model call. Off unless configured.
+import { elementCount, type TensorData } from "../compute/tensor-data.js";
+
+export interface BatchingOptions {
+  /** Most rows in one batch; 0 or 1 turns batching off. */
+  maxBatchRows: number;
+  /** When the model is idle, how long a request waits for others to join it (0: not at all). */
+  maxDelayMs: number;
+}
+
+interface Waiting {
+  input: TensorData;
+  resolve(output: TensorData): void;
+  reject(err: unknown): void;
+}
+
+function concatRows(inputs: readonly TensorData[]): TensorData {
+  const first = inputs[0] as TensorData;
+  const rows = inputs.reduce((n, t) => n + (t.shape[0] ?? 0), 0);
+  const total = inputs.reduce((n, t) => n + t.data.length, 0);
+  const data = new (first.data.constructor as new (n: number) => TensorData["data"])(total);
+  let offset = 0;
+  for (const t of inputs) {
+    data.set(t.data, offset);
+    offset += t.data.length;
+  }
+  return { dtype: first.dtype, shape: [rows, ...first.shape.slice(1)], data };
+}
+
+function splitRows(output: TensorData, rowCounts: readonly number[]): TensorData[] {
+  const stride = elementCount(output.shape.slice(1));
+  let row = 0;
+  return rowCounts.map((n) => {
+    const part = output.data.slice(row * stride, (row + n) * stride);
+    row += n;
+    return { dtype: output.dtype, shape: [n, ...output.shape.slice(1)], data: part };
+  });
+}
+
+export class PredictBatcher {
+  private queue: Waiting[] = [];
+  private queuedRows = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running = 0;
+
+  constructor(
+    private readonly predict: (input: TensorData) => Promise<TensorData>,
+    private readonly options: BatchingOptions,
+  ) {}
+
+  /** Predicts `input` (already checked against the model), batched with concurrent requests. */
+  submit(input: TensorData): Promise<TensorData> {
+    const rows = input.shape[0] ?? 0;
+    if (rows >= this.options.maxBatchRows) return this.predict(input);
+    return new Promise<TensorData>((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      this.queuedRows += rows;
+      // While a batch runs, requests gather and go when it ends (or when they fill a batch).
+      if (this.queuedRows >= this.options.maxBatchRows) this.flush();
+      else if (this.running > 0) return;
+      else if (this.options.maxDelayMs <= 0) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.options.maxDelayMs);
+    });
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    // Take whole requests up to the row limit; the rest wait for the next batch.
+    const batch: Waiting[] = [];
+    let rows = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0] as Waiting;
+      const n = next.input.shape[0] ?? 0;
+      if (batch.length > 0 && rows + n > this.options.maxBatchRows) break;
+      batch.push(this.queue.shift() as Waiting);
+      rows += n;
+    }
+    this.queuedRows -= rows;
+    if (batch.length === 0) return;
+    const counts = batch.map((w) => w.input.shape[0] ?? 0);
+    this.running++;
+    this.predict(batch.length === 1 ? (batch[0] as Waiting).input : concatRows(batch.map((w) => w.input)))
+      .then(
+        (output) => {
+          const parts = batch.length === 1 ? [output] : splitRows(output, counts);
+          batch.forEach((w, i) => w.resolve(parts[i] as TensorData));
+        },
+        (err: unknown) => {
+          for (const w of batch) w.reject(err);
+        },
+      )
+      .finally(() => {
+        this.running--;
+        // What gathered meanwhile goes next.
+        if (this.queue.length > 0 && this.running === 0) this.flush();
+      });
+  }
+}
