@@ -88,7 +88,7 @@ export class PredictBatcher {
       .then(
         (output) => {
           const parts = batch.length === 1 ? [output] : splitRows(output, counts);
-          batch.forEach((w, i) => w.resolve(parts[i] as TensorData));
+          for (const [i, w] of batch.entries()) w.resolve(parts[i] as TensorData);
         },
         (err: unknown) => {
           for (const w of batch) w.reject(err);
