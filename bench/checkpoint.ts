@@ -13,34 +13,18 @@ import os from "node:os";
 import path from "node:path";
 import { connect } from "../src/cli/client.js";
 import { regressionData } from "../src/cli/example-data.js";
-import { classicDenseSpec } from "../src/cli/example-specs.js";
+import { denseStackSpec } from "../src/cli/example-specs.js";
 import { floatTensor } from "../src/cli/tensors.js";
-import { Activation, type ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import type { TrainEvent } from "../src/gen/modelbay/v1/training.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
+import { runBench } from "./harness.js";
 
 const UNITS = 5000;
 const ROWS = 4096;
 const BATCH = 256;
 const cacheDir = process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache");
 const baseDir = process.env.BENCH_DIR ?? path.join(cacheDir, "modelbay", "bench-checkpoints");
-
-function bigSpec(): ModelSpec {
-  const spec = classicDenseSpec(3);
-  if (spec.topology?.$case === "sequential") {
-    const dense = (units: number, activation: Activation) => ({
-      name: "",
-      kind: { $case: "dense" as const, dense: { units, activation } },
-    });
-    spec.topology.sequential.layers = [
-      dense(UNITS, Activation.ACTIVATION_RELU),
-      dense(UNITS, Activation.ACTIVATION_RELU),
-      dense(1, Activation.ACTIVATION_UNSPECIFIED),
-    ];
-  }
-  return spec;
-}
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -88,7 +72,7 @@ async function main() {
     return { rate: ROWS / BATCH / seconds, saves };
   };
   try {
-    await client.createModel({ modelId: "big", spec: bigSpec() });
+    await client.createModel({ modelId: "big", spec: denseStackSpec([UNITS, UNITS], 3) });
     // One epoch first, so that Adam's slots exist and the checkpoint has its full size.
     await stepsPerSecond("big", 0);
 
@@ -157,7 +141,4 @@ async function main() {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runBench(main);

@@ -10,6 +10,7 @@ import { specFromWire } from "../src/api/spec-codec.js";
 import { classicDenseSpec } from "../src/cli/example-specs.js";
 import { createInProcessEngine } from "../src/compute/in-process-engine.js";
 import { createWorkerEngine } from "../src/compute/worker-engine.js";
+import { runBench } from "./harness.js";
 
 const N = 2000;
 const payload = { op: "predict", input: { dtype: "float32", shape: [1, 10], data: new Float32Array(10) } };
@@ -91,7 +92,4 @@ async function main() {
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench(main);

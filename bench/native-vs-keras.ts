@@ -11,6 +11,7 @@ import { createInProcessEngine } from "../src/compute/in-process-engine.js";
 import type { LossKind, ModelSpec } from "../src/compute/model-spec.js";
 import type { TensorData } from "../src/compute/tensor-data.js";
 import { writeNpy } from "../src/datasets/npy.js";
+import { runBench } from "./harness.js";
 
 interface Case {
   name: string;
@@ -208,7 +209,4 @@ function report(
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench(main);

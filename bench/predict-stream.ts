@@ -11,6 +11,7 @@ import { writeNpy } from "../src/datasets/npy.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
+import { runBench } from "./harness.js";
 
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
 const CHUNK = 8192;
@@ -76,7 +77,4 @@ async function main() {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench(main);

@@ -12,6 +12,7 @@ import { classicDenseSpec } from "../src/cli/example-specs.js";
 import { floatTensor } from "../src/cli/tensors.js";
 import { silentLogger } from "../src/log.js";
 import { type RunningServer, startServer } from "../src/server.js";
+import { runBench } from "./harness.js";
 
 const ROUND_MS = 3000;
 const ROUNDS = 4;
@@ -87,7 +88,4 @@ async function main() {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runBench(main);

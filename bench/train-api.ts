@@ -11,6 +11,7 @@ import { classicDenseSpec } from "../src/cli/example-specs.js";
 import { floatTensor } from "../src/cli/tensors.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
+import { runBench } from "./harness.js";
 
 const ROWS = 32_768;
 const BATCH = 32;
@@ -92,7 +93,4 @@ async function main() {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runBench(main);

@@ -18,6 +18,7 @@ import {
 } from "../src/gen/modelbay/v1/model_service.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
+import { runBench } from "./harness.js";
 
 const cache = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "modelbay");
 const ghz = path.join(cache, "go-bin", "ghz");
@@ -129,7 +130,4 @@ async function main() {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runBench(main);

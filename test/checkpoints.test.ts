@@ -7,10 +7,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { Activation } from "../src/gen/modelbay/v1/model.js";
 import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
-import { denseSpec } from "./helpers/specs.js";
+import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
 import { collect, ofKind, trainRequest } from "./helpers/training.js";
 
@@ -209,14 +208,7 @@ test("a full disk answers RESOURCE_EXHAUSTED and leaves earlier checkpoints and 
   try {
     await small.client.createModel({ modelId: "tiny", spec: denseSpec(1) });
     const kept = (await small.client.checkpoint({ modelId: "tiny" })).checkpoint?.checkpointId;
-    const big = denseSpec(1);
-    if (big.topology?.$case === "sequential") {
-      big.topology.sequential.layers = [
-        { name: "", kind: { $case: "dense", dense: { units: 512, activation: Activation.ACTIVATION_RELU } } },
-        ...big.topology.sequential.layers,
-      ];
-    }
-    await small.client.createModel({ modelId: "huge", spec: big });
+    await small.client.createModel({ modelId: "huge", spec: denseStackSpec([512, 128], 1) });
     await assert.rejects(small.client.checkpoint({ modelId: "huge" }), (err: grpc.ServiceError) => {
       assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, err.details);
       assert.match(err.details, /no space left/);

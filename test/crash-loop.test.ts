@@ -9,9 +9,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
 import { connect } from "../src/cli/client.js";
-import { Activation } from "../src/gen/modelbay/v1/model.js";
 import { tempDir } from "./helpers/server.js";
-import { denseSpec } from "./helpers/specs.js";
+import { denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
 import { trainRequest } from "./helpers/training.js";
 
@@ -37,23 +36,6 @@ function serve(): Promise<{ child: ChildProcess; address: string }> {
   });
 }
 
-/** Dense(10 -> 2000 relu -> 1000 relu -> 1): 2M weights, checkpoints of ~24 MB with Adam's slots. */
-function bigSpec() {
-  const spec = denseSpec(9);
-  if (spec.topology?.$case === "sequential") {
-    const dense = (units: number, activation: Activation) => ({
-      name: "",
-      kind: { $case: "dense" as const, dense: { units, activation } },
-    });
-    spec.topology.sequential.layers = [
-      dense(2000, Activation.ACTIVATION_RELU),
-      dense(1000, Activation.ACTIVATION_RELU),
-      dense(1, Activation.ACTIVATION_UNSPECIFIED),
-    ];
-  }
-  return spec;
-}
-
 const temporaries = () => {
   const dir = path.join(store, "crash");
   return fs.existsSync(dir) ? fs.readdirSync(dir).filter((e) => e.startsWith(".tmp-")) : [];
@@ -72,7 +54,8 @@ test(`kill -9 at ${ROUNDS} random moments while checkpoints are written: latest 
       // The restart cleaned what the kill left half-written.
       assert.deepEqual(temporaries(), [], "temporaries are removed at start");
       if (round === 0) {
-        await client.createModel({ modelId: "crash", spec: bigSpec() });
+        // Dense(10 -> 2000 -> 1000 -> 1): 2M weights, checkpoints of ~24 MB with Adam's slots.
+        await client.createModel({ modelId: "crash", spec: denseStackSpec([2000, 1000], 9) });
       } else {
         const res = await client.restore({
           source: { $case: "checkpoint", checkpoint: { modelId: "crash", checkpointId: "latest" } },

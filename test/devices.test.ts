@@ -7,9 +7,8 @@ import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { chooseDevice, type DeviceSpec, discoverDevices, parseBytes } from "../src/compute/devices.js";
 import type { WorkerEngine } from "../src/compute/worker-engine.js";
-import { Activation } from "../src/gen/modelbay/v1/model.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
-import { denseSpec } from "./helpers/specs.js";
+import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
 
 test("the inventory: simulated GPUs, nvidia-smi's list, and sizes", () => {
@@ -93,15 +92,7 @@ function describeServer(): void {
       await t.client.createModel({ modelId: id, spec: denseSpec(id.charCodeAt(0)) });
     assert.deepEqual(await Promise.all(["a", "b", "c", "d"].map(deviceOf)), ["gpu:0", "gpu:1", "gpu:0", "gpu:1"]);
     // 1.8M weights with Adam's slots (~21 MB) fit neither 1 MiB GPU: the CPU takes it.
-    const big = denseSpec(5);
-    if (big.topology?.$case === "sequential") {
-      big.topology.sequential.layers = [
-        { name: "", kind: { $case: "dense", dense: { units: 1300, activation: Activation.ACTIVATION_RELU } } },
-        { name: "", kind: { $case: "dense", dense: { units: 1300, activation: Activation.ACTIVATION_RELU } } },
-        { name: "", kind: { $case: "dense", dense: { units: 1, activation: Activation.ACTIVATION_UNSPECIFIED } } },
-      ];
-    }
-    await t.client.createModel({ modelId: "big", spec: big });
+    await t.client.createModel({ modelId: "big", spec: denseStackSpec([1300, 1300], 5) });
     assert.equal(await deviceOf("big"), "cpu:0");
     const loads = (await t.client.getServerInfo({})).devices;
     assert.deepEqual(

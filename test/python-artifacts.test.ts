@@ -13,21 +13,12 @@ import { readNpy } from "../src/datasets/npy.js";
 import type { Goldens } from "../src/gen/modelbay/v1/checkpoint.js";
 import type { RestoreRequest } from "../src/gen/modelbay/v1/model_service.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
-import { denseSpec } from "./helpers/specs.js";
+import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { firstMismatch } from "./helpers/tensors.js";
 import { collect, ofKind } from "./helpers/training.js";
 
 const FIXTURES = path.resolve("fixtures/python/tf2.18");
 
-/** The classic model with 64 hidden units instead of 128: its variables do not fit. */
-function narrowSpec() {
-  const spec = denseSpec();
-  if (spec.topology?.$case === "sequential") {
-    const hidden = spec.topology.sequential.layers[0];
-    if (hidden?.kind?.$case === "dense") hidden.kind.dense.units = 64;
-  }
-  return spec;
-}
 let t: TestServer;
 let native: boolean;
 
@@ -106,6 +97,18 @@ test("a SavedModel with a custom Layer subclass restores and matches Python's pr
   assert.equal(info.model?.source, "saved_model");
 });
 
+/** The model's predictions on a goldens file's inputs match its expected outputs. */
+async function assertMatches(modelId: string, goldensName: string): Promise<void> {
+  const g = goldens(goldensName);
+  const mismatch = firstMismatch(
+    await predictValues(modelId, g),
+    tensorFromJson(g.file.expected_outputs[0] as never, "expected").data as Float32Array,
+    g.atol,
+    g.rtol,
+  );
+  assert.equal(mismatch, undefined, mismatch);
+}
+
 const trainOneMoreEpoch = async (modelId: string) => {
   const x = readNpy(fs.readFileSync(path.join(FIXTURES, "train_x.npy")));
   const y = readNpy(fs.readFileSync(path.join(FIXTURES, "train_y.npy")));
@@ -131,14 +134,7 @@ test(".keras: restores trainable with its Adam state; one more epoch matches Ker
   assert.equal(res.model?.spec?.compile?.loss !== undefined, true);
   await trainOneMoreEpoch("classic");
   // Keras continued with its moments and step count; a fresh optimizer would take different steps.
-  const resumed = goldens("classic.keras.resumed");
-  const mismatch = firstMismatch(
-    await predictValues("classic", resumed),
-    tensorFromJson(resumed.file.expected_outputs[0] as never, "expected").data as Float32Array,
-    resumed.atol,
-    resumed.rtol,
-  );
-  assert.equal(mismatch, undefined, mismatch);
+  await assertMatches("classic", "classic.keras.resumed");
 });
 
 test("TF checkpoint series: the directory restores its latest into a spec; resumed training matches Keras", async () => {
@@ -151,14 +147,7 @@ test("TF checkpoint series: the directory restores its latest into a spec; resum
   assert.equal(res.verification?.passed, true, JSON.stringify(res.verification));
   assert.deepEqual(res.warnings, []);
   await trainOneMoreEpoch("from_ckpt");
-  const resumed = goldens("classic_ckpt.resumed");
-  const mismatch = firstMismatch(
-    await predictValues("from_ckpt", resumed),
-    tensorFromJson(resumed.file.expected_outputs[0] as never, "expected").data as Float32Array,
-    resumed.atol,
-    resumed.rtol,
-  );
-  assert.equal(mismatch, undefined, mismatch);
+  await assertMatches("from_ckpt", "classic_ckpt.resumed");
 });
 
 test("a TF checkpoint named by prefix or .index loads into the existing model's spec", async () => {
@@ -219,7 +208,7 @@ test("bad artifacts get clear statuses and leave loaded models as they were", as
     );
   }
   await rejects(
-    into("classic_ckpt", { spec: narrowSpec() }),
+    into("classic_ckpt", { spec: denseStackSpec([64]) /* 64 hidden units: the variables do not fit */ }),
     grpc.status.INVALID_ARGUMENT,
     /weight 0 "layer_with_weights-0\/kernel" has shape \[10, 128\]; the model's .*kernel needs \[10, 64\]/,
   );

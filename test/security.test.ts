@@ -21,36 +21,15 @@ function openssl(...args: string[]): void {
 }
 
 /** A CA, and a certificate it signs (with a SAN for the loopback address when it is a server's). */
+/** A new RSA key `<name>.key` and a request or self-signed certificate for CN=<name>. */
+function newKey(name: string, ...output: string[]): void {
+  openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-subj", `/CN=${name}`, ...output);
+}
 function makeCa(name: string): void {
-  openssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.pem`,
-    "-days",
-    "2",
-    "-subj",
-    `/CN=${name}`,
-  );
+  newKey(name, "-x509", "-days", "2", "-out", `${name}.pem`);
 }
 function makeCert(name: string, ca: string, server: boolean): void {
-  openssl(
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    `/CN=${name}`,
-  );
+  newKey(name, "-out", `${name}.csr`);
   fs.writeFileSync(file(`${name}.ext`), server ? "subjectAltName=IP:127.0.0.1\n" : "extendedKeyUsage=clientAuth\n");
   openssl(
     "x509",

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { startTestServer } from "./helpers/server.js";
-import { denseSpec } from "./helpers/specs.js";
+import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
 import { collect, trainRequest } from "./helpers/training.js";
 
@@ -86,12 +86,10 @@ test("--max-session-bytes evicts by bytes, and a model larger than the budget is
     await t.client.checkpoint({ modelId: "a" });
     await t.client.createModel({ modelId: "b", spec: denseSpec(2) });
     assert.equal((await t.client.getModel({ modelId: "a" })).model?.resident, false);
-    const big = denseSpec(3);
-    if (big.topology?.$case === "sequential") {
-      const hidden = big.topology.sequential.layers[0];
-      if (hidden?.kind?.$case === "dense") hidden.kind.dense.units = 4096;
-    }
-    await assert.rejects(t.client.createModel({ modelId: "huge", spec: big }), exhausted(/more than the whole budget/));
+    await assert.rejects(
+      t.client.createModel({ modelId: "huge", spec: denseStackSpec([4096], 3) }),
+      exhausted(/more than the whole budget/),
+    );
     assert.equal(await t.client.health(), "SERVING");
   } finally {
     await t.close();

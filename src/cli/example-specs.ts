@@ -25,11 +25,19 @@ const base = () => ({ blocks: [], compile: compile(), inputName: "", outputName:
 
 /** Dense(128, relu, input 10) -> Dense(1), adam/mse. */
 export function classicDenseSpec(seed = 42): ModelSpec {
+  return denseStackSpec([128], seed);
+}
+
+/** Input 10 -> Dense(u, relu) for each of `hidden` -> Dense(1), adam/mse: the classic model resized. */
+export function denseStackSpec(hidden: readonly number[], seed = 42): ModelSpec {
   return {
     ...base(),
     topology: {
       $case: "sequential",
-      sequential: { inputShape: [10], layers: [dense(128, Activation.ACTIVATION_RELU), dense(1)] },
+      sequential: {
+        inputShape: [10],
+        layers: [...hidden.map((units) => dense(units, Activation.ACTIVATION_RELU)), dense(1)],
+      },
     },
     seed,
   };

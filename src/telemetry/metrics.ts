@@ -19,24 +19,17 @@ export interface Metrics {
 const SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export function createMetrics(meter: Meter): Metrics {
+  const seconds = (name: string, description: string) =>
+    meter.createHistogram(name, { unit: "s", description, advice: { explicitBucketBoundaries: SECONDS_BUCKETS } });
   const requests = meter.createCounter("modelbay_rpc_requests", {
     description: "RPCs handled, by method, status code and model",
   });
-  const latency = meter.createHistogram("modelbay_rpc_duration_seconds", {
-    unit: "s",
-    description: "RPC latency (server streams: until the last message)",
-    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-  });
-  const queue = meter.createHistogram("modelbay_device_queue_seconds", {
-    unit: "s",
-    description: "Time a compute request waited for the device worker and crossed threads",
-    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-  });
-  const compute = meter.createHistogram("modelbay_device_compute_seconds", {
-    unit: "s",
-    description: "Time the device worker spent on a compute request",
-    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-  });
+  const latency = seconds("modelbay_rpc_duration_seconds", "RPC latency (server streams: until the last message)");
+  const queue = seconds(
+    "modelbay_device_queue_seconds",
+    "Time a compute request waited for the device worker and crossed threads",
+  );
+  const compute = seconds("modelbay_device_compute_seconds", "Time the device worker spent on a compute request");
   const throughput = meter.createGauge("modelbay_training_samples_per_second", {
     description: "Training throughput of the model's current job, from its last progress event",
   });
@@ -44,11 +37,10 @@ export function createMetrics(meter: Meter): Metrics {
     unit: "By",
     description: "Bytes of committed checkpoints",
   });
-  const checkpointSeconds = meter.createHistogram("modelbay_checkpoint_write_seconds", {
-    unit: "s",
-    description: "Time to write, fsync and commit a checkpoint",
-    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-  });
+  const checkpointSeconds = seconds(
+    "modelbay_checkpoint_write_seconds",
+    "Time to write, fsync and commit a checkpoint",
+  );
   const restarts = meter.createCounter("modelbay_worker_restarts", {
     description: "Device workers restarted after dying",
   });

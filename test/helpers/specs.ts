@@ -1,1 +1,5 @@
-export { classicDenseSpec as denseSpec, customBlockSpec as blockSpec } from "../../src/cli/example-specs.js";
+export {
+  classicDenseSpec as denseSpec,
+  customBlockSpec as blockSpec,
+  denseStackSpec,
+} from "../../src/cli/example-specs.js";
