@@ -129,3 +129,39 @@ test("--format tfjs writes the checkpoint's TensorFlow.js layers model; bad opti
     1,
   );
 });
+
+test("artifact restores: a modelbay checkpoint directory and a TensorFlow.js model.json predict as the original", async () => {
+  const original = await predict("roundtrip");
+  const ckpt = (await t.client.listCheckpoints({ modelId: "roundtrip" })).checkpoints[0]?.checkpointId ?? "";
+  fs.cpSync(path.join(store, "roundtrip", ckpt), path.join(dir, "copied-ckpt"), { recursive: true });
+  const fromDir = await t.client.restore({
+    source: { $case: "artifactPath", artifactPath: "copied-ckpt" },
+    targetModelId: "from-dir",
+    resume: false,
+  });
+  assert.equal(fromDir.model?.source, "modelbay_checkpoint");
+  noMismatch(await predict("from-dir"), original, 0, 0);
+  for (const artifactPath of ["tfjs", "tfjs/model.json"]) {
+    const res = await t.client.restore({
+      source: { $case: "artifactPath", artifactPath },
+      targetModelId: "from-tfjs",
+      resume: false,
+    });
+    assert.equal(res.model?.source, "tfjs_layers");
+    assert.match(res.warnings.join(" "), /no loss or optimizer state/);
+    noMismatch(await predict("from-tfjs"), original, 0, 0);
+  }
+  // A flipped byte in the copied checkpoint is caught by its manifest.
+  const weights = path.join(dir, "copied-ckpt", "weights.bin");
+  const bytes = fs.readFileSync(weights);
+  bytes[10] = (bytes[10] as number) ^ 0xff;
+  fs.writeFileSync(weights, bytes);
+  await assert.rejects(
+    t.client.restore({
+      source: { $case: "artifactPath", artifactPath: "copied-ckpt" },
+      targetModelId: "x",
+      resume: false,
+    }),
+    (err: { code: number; details: string }) => err.code === 15 && /copied-ckpt/.test(err.details),
+  );
+});

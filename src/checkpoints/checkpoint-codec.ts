@@ -31,7 +31,7 @@ export interface CheckpointContent {
   createTime: Date;
 }
 
-interface WeightSpec {
+export interface WeightSpec {
   name: string;
   shape: number[];
   dtype: DType;
@@ -45,7 +45,7 @@ function packWeights(weights: readonly NamedTensorData[]): { specs: WeightSpec[]
   return { specs, data };
 }
 
-function unpackWeights(specs: readonly WeightSpec[], data: Buffer, file: string): NamedTensorData[] {
+export function unpackWeights(specs: readonly WeightSpec[], data: Buffer, file: string): NamedTensorData[] {
   let offset = 0;
   return specs.map((spec) => {
     const size = BYTES_PER_ELEMENT[spec.dtype];

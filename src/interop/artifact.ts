@@ -2,18 +2,22 @@
 // and what it takes to open it as a session.
 import fs from "node:fs/promises";
 import path from "node:path";
+import { MANIFEST_FILE } from "../checkpoints/manifest.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import { resolveUnder } from "../datasets/data-root.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
 import { type ImportedTrainable, readKerasFile } from "./keras-file.js";
 import { readTfCheckpoint } from "./tf-checkpoint.js";
+import { readCheckpointDirectory, readTfjsLayers } from "./tfjs-layers.js";
 
-export type ArtifactFormat = "saved_model" | "keras" | "tf_checkpoint";
+export type ArtifactFormat = "saved_model" | "keras" | "tf_checkpoint" | "tfjs_layers" | "modelbay_checkpoint";
 
 export type Artifact =
   | { format: "saved_model"; dir: string }
   | { format: "keras"; file: string }
-  | { format: "tf_checkpoint"; prefix: string };
+  | { format: "tf_checkpoint"; prefix: string }
+  | { format: "tfjs_layers"; root: string; file: string }
+  | { format: "modelbay_checkpoint"; dir: string };
 
 const FIELD = "artifact_path";
 const ROOT_NAME = "artifact root";
@@ -55,16 +59,21 @@ export async function locateArtifact(rootDir: string, relative: string): Promise
   const stat = await fs.stat(full);
   if (stat.isDirectory()) {
     if (await exists(path.join(full, "saved_model.pb"))) return { format: "saved_model", dir: full };
+    if (await exists(path.join(full, MANIFEST_FILE))) return { format: "modelbay_checkpoint", dir: full };
+    if (await exists(path.join(full, "model.json")))
+      return { format: "tfjs_layers", root, file: path.join(full, "model.json") };
     if (await exists(path.join(full, "checkpoint")))
       return { format: "tf_checkpoint", prefix: await latestInStateFile(root, full, relative) };
   } else if (full.endsWith(".keras")) {
     return { format: "keras", file: full };
+  } else if (full.endsWith(".json")) {
+    return { format: "tfjs_layers", root, file: full };
   } else if (full.endsWith(".index")) {
     return { format: "tf_checkpoint", prefix: full.slice(0, -".index".length) };
   }
   throw invalidArgument(
     FIELD,
-    `"${relative}" is not a SavedModel directory, a .keras file, or a TensorFlow checkpoint (prefix, .index file, or directory with a "checkpoint" file)`,
+    `"${relative}" is not a SavedModel directory, a .keras file, a TensorFlow checkpoint (prefix, .index file, or directory with a "checkpoint" file), a TensorFlow.js model.json, or a modelbay checkpoint directory`,
   );
 }
 
@@ -78,6 +87,8 @@ export async function readTrainableArtifact(
   spec: ModelSpec | undefined,
 ): Promise<ImportedTrainable> {
   if (artifact.format === "keras") return readKerasFile(artifact.file, label);
+  if (artifact.format === "tfjs_layers") return readTfjsLayers(artifact.root, artifact.file, label);
+  if (artifact.format === "modelbay_checkpoint") return readCheckpointDirectory(artifact.dir, label);
   if (!spec) {
     throw new ModelbayError(
       Code.INVALID_ARGUMENT,
