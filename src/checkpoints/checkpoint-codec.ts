@@ -67,15 +67,26 @@ export function unpackWeights(specs: readonly WeightSpec[], data: Buffer, file: 
   });
 }
 
-export function encodeCheckpoint(c: CheckpointContent): { path: string; data: Buffer }[] {
-  const weights = packWeights(c.snapshot.weights);
-  const optimizer = packWeights(c.snapshot.optimizer);
+/** The checkpoint's metadata without its tensor values. */
+export type CheckpointHeader = Omit<CheckpointContent, "snapshot">;
+
+/**
+ * The small files of a checkpoint: model.json (topology and the layout of weights.bin),
+ * optimizer.json (the layout of optimizer.bin) and state.json. The two .bin files hold the
+ * tensors' little-endian bytes back to back, in the order of the specs.
+ */
+export function checkpointMetadataFiles(
+  c: CheckpointHeader,
+  topology: unknown,
+  weightSpecs: readonly WeightSpec[],
+  optimizerSpecs: readonly WeightSpec[],
+): { path: string; data: Buffer }[] {
   const modelJson = {
     format: "layers-model",
     generatedBy: "modelbay",
     convertedBy: null,
-    modelTopology: c.snapshot.topology,
-    weightsManifest: [{ paths: ["weights.bin"], weights: weights.specs }],
+    modelTopology: topology,
+    weightsManifest: [{ paths: ["weights.bin"], weights: weightSpecs }],
   };
   const state = {
     formatVersion: 1,
@@ -89,10 +100,19 @@ export function encodeCheckpoint(c: CheckpointContent): { path: string; data: Bu
   };
   return [
     { path: "model.json", data: Buffer.from(JSON.stringify(modelJson)) },
-    { path: "weights.bin", data: weights.data },
-    { path: "optimizer.json", data: Buffer.from(JSON.stringify({ weights: optimizer.specs })) },
-    { path: "optimizer.bin", data: optimizer.data },
+    { path: "optimizer.json", data: Buffer.from(JSON.stringify({ weights: optimizerSpecs })) },
     { path: "state.json", data: Buffer.from(JSON.stringify(state, null, 2)) },
+  ];
+}
+
+/** A checkpoint's files from a snapshot held in memory. */
+export function encodeCheckpoint(c: CheckpointContent): { path: string; data: Buffer }[] {
+  const weights = packWeights(c.snapshot.weights);
+  const optimizer = packWeights(c.snapshot.optimizer);
+  return [
+    ...checkpointMetadataFiles(c, c.snapshot.topology, weights.specs, optimizer.specs),
+    { path: "weights.bin", data: weights.data },
+    { path: "optimizer.bin", data: optimizer.data },
   ];
 }
 

@@ -1,15 +1,16 @@
 // A local directory of checkpoints, one folder per model, committed atomically:
 // files are written and fsynced into a temporary folder, the manifest last, the folder is renamed
 // into place and its parent fsynced; only then does the model's LATEST pointer move.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { Code, invalidArgument, ModelbayError, notFound } from "../errors.js";
 import {
-  buildManifest,
   CorruptCheckpointError,
   MANIFEST_FILE,
   type Manifest,
+  type ManifestFile,
+  manifestOf,
   readManifest,
   readVerified,
 } from "./manifest.js";
@@ -39,6 +40,30 @@ async function fsyncPath(p: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** A file of a checkpoint whose bytes arrive in pieces (read out of a model while it trains on). */
+export interface StreamedFile {
+  path: string;
+  chunks(): AsyncIterable<Uint8Array>;
+}
+
+/** Writes the chunks to `file`, hashing them on the way, and fsyncs it. */
+async function writeStreamSynced(file: string, chunks: AsyncIterable<Uint8Array>): Promise<ManifestFile> {
+  const handle = await fs.open(file, "w");
+  const hash = createHash("sha256");
+  let size = 0;
+  try {
+    for await (const chunk of chunks) {
+      hash.update(chunk);
+      size += chunk.byteLength;
+      await handle.write(chunk);
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return { path: path.basename(file), size, sha256: hash.digest("hex") };
 }
 
 async function writeFileSynced(file: string, data: Buffer | string): Promise<void> {
@@ -127,8 +152,24 @@ export class CheckpointStore {
     return entries.filter((e) => CHECKPOINT_ID.test(e)).sort((a, b) => seqOf(b) - seqOf(a));
   }
 
-  /** Writes a new checkpoint and moves LATEST to it. */
+  /** Writes a new checkpoint from files held in memory and moves LATEST to it. */
   commit(modelId: string, files: { path: string; data: Buffer }[]): Promise<StoredCheckpoint> {
+    return this.commitStreamed(
+      modelId,
+      files.map((f) => ({
+        path: f.path,
+        async *chunks() {
+          yield f.data;
+        },
+      })),
+    );
+  }
+
+  /**
+   * Writes a new checkpoint whose files arrive in pieces, hashing them as they are written, and
+   * moves LATEST to it once everything is durable.
+   */
+  commitStreamed(modelId: string, files: readonly StreamedFile[]): Promise<StoredCheckpoint> {
     return this.serialize(modelId, async () => {
       const modelDir = this.modelDir(modelId);
       const newest = (await this.ids(modelId))[0];
@@ -136,10 +177,12 @@ export class CheckpointStore {
       const id = `ckpt-${String(seq).padStart(6, "0")}`;
       const temp = path.join(modelDir, `${TEMP_PREFIX}${id}-${randomBytes(4).toString("hex")}`);
       const final = path.join(modelDir, id);
-      const manifest = buildManifest(files);
+      let manifest: Manifest;
       try {
         await fs.mkdir(temp, { recursive: true });
-        for (const f of files) await writeFileSynced(path.join(temp, f.path), f.data);
+        const entries: ManifestFile[] = [];
+        for (const f of files) entries.push(await writeStreamSynced(path.join(temp, f.path), f.chunks()));
+        manifest = manifestOf(entries);
         await writeFileSynced(path.join(temp, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
         await fsyncPath(temp);
         await fs.rename(temp, final);

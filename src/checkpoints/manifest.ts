@@ -25,8 +25,7 @@ export function fingerprintOf(files: readonly ManifestFile[]): string {
   return sha256(Buffer.from(lines.join("")));
 }
 
-export function buildManifest(files: readonly { path: string; data: Buffer }[]): Manifest {
-  const entries = files.map((f) => ({ path: f.path, size: f.data.byteLength, sha256: sha256(f.data) }));
+export function manifestOf(entries: ManifestFile[]): Manifest {
   return { formatVersion: 1, files: entries, fingerprint: fingerprintOf(entries) };
 }
 

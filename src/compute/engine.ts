@@ -2,7 +2,7 @@
 // Methods are async so that an engine running models in worker threads or processes fits behind it.
 import type { BackendInfo } from "./backend.js";
 import type { ModelSpec } from "./model-spec.js";
-import type { TensorData, TensorSignature } from "./tensor-data.js";
+import type { DType, TensorData, TensorSignature, TypedData } from "./tensor-data.js";
 import type { Trainer, TrainerOptions } from "./trainer.js";
 
 export type { BatchRunResult, Trainer, TrainerOptions } from "./trainer.js";
@@ -29,6 +29,27 @@ export interface ModelSnapshot {
   optimizer: NamedTensorData[];
 }
 
+/** One tensor of a captured state: the file it goes in, its name and layout. */
+export interface CapturedTensor {
+  group: "weights" | "optimizer";
+  name: string;
+  dtype: DType;
+  shape: number[];
+}
+
+/**
+ * A model's full state pinned at one moment without copying it out: TensorFlow tensors are
+ * immutable, so holding them keeps that moment's values while training goes on. It is read out in
+ * slices (each a short pause of the device between training steps), then released.
+ */
+export interface StateCapture {
+  topology: unknown;
+  tensors: CapturedTensor[];
+  /** Elements [start, start + count) of tensor `index`, flattened in row-major order. */
+  read(index: number, start: number, count: number): Promise<TypedData>;
+  release(): void;
+}
+
 /** A built model owned by an engine. */
 export interface ComputeModel {
   readonly description: ModelDescription;
@@ -40,6 +61,8 @@ export interface ComputeModel {
   setWeights(weights: readonly NamedTensorData[]): Promise<void>;
   /** Copies the full state into host memory; the model may keep training while it is written out. */
   snapshot(): Promise<ModelSnapshot>;
+  /** Pins the full state without copying it (see StateCapture). */
+  captureState(): Promise<StateCapture>;
   /** Loads a dataset onto the backend for training with the model's optimizer. */
   createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer>;
   dispose(): void;

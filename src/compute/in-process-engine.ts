@@ -3,10 +3,17 @@
 import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
 import { type BackendChoice, initBackend } from "./backend.js";
-import type { ComputeEngine, ComputeModel, ModelDescription, ModelSnapshot, NamedTensorData } from "./engine.js";
+import type {
+  ComputeEngine,
+  ComputeModel,
+  ModelDescription,
+  ModelSnapshot,
+  NamedTensorData,
+  StateCapture,
+} from "./engine.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
-import { readOptimizerState, writeOptimizerState } from "./optimizer-state.js";
+import { captureOptimizerState, readOptimizerState, writeOptimizerState } from "./optimizer-state.js";
 import { loadSavedModel } from "./saved-model.js";
 import { fromTensor, toDType, toTensor } from "./tensor-conversion.js";
 import type { TensorData } from "./tensor-data.js";
@@ -62,6 +69,40 @@ class InProcessModel implements ComputeModel {
       topology: this.model.toJSON(undefined, false),
       weights: await this.getWeights(),
       optimizer: this.model.optimizer ? await readOptimizerState(this.model.optimizer) : [],
+    };
+  }
+
+  async captureState(): Promise<StateCapture> {
+    const weights = this.model.weights.map((w) => ({ name: w.originalName, tensor: tf.clone(w.read()) }));
+    const optimizer = this.model.optimizer ? await captureOptimizerState(this.model.optimizer) : [];
+    const held = [
+      ...weights.map((w) => ({ ...w, group: "weights" as const })),
+      ...optimizer.map((w) => ({ ...w, group: "optimizer" as const })),
+    ];
+    let released = false;
+    return {
+      topology: this.model.toJSON(undefined, false),
+      tensors: held.map((h) => ({
+        group: h.group,
+        name: h.name,
+        dtype: toDType(h.tensor.dtype),
+        shape: [...h.tensor.shape],
+      })),
+      async read(index, start, count) {
+        const held_ = held[index];
+        if (!held_ || released) throw new ModelbayError(Code.FAILED_PRECONDITION, "the captured state was released");
+        const part = tf.tidy(() => held_.tensor.reshape([-1]).slice([start], [count]));
+        try {
+          return (await fromTensor(part)).data;
+        } finally {
+          part.dispose();
+        }
+      },
+      release() {
+        if (released) return;
+        released = true;
+        for (const h of held) h.tensor.dispose();
+      },
     };
   }
 

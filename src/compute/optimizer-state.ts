@@ -16,19 +16,28 @@ interface AdamInternals {
 
 const isAdam = (o: tf.Optimizer) => (o.constructor as { className?: string }).className === "Adam";
 
-export async function readOptimizerState(optimizer: tf.Optimizer): Promise<NamedTensorData[]> {
+/**
+ * The optimizer's state as tensors the caller owns (clones: the optimizer's variables move on as
+ * it trains, the clones keep this moment): the iteration count, the slots, Adam's powers.
+ */
+export async function captureOptimizerState(optimizer: tf.Optimizer): Promise<{ name: string; tensor: tf.Tensor }[]> {
   const weights = await optimizer.getWeights();
+  // The iteration count is a fresh tensor, already ours; the slots are the optimizer's variables.
+  const out = weights.map((w) => ({ name: w.name, tensor: w.name === "iter" ? w.tensor : tf.clone(w.tensor) }));
+  if (isAdam(optimizer)) {
+    const adam = optimizer as unknown as AdamInternals;
+    out.push({ name: ADAM_POWERS[0], tensor: tf.clone(adam.accBeta1) });
+    out.push({ name: ADAM_POWERS[1], tensor: tf.clone(adam.accBeta2) });
+  }
+  return out;
+}
+
+export async function readOptimizerState(optimizer: tf.Optimizer): Promise<NamedTensorData[]> {
+  const captured = await captureOptimizerState(optimizer);
   try {
-    const out = await Promise.all(weights.map(async (w) => ({ name: w.name, tensor: await fromTensor(w.tensor) })));
-    if (isAdam(optimizer)) {
-      const adam = optimizer as unknown as AdamInternals;
-      out.push({ name: ADAM_POWERS[0], tensor: await fromTensor(adam.accBeta1) });
-      out.push({ name: ADAM_POWERS[1], tensor: await fromTensor(adam.accBeta2) });
-    }
-    return out;
+    return await Promise.all(captured.map(async (w) => ({ name: w.name, tensor: await fromTensor(w.tensor) })));
   } finally {
-    // The iteration count is a fresh tensor; the slots are the optimizer's own variables.
-    for (const w of weights) if (w.name === "iter") w.tensor.dispose();
+    for (const w of captured) w.tensor.dispose();
   }
 }
 

@@ -119,6 +119,9 @@ class SavedModelComputeModel implements ComputeModel {
   async setWeights(): Promise<never> {
     throw predictOnly("set weights");
   }
+  async captureState(): Promise<never> {
+    throw predictOnly("checkpoint it (restore the SavedModel again instead)");
+  }
   async snapshot(): Promise<never> {
     throw predictOnly("checkpoint it (restore the SavedModel again instead)");
   }

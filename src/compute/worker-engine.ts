@@ -8,11 +8,13 @@ import { Code, ModelbayError } from "../errors.js";
 import type { BackendChoice, BackendInfo } from "./backend.js";
 import type {
   BatchRunResult,
+  CapturedTensor,
   ComputeEngine,
   ComputeModel,
   ModelDescription,
   ModelSnapshot,
   NamedTensorData,
+  StateCapture,
   Trainer,
 } from "./engine.js";
 import type { ModelSpec } from "./model-spec.js";
@@ -188,6 +190,24 @@ class WorkerModel implements ComputeModel {
   }
   snapshot(): Promise<ModelSnapshot> {
     return this.worker.call({ op: "snapshot", model: this.handle });
+  }
+  async captureState(): Promise<StateCapture> {
+    const worker = this.worker;
+    const c = await worker.call<{ handle: number; topology: unknown; tensors: CapturedTensor[] }>({
+      op: "captureState",
+      model: this.handle,
+    });
+    let released = false;
+    return {
+      topology: c.topology,
+      tensors: c.tensors,
+      read: (index, start, count) => worker.call({ op: "readCapture", capture: c.handle, index, start, count }),
+      release: () => {
+        if (released) return;
+        released = true;
+        worker.call({ op: "releaseCapture", capture: c.handle }).catch(() => undefined);
+      },
+    };
   }
   async createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer> {
     const t = await this.worker.call<{ handle: number; rows: number; batchesPerEpoch: number }>({

@@ -7,6 +7,7 @@ import type {
   ModelDescription,
   ModelSnapshot,
   NamedTensorData,
+  StateCapture,
   Trainer,
   TrainerOptions,
 } from "../compute/engine.js";
@@ -136,6 +137,10 @@ export class ResidentModel implements ComputeModel {
 
   snapshot(): Promise<ModelSnapshot> {
     return this.use((m) => m.snapshot());
+  }
+
+  captureState(): Promise<StateCapture> {
+    return this.use((m) => m.captureState());
   }
 
   async createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer> {

@@ -2,19 +2,19 @@
 // training stands; saves them to and restores them from the checkpoint store.
 
 import {
-  type CheckpointContent,
+  type CheckpointHeader,
+  checkpointMetadataFiles,
   decodeCheckpoint,
-  encodeCheckpoint,
   summarizeState,
   type TrainingCursor,
 } from "../checkpoints/checkpoint-codec.js";
-import type { CheckpointStore, StoredCheckpoint } from "../checkpoints/checkpoint-store.js";
+import type { CheckpointStore, StoredCheckpoint, StreamedFile } from "../checkpoints/checkpoint-store.js";
 import type { RetentionPolicy } from "../checkpoints/retention.js";
 import type { DevicePool } from "../compute/device-pool.js";
 import { chooseDevice } from "../compute/devices.js";
 import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
-import { sliceRows } from "../compute/tensor-data.js";
+import { elementCount, sliceRows, type TypedData } from "../compute/tensor-data.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
 import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
 import { inSpan, type Observability, unobserved } from "../telemetry/spans.js";
@@ -67,13 +67,23 @@ export interface RestoredSession {
   warnings: string[];
 }
 
-/** A checkpoint's files, captured in memory and not yet written. */
+/**
+ * A checkpoint whose state is pinned on the device and not yet written: its files stream the
+ * tensors out as they are written. Committing (or dropping) it must end with release().
+ */
 export interface CapturedCheckpoint {
   modelId: string;
-  files: ReturnType<typeof encodeCheckpoint>;
+  files: StreamedFile[];
   /** The model's change count the files reflect. */
   version: number;
+  release(): void;
 }
+
+// Tensors leave the device in slices of this many elements (16 MB of float32): each slice is a short
+// pause between training steps rather than one long one for the whole state.
+const CAPTURE_SLICE_ELEMENTS = 1 << 22;
+// Slices requested ahead of the one being written, so device reads, hashing and disk writes overlap.
+const CAPTURE_READ_AHEAD = 3;
 
 export interface ImportedSession {
   session: Session;
@@ -324,40 +334,95 @@ export class SessionManager {
     const session = this.get(id);
     const spec = trainableSpec(session, "checkpoint");
     const version = session.model.version;
-    const snapshot = await session.model.snapshot();
+    const capture = await session.model.captureState();
     const backend = this.engine.backend;
-    const content: CheckpointContent = {
+    const header: CheckpointHeader = {
       modelId: session.id,
       spec,
-      snapshot,
       metadata: {
         inputs: session.model.description.inputs,
         outputs: session.model.description.outputs,
         preprocessing: spec.preprocessing,
       },
       ...(session.training ? { training: session.training } : {}),
-      metrics: session.metrics,
+      metrics: { ...session.metrics },
       backend: { name: backend.name, tensorflowVersion: backend.tensorflowVersion, tfjsVersion: backend.tfjsVersion },
       createTime: new Date(),
     };
-    return { modelId: session.id, files: encodeCheckpoint(content), version };
+    const group = (g: "weights" | "optimizer") =>
+      capture.tensors.map((t, index) => ({ ...t, index })).filter((t) => t.group === g);
+    const specs = (g: "weights" | "optimizer") => group(g).map(({ name, shape, dtype }) => ({ name, shape, dtype }));
+    // The tensors' bytes, read out of the device a slice at a time as the file is written; the next
+    // slice is requested before the current one is written, so device reads overlap disk writes.
+    const bytesOf = (g: "weights" | "optimizer") =>
+      async function* (): AsyncGenerator<Uint8Array> {
+        const slices = group(g).flatMap((t) => {
+          const count = elementCount(t.shape);
+          const out: { index: number; start: number; count: number }[] = [];
+          for (let start = 0; start < count; start += CAPTURE_SLICE_ELEMENTS) {
+            out.push({ index: t.index, start, count: Math.min(CAPTURE_SLICE_ELEMENTS, count - start) });
+          }
+          return out;
+        });
+        const read = (i: number) => {
+          const slice = slices[i];
+          if (!slice) return undefined;
+          const pending = capture.read(slice.index, slice.start, slice.count);
+          // A prefetched slice may be abandoned when the write fails; its failure is not news then.
+          pending.catch(() => undefined);
+          return pending;
+        };
+        const ahead = Array.from({ length: CAPTURE_READ_AHEAD }, (_, i) => read(i));
+        for (let i = 0; ahead[0]; i++) {
+          const data = await (ahead.shift() as Promise<TypedData>);
+          ahead.push(read(i + CAPTURE_READ_AHEAD));
+          yield new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        }
+      };
+    const [modelJson, optimizerJson, stateJson] = checkpointMetadataFiles(
+      header,
+      capture.topology,
+      specs("weights"),
+      specs("optimizer"),
+    ).map((f) => ({
+      path: f.path,
+      async *chunks() {
+        yield f.data;
+      },
+    }));
+    return {
+      modelId: session.id,
+      version,
+      files: [
+        modelJson as StreamedFile,
+        { path: "weights.bin", chunks: bytesOf("weights") },
+        optimizerJson as StreamedFile,
+        { path: "optimizer.bin", chunks: bytesOf("optimizer") },
+        stateJson as StreamedFile,
+      ],
+      release: () => capture.release(),
+    };
   }
 
   /** Commits captured files to the store (atomically; "latest" moves only once they are durable). */
   async commitCheckpoint(captured: CapturedCheckpoint): Promise<StoredCheckpoint> {
-    const bytes = captured.files.reduce((n, f) => n + f.data.byteLength, 0);
     const started = performance.now();
-    const saved = await inSpan(
-      this.observe.tracer,
-      "checkpoint write",
-      { "modelbay.model_id": captured.modelId, bytes },
-      () => this.store.commit(captured.modelId, captured.files),
-    );
-    this.observe.metrics.checkpointWritten(captured.modelId, bytes, (performance.now() - started) / 1000);
-    this.sessions
-      .get(captured.modelId)
-      ?.model.markSaved(captured.version, this.reloadFrom(captured.modelId, captured.modelId, saved.id));
-    return saved;
+    try {
+      const saved = await inSpan(
+        this.observe.tracer,
+        "checkpoint write",
+        { "modelbay.model_id": captured.modelId },
+        () => this.store.commitStreamed(captured.modelId, captured.files),
+      );
+      const bytes = saved.manifest.files.reduce((n, f) => n + f.size, 0);
+      this.observe.metrics.checkpointWritten(captured.modelId, bytes, (performance.now() - started) / 1000);
+      this.sessions
+        .get(captured.modelId)
+        ?.model.markSaved(captured.version, this.reloadFrom(captured.modelId, captured.modelId, saved.id));
+      return saved;
+    } finally {
+      captured.release();
+    }
   }
 
   /** Saves the session's full state as a new checkpoint. */

@@ -4,7 +4,7 @@
 // a GPU takes a process of its own).
 import { parentPort, workerData } from "node:worker_threads";
 import { ModelbayError } from "../../errors.js";
-import type { ComputeModel, Trainer } from "../engine.js";
+import type { ComputeModel, StateCapture, Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
 import type { TensorData } from "../tensor-data.js";
 import type { Envelope, Ready, Reply, WorkerInit } from "./protocol.js";
@@ -28,6 +28,7 @@ const init = (parentPort ? workerData : JSON.parse(process.env.MODELBAY_WORKER_I
 
 const models = new Map<number, ComputeModel>();
 const trainers = new Map<number, { trainer: Trainer; order: Int32Array | null }>();
+const captures = new Map<number, StateCapture>();
 let nextHandle = 1;
 
 function need<T>(map: Map<number, T>, handle: number, what: string): T {
@@ -73,6 +74,18 @@ async function main(): Promise<void> {
         return need(models, req.model, "model").setWeights(req.weights);
       case "snapshot":
         return need(models, req.model, "model").snapshot();
+      case "captureState": {
+        const capture = await need(models, req.model, "model").captureState();
+        const h = nextHandle++;
+        captures.set(h, capture);
+        return { handle: h, topology: capture.topology, tensors: capture.tensors };
+      }
+      case "readCapture":
+        return need(captures, req.capture, "capture").read(req.index, req.start, req.count);
+      case "releaseCapture":
+        captures.get(req.capture)?.release();
+        captures.delete(req.capture);
+        return null;
       case "disposeModel":
         models.get(req.model)?.dispose();
         models.delete(req.model);

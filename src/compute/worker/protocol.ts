@@ -20,6 +20,9 @@ export type Request =
   | { op: "getWeights"; model: number }
   | { op: "setWeights"; model: number; weights: ModelSnapshot["weights"] }
   | { op: "snapshot"; model: number }
+  | { op: "captureState"; model: number }
+  | { op: "readCapture"; capture: number; index: number; start: number; count: number }
+  | { op: "releaseCapture"; capture: number }
   | { op: "disposeModel"; model: number }
   | { op: "createTrainer"; model: number; x: TensorData; y: TensorData; opts: TrainerOptions }
   | { op: "runBatches"; trainer: number; order: Int32Array | null | "same"; firstBatch: number; count: number }
