@@ -31,6 +31,9 @@ before(async () => {
     "y.npy": new Uint8Array(writeNpy({ dtype: "float32", shape: [ROWS, 1], data: y })),
   });
   fs.writeFileSync(path.join(dataDir, "train.npz"), npz);
+  fs.mkdirSync(path.join(dataDir, "pair"));
+  fs.writeFileSync(path.join(dataDir, "pair", "x.npy"), writeNpy({ dtype: "float32", shape: [ROWS, 10], data: x }));
+  fs.writeFileSync(path.join(dataDir, "pair", "y.npy"), writeNpy({ dtype: "float32", shape: [ROWS, 1], data: y }));
   t = await startTestServer({ dataDir });
 });
 after(async () => {
@@ -59,10 +62,12 @@ async function trainedWeights(modelId: string, req: TrainRequest): Promise<numbe
   return res.outputs[0]?.floatValues ?? [];
 }
 
-test("CSV (labels named, features the rest) and .npz train exactly like the same data inline", async () => {
+test("CSV (labels named, features the rest), .npz and an x.npy/y.npy pair train exactly like the same data inline", async () => {
   const inline = await trainedWeights("inline", trainRequest("inline", ROWS, { shuffle: false, epochs: 2 }));
   const csv = await trainedWeights("csv", fromFile("csv", { path: "train.csv", labelColumns: ["target"] }));
   const npz = await trainedWeights("npz", fromFile("npz", { path: "train.npz" }));
+  const pair = await trainedWeights("pair", fromFile("pair", { path: "pair" }));
+  assert.deepEqual(pair, inline);
   assert.equal(inline.length, 5);
   assert.deepEqual(npz, inline);
   // CSV text holds shortest round-trip decimals of the float32 values, which parse back exactly.

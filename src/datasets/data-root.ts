@@ -43,13 +43,25 @@ export interface ExampleFile {
   labelColumns: readonly string[];
 }
 
-/** Reads x and y from a .csv (labels named; features named or the rest) or a .npz holding "x" and "y". */
+/**
+ * Reads x and y from a .csv (labels named; features named or the rest), an .npz holding "x" and
+ * "y", or a directory holding the pair x.npy and y.npy.
+ */
 export async function loadExamples(
   root: string,
   file: ExampleFile,
   field: string,
 ): Promise<{ x: TensorData; y: TensorData }> {
   const full = await resolveUnder(root, file.path, `${field}.path`);
+  if ((await fs.stat(full)).isDirectory()) {
+    // A pair of .npy files: <dir>/x.npy and <dir>/y.npy.
+    const part = async (name: string) =>
+      readNpy(
+        await fs.readFile(await resolveUnder(root, path.join(file.path, `${name}.npy`), `${field}.path`)),
+        `${field}.path ${name}.npy`,
+      );
+    return { x: await part("x"), y: await part("y") };
+  }
   if (full.endsWith(".csv")) {
     if (file.labelColumns.length === 0) throw invalidArgument(`${field}.label_columns`, "is required for a CSV file");
     const table = parseCsv(await fs.readFile(full, "utf8"), `${field}.path`);
@@ -82,5 +94,5 @@ export async function loadExamples(
     };
     return { x: array("x"), y: array("y") };
   }
-  throw invalidArgument(`${field}.path`, `"${file.path}" is neither .csv nor .npz`);
+  throw invalidArgument(`${field}.path`, `"${file.path}" is not a .csv, an .npz or a directory of x.npy and y.npy`);
 }
