@@ -70,6 +70,20 @@ async function main() {
           `${(ROWS / b).toFixed(0)} rows/s, ratio to the compute seam ${(a / b).toFixed(2)}x; first chunk after ${(firstChunkSeconds * 1000).toFixed(0)} ms\n`,
       );
     }
+    // Memory while streaming from a file: the process (server, its device worker and this client)
+    // should stay near its baseline, since only a few chunks are ever in flight.
+    global.gc?.();
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 10);
+    await streamed(false);
+    clearInterval(sampler);
+    process.stdout.write(
+      `RSS while streaming ${ROWS} rows from data_path: baseline ${(baseline / 2 ** 20).toFixed(0)} MiB, peak ${(peak / 2 ** 20).toFixed(0)} MiB ` +
+        `(+${((peak - baseline) / 2 ** 20).toFixed(0)} MiB; the rows alone are ${((ROWS * 40) / 2 ** 20).toFixed(0)} MiB, their outputs ${((ROWS * 4) / 2 ** 20).toFixed(0)} MiB)\n`,
+    );
   } finally {
     client.close();
     await server.shutdown();
