@@ -30,6 +30,9 @@ before(async () => {
   fs.writeFileSync(path.join(dataDir, "rows.csv"), `${header}\n${lines.join("\n")}\n`);
   fs.writeFileSync(path.join(dataDir, "bad.csv"), `${header}\n${lines[0]}\n1,2,3\n`);
   fs.symlinkSync("/etc/hostname", path.join(dataDir, "escape.npy"));
+  const npy = fs.readFileSync(path.join(dataDir, "rows.npy"));
+  fs.writeFileSync(path.join(dataDir, "truncated.npy"), npy.subarray(0, npy.length / 2));
+  fs.writeFileSync(path.join(dataDir, "not.npy"), "just text, long enough to hold a header");
 });
 after(async () => {
   await t.close();
@@ -98,6 +101,8 @@ for (const [name, dataPath, details] of [
   ["a symlink that leads out", "escape.npy", /leads outside the data root/],
   ["a missing file", "nope.npy", /does not exist/],
   ["a CSV with a bad row", "bad.csv", /line 3: 3 cells, the header has 10/],
+  ["a truncated .npy", "truncated.npy", /truncated: the file holds \d+ bytes of data, shape needs 400000/],
+  ["a file that is not .npy", "not.npy", /not a \.npy file/],
 ] as const) {
   test(`${name} is INVALID_ARGUMENT`, async () => {
     await assert.rejects(readAll(request({ source: { $case: "dataPath", dataPath } })), (err: grpc.ServiceError) => {

@@ -1,5 +1,6 @@
 // PredictStream: rows inline or from a data file, results streamed back in order by chunk.
-import { loadRows } from "../datasets/data-root.js";
+import { openRows } from "../datasets/data-root.js";
+import { tensorRows } from "../datasets/row-source.js";
 import { invalidArgument } from "../errors.js";
 import type {
   ModelServiceServer,
@@ -26,15 +27,19 @@ export function predictStreamHandler(deps: HandlerDeps): Pick<ModelServiceServer
         if (!source) throw invalidArgument("source", "set rows or data_path");
         const rows =
           source.$case === "rows"
-            ? { name: source.rows.name, tensor: tensorFromWire(source.rows, "rows", deps.limits) }
-            : { name: "", tensor: await loadRows(deps.dataDir, source.dataPath, "data_path") };
-        const chunks = deps.sessions.predictChunks(req.modelId, rows, chunkRows, req.startOffset, ctx.signal);
-        for await (const chunk of chunks) {
-          yield {
-            offset: chunk.offset,
-            totalRows: chunk.total,
-            outputs: chunk.outputs.map((o) => tensorToWire(o.name, o.tensor, req.rawOutput)),
-          };
+            ? tensorRows(source.rows.name, tensorFromWire(source.rows, "rows", deps.limits))
+            : await openRows(deps.dataDir, source.dataPath, "data_path");
+        try {
+          const chunks = deps.sessions.predictChunks(req.modelId, rows, chunkRows, req.startOffset, ctx.signal);
+          for await (const chunk of chunks) {
+            yield {
+              offset: chunk.offset,
+              totalRows: chunk.total,
+              outputs: chunk.outputs.map((o) => tensorToWire(o.name, o.tensor, req.rawOutput)),
+            };
+          }
+        } finally {
+          await rows.close();
         }
       },
     ),

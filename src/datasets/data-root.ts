@@ -6,6 +6,7 @@ import type { TensorData } from "../compute/tensor-data.js";
 import { invalidArgument } from "../errors.js";
 import { parseCsv, selectColumns } from "./csv.js";
 import { readNpy } from "./npy.js";
+import { npyRows, type RowSource, tensorRows } from "./row-source.js";
 
 /** Resolves `relative` under `root`, refusing absolute paths and anything that leaves the root. */
 export async function resolveUnder(
@@ -28,11 +29,12 @@ export async function resolveUnder(
   return real;
 }
 
-/** A .npy array, or every column of a numeric .csv, as one tensor of rows. */
-export async function loadRows(root: string, relative: string, field: string): Promise<TensorData> {
+/** A .npy array (read a chunk at a time), or every column of a numeric .csv, as rows to predict. */
+export async function openRows(root: string, relative: string, field: string): Promise<RowSource> {
   const file = await resolveUnder(root, relative, field);
-  if (file.endsWith(".npy")) return readNpy(await fs.readFile(file), field);
-  if (file.endsWith(".csv")) return selectColumns(parseCsv(await fs.readFile(file, "utf8"), field), [], field);
+  if (file.endsWith(".npy")) return npyRows(file, field);
+  if (file.endsWith(".csv"))
+    return tensorRows("", selectColumns(parseCsv(await fs.readFile(file, "utf8"), field), [], field));
   throw invalidArgument(field, `"${relative}" is neither .npy nor .csv`);
 }
 

@@ -25,34 +25,51 @@ function parseHeader(text: string, field: string): Header {
   return { descr, fortranOrder: fortran === "True", shape };
 }
 
-/** Decodes a .npy file; float64 becomes float32 and int64 int32 (values must fit). */
-export function readNpy(bytes: Buffer, field = "npy"): TensorData {
-  if (bytes.length < 10 || !bytes.subarray(0, 6).equals(MAGIC))
+const ITEM_BYTES: Record<string, number> = { "<f4": 4, "<f8": 8, "<i4": 4, "<i8": 8, "|b1": 1, "|u1": 1 };
+
+/** The layout of a .npy file: its header and where the data starts. */
+export interface NpyLayout {
+  descr: string;
+  shape: number[];
+  dataOffset: number;
+  itemBytes: number;
+}
+
+/** Parses the header at the start of a .npy file (the first bytes are enough). */
+export function npyLayout(head: Buffer, field = "npy"): NpyLayout {
+  if (head.length < 10 || !head.subarray(0, 6).equals(MAGIC))
     throw invalidArgument(field, "not a .npy file (bad magic)");
-  const major = bytes[6];
-  const headerLength = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
+  const major = head[6];
+  const headerLength = major === 1 ? head.readUInt16LE(8) : head.readUInt32LE(8);
   const headerStart = major === 1 ? 10 : 12;
-  const header = parseHeader(bytes.toString("latin1", headerStart, headerStart + headerLength), field);
+  if (head.length < headerStart + headerLength) throw invalidArgument(field, "truncated .npy header");
+  const header = parseHeader(head.toString("latin1", headerStart, headerStart + headerLength), field);
   if (header.fortranOrder)
     throw invalidArgument(field, "Fortran-ordered arrays are not supported; save with np.ascontiguousarray");
-  const body = bytes.subarray(headerStart + headerLength);
-  const count = header.shape.reduce((n, d) => n * d, 1);
-  const need = (size: number) => {
-    if (body.length < count * size)
-      throw invalidArgument(field, `truncated: ${body.length} bytes of data, shape needs ${count * size}`);
-    // Copy into an aligned buffer of our own; the file buffer may be shared and unaligned.
-    return new Uint8Array(body.subarray(0, count * size)).buffer;
-  };
-  const shape = header.shape;
-  switch (header.descr) {
+  const itemBytes = ITEM_BYTES[header.descr];
+  if (itemBytes === undefined) {
+    throw invalidArgument(field, `dtype ${header.descr} is not supported (use float32, float64, int32, int64 or bool)`);
+  }
+  return { descr: header.descr, shape: header.shape, dataOffset: headerStart + headerLength, itemBytes };
+}
+
+/** Decodes `count` elements of a .npy body; float64 becomes float32 and int64 int32 (values must fit). */
+export function decodeNpyData(layout: NpyLayout, body: Buffer, shape: number[], field = "npy"): TensorData {
+  const count = shape.reduce((n, d) => n * d, 1);
+  if (body.length < count * layout.itemBytes) {
+    throw invalidArgument(field, `truncated: ${body.length} bytes of data, shape needs ${count * layout.itemBytes}`);
+  }
+  // Copy into an aligned buffer of our own; the file buffer may be shared and unaligned.
+  const own = () => new Uint8Array(body.subarray(0, count * layout.itemBytes)).buffer;
+  switch (layout.descr) {
     case "<f4":
-      return { dtype: "float32", shape, data: new Float32Array(need(4)) };
+      return { dtype: "float32", shape, data: new Float32Array(own()) };
     case "<f8":
-      return { dtype: "float32", shape, data: Float32Array.from(new Float64Array(need(8))) };
+      return { dtype: "float32", shape, data: Float32Array.from(new Float64Array(own())) };
     case "<i4":
-      return { dtype: "int32", shape, data: new Int32Array(need(4)) };
+      return { dtype: "int32", shape, data: new Int32Array(own()) };
     case "<i8": {
-      const wide = new BigInt64Array(need(8));
+      const wide = new BigInt64Array(own());
       const data = new Int32Array(count);
       for (let i = 0; i < count; i++) {
         const v = Number(wide[i]);
@@ -61,15 +78,15 @@ export function readNpy(bytes: Buffer, field = "npy"): TensorData {
       }
       return { dtype: "int32", shape, data };
     }
-    case "|b1":
-    case "|u1":
-      return { dtype: "bool", shape, data: new Uint8Array(need(1)) };
     default:
-      throw invalidArgument(
-        field,
-        `dtype ${header.descr} is not supported (use float32, float64, int32, int64 or bool)`,
-      );
+      return { dtype: "bool", shape, data: new Uint8Array(own()) };
   }
+}
+
+/** Decodes a whole .npy file held in memory. */
+export function readNpy(bytes: Buffer, field = "npy"): TensorData {
+  const layout = npyLayout(bytes, field);
+  return decodeNpyData(layout, bytes.subarray(layout.dataOffset), layout.shape, field);
 }
 
 const DESCR = { float32: "<f4", int32: "<i4", bool: "|b1" } as const;

@@ -14,7 +14,8 @@ import type { DevicePool } from "../compute/device-pool.js";
 import { chooseDevice } from "../compute/devices.js";
 import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
-import { elementCount, sliceRows, type TypedData } from "../compute/tensor-data.js";
+import { elementCount, type TypedData } from "../compute/tensor-data.js";
+import type { RowSource } from "../datasets/row-source.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
 import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
 import { inSpan, type Observability, unobserved } from "../telemetry/spans.js";
@@ -303,21 +304,22 @@ export class SessionManager {
    */
   async *predictChunks(
     id: string,
-    rows: NamedTensor,
+    rows: RowSource,
     chunkRows: number,
     startOffset: number,
     signal: AbortSignal,
   ): AsyncGenerator<{ offset: number; total: number; outputs: NamedTensor[] }> {
     const session = this.get(id);
-    const [input] = matchInputs(session.model.description.inputs, [rows]);
-    if (!input) throw new ModelbayError(Code.INTERNAL, "model has no input");
-    const total = input.shape[0] ?? 0;
+    // Checked by its header: the rows themselves are read a chunk at a time.
+    const header = { dtype: rows.dtype, shape: rows.shape, data: new Uint8Array(0) };
+    matchInputs(session.model.description.inputs, [{ name: rows.name, tensor: header }]);
+    const total = rows.shape[0] ?? 0;
     if (startOffset > total)
       throw new ModelbayError(Code.OUT_OF_RANGE, `start_offset ${startOffset} is past the last row (${total} rows)`);
     const outputName = session.model.description.outputs[0]?.name ?? "output";
     for (let offset = startOffset; offset < total; offset += chunkRows) {
       signal.throwIfAborted();
-      const chunk = sliceRows(input, offset, Math.min(total, offset + chunkRows));
+      const chunk = await rows.rows(offset, Math.min(total, offset + chunkRows));
       const output = await inSpan(this.observe.tracer, "predict chunk", { offset, rows: chunk.shape[0] ?? 0 }, () =>
         session.model.predict(chunk),
       );
@@ -327,8 +329,8 @@ export class SessionManager {
   }
 
   /**
-   * Copies the session's full state into memory, as the files of a checkpoint. Writing them is a
-   * separate step, so that training can go on while they are written.
+   * Pins the session's full state on its device, as the files of a checkpoint that stream it out
+   * when written; training can go on meanwhile.
    */
   async captureCheckpoint(id: string): Promise<CapturedCheckpoint> {
     const session = this.get(id);
