@@ -37,14 +37,6 @@ export interface WeightSpec {
   dtype: DType;
 }
 
-function packWeights(weights: readonly NamedTensorData[]): { specs: WeightSpec[]; data: Buffer } {
-  const specs = weights.map((w) => ({ name: w.name, shape: w.tensor.shape, dtype: w.tensor.dtype }));
-  const data = Buffer.concat(
-    weights.map((w) => Buffer.from(w.tensor.data.buffer, w.tensor.data.byteOffset, w.tensor.data.byteLength)),
-  );
-  return { specs, data };
-}
-
 export function unpackWeights(specs: readonly WeightSpec[], data: Buffer, file: string): NamedTensorData[] {
   let offset = 0;
   return specs.map((spec) => {
@@ -102,17 +94,6 @@ export function checkpointMetadataFiles(
     { path: "model.json", data: Buffer.from(JSON.stringify(modelJson)) },
     { path: "optimizer.json", data: Buffer.from(JSON.stringify({ weights: optimizerSpecs })) },
     { path: "state.json", data: Buffer.from(JSON.stringify(state, null, 2)) },
-  ];
-}
-
-/** A checkpoint's files from a snapshot held in memory. */
-export function encodeCheckpoint(c: CheckpointContent): { path: string; data: Buffer }[] {
-  const weights = packWeights(c.snapshot.weights);
-  const optimizer = packWeights(c.snapshot.optimizer);
-  return [
-    ...checkpointMetadataFiles(c, c.snapshot.topology, weights.specs, optimizer.specs),
-    { path: "weights.bin", data: weights.data },
-    { path: "optimizer.bin", data: optimizer.data },
   ];
 }
 

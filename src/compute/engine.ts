@@ -59,8 +59,6 @@ export interface ComputeModel {
   getWeights(): Promise<NamedTensorData[]>;
   /** Replaces the weights; shapes must match getWeights() element by element. */
   setWeights(weights: readonly NamedTensorData[]): Promise<void>;
-  /** Copies the full state into host memory; the model may keep training while it is written out. */
-  snapshot(): Promise<ModelSnapshot>;
   /** Pins the full state without copying it (see StateCapture). */
   captureState(): Promise<StateCapture>;
   /** Loads a dataset onto the backend for training with the model's optimizer. */

@@ -13,7 +13,7 @@ import type {
 } from "./engine.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
-import { captureOptimizerState, readOptimizerState, writeOptimizerState } from "./optimizer-state.js";
+import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
 import { loadSavedModel } from "./saved-model.js";
 import { fromTensor, toDType, toTensor } from "./tensor-conversion.js";
 import type { TensorData } from "./tensor-data.js";
@@ -62,14 +62,6 @@ class InProcessModel implements ComputeModel {
     return Promise.all(
       this.model.weights.map(async (w) => ({ name: w.originalName, tensor: await fromTensor(w.read()) })),
     );
-  }
-
-  async snapshot(): Promise<ModelSnapshot> {
-    return {
-      topology: this.model.toJSON(undefined, false),
-      weights: await this.getWeights(),
-      optimizer: this.model.optimizer ? await readOptimizerState(this.model.optimizer) : [],
-    };
   }
 
   async captureState(): Promise<StateCapture> {

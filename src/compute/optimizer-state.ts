@@ -4,7 +4,7 @@
 // so we carry them as two extra entries.
 import * as tf from "@tensorflow/tfjs";
 import type { NamedTensorData } from "./engine.js";
-import { fromTensor, toTensor } from "./tensor-conversion.js";
+import { toTensor } from "./tensor-conversion.js";
 import type { TensorData } from "./tensor-data.js";
 
 const ADAM_POWERS = ["modelbay/adam/acc_beta1", "modelbay/adam/acc_beta2"] as const;
@@ -30,15 +30,6 @@ export async function captureOptimizerState(optimizer: tf.Optimizer): Promise<{ 
     out.push({ name: ADAM_POWERS[1], tensor: tf.clone(adam.accBeta2) });
   }
   return out;
-}
-
-export async function readOptimizerState(optimizer: tf.Optimizer): Promise<NamedTensorData[]> {
-  const captured = await captureOptimizerState(optimizer);
-  try {
-    return await Promise.all(captured.map(async (w) => ({ name: w.name, tensor: await fromTensor(w.tensor) })));
-  } finally {
-    for (const w of captured) w.tensor.dispose();
-  }
 }
 
 export async function writeOptimizerState(optimizer: tf.Optimizer, state: readonly NamedTensorData[]): Promise<void> {

@@ -122,9 +122,6 @@ class SavedModelComputeModel implements ComputeModel {
   async captureState(): Promise<never> {
     throw predictOnly("checkpoint it (restore the SavedModel again instead)");
   }
-  async snapshot(): Promise<never> {
-    throw predictOnly("checkpoint it (restore the SavedModel again instead)");
-  }
   async createTrainer(): Promise<never> {
     throw predictOnly("train it");
   }

@@ -12,7 +12,6 @@ import type {
   ComputeEngine,
   ComputeModel,
   ModelDescription,
-  ModelSnapshot,
   NamedTensorData,
   StateCapture,
   Trainer,
@@ -187,9 +186,6 @@ class WorkerModel implements ComputeModel {
       model: this.handle,
       weights: [...weights],
     });
-  }
-  snapshot(): Promise<ModelSnapshot> {
-    return this.worker.call({ op: "snapshot", model: this.handle });
   }
   async captureState(): Promise<StateCapture> {
     const worker = this.worker;

@@ -5,7 +5,6 @@
 import type {
   ComputeModel,
   ModelDescription,
-  ModelSnapshot,
   NamedTensorData,
   StateCapture,
   Trainer,
@@ -133,10 +132,6 @@ export class ResidentModel implements ComputeModel {
   setWeights(weights: readonly NamedTensorData[]): Promise<void> {
     this.changes++;
     return this.use((m) => m.setWeights(weights));
-  }
-
-  snapshot(): Promise<ModelSnapshot> {
-    return this.use((m) => m.snapshot());
   }
 
   captureState(): Promise<StateCapture> {

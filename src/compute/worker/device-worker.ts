@@ -72,8 +72,6 @@ async function main(): Promise<void> {
         return need(models, req.model, "model").getWeights();
       case "setWeights":
         return need(models, req.model, "model").setWeights(req.weights);
-      case "snapshot":
-        return need(models, req.model, "model").snapshot();
       case "captureState": {
         const capture = await need(models, req.model, "model").captureState();
         const h = nextHandle++;

@@ -19,7 +19,6 @@ export type Request =
   | { op: "predict"; model: number; input: TensorData }
   | { op: "getWeights"; model: number }
   | { op: "setWeights"; model: number; weights: ModelSnapshot["weights"] }
-  | { op: "snapshot"; model: number }
   | { op: "captureState"; model: number }
   | { op: "readCapture"; capture: number; index: number; start: number; count: number }
   | { op: "releaseCapture"; capture: number }
