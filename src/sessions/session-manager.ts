@@ -1,9 +1,9 @@
 // Holds the model sessions of the server: each a built model, its spec, its metadata and where its
 // training stands; saves them to and restores them from the checkpoint store.
 
+import { streamedCheckpointFiles } from "../checkpoints/capture-files.js";
 import {
   type CheckpointHeader,
-  checkpointMetadataFiles,
   decodeCheckpoint,
   summarizeState,
   type TrainingCursor,
@@ -14,7 +14,6 @@ import type { DevicePool } from "../compute/device-pool.js";
 import { chooseDevice } from "../compute/devices.js";
 import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
-import { elementCount, type TypedData } from "../compute/tensor-data.js";
 import type { RowSource } from "../datasets/row-source.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
 import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
@@ -79,12 +78,6 @@ export interface CapturedCheckpoint {
   version: number;
   release(): void;
 }
-
-// Tensors leave the device in slices of this many elements (16 MB of float32): each slice is a short
-// pause between training steps rather than one long one for the whole state.
-const CAPTURE_SLICE_ELEMENTS = 1 << 22;
-// Slices requested ahead of the one being written, so device reads, hashing and disk writes overlap.
-const CAPTURE_READ_AHEAD = 3;
 
 export interface ImportedSession {
   session: Session;
@@ -351,57 +344,10 @@ export class SessionManager {
       backend: { name: backend.name, tensorflowVersion: backend.tensorflowVersion, tfjsVersion: backend.tfjsVersion },
       createTime: new Date(),
     };
-    const group = (g: "weights" | "optimizer") =>
-      capture.tensors.map((t, index) => ({ ...t, index })).filter((t) => t.group === g);
-    const specs = (g: "weights" | "optimizer") => group(g).map(({ name, shape, dtype }) => ({ name, shape, dtype }));
-    // The tensors' bytes, read out of the device a slice at a time as the file is written; the next
-    // slice is requested before the current one is written, so device reads overlap disk writes.
-    const bytesOf = (g: "weights" | "optimizer") =>
-      async function* (): AsyncGenerator<Uint8Array> {
-        const slices = group(g).flatMap((t) => {
-          const count = elementCount(t.shape);
-          const out: { index: number; start: number; count: number }[] = [];
-          for (let start = 0; start < count; start += CAPTURE_SLICE_ELEMENTS) {
-            out.push({ index: t.index, start, count: Math.min(CAPTURE_SLICE_ELEMENTS, count - start) });
-          }
-          return out;
-        });
-        const read = (i: number) => {
-          const slice = slices[i];
-          if (!slice) return undefined;
-          const pending = capture.read(slice.index, slice.start, slice.count);
-          // A prefetched slice may be abandoned when the write fails; its failure is not news then.
-          pending.catch(() => undefined);
-          return pending;
-        };
-        const ahead = Array.from({ length: CAPTURE_READ_AHEAD }, (_, i) => read(i));
-        for (let i = 0; ahead[0]; i++) {
-          const data = await (ahead.shift() as Promise<TypedData>);
-          ahead.push(read(i + CAPTURE_READ_AHEAD));
-          yield new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-        }
-      };
-    const [modelJson, optimizerJson, stateJson] = checkpointMetadataFiles(
-      header,
-      capture.topology,
-      specs("weights"),
-      specs("optimizer"),
-    ).map((f) => ({
-      path: f.path,
-      async *chunks() {
-        yield f.data;
-      },
-    }));
     return {
       modelId: session.id,
       version,
-      files: [
-        modelJson as StreamedFile,
-        { path: "weights.bin", chunks: bytesOf("weights") },
-        optimizerJson as StreamedFile,
-        { path: "optimizer.bin", chunks: bytesOf("optimizer") },
-        stateJson as StreamedFile,
-      ],
+      files: streamedCheckpointFiles(header, capture),
       release: () => capture.release(),
     };
   }
