@@ -88,7 +88,12 @@ test(`kill -9 at ${ROUNDS} random moments while checkpoints are written: latest 
       // The stream dies with the server; that is the point.
       training.on("data", () => undefined);
       training.on("error", () => undefined);
-      // Let a few checkpoints commit, then kill at a random moment.
+      // The first round waits for a first checkpoint (on a loaded machine it can take a few seconds),
+      // so that every later round has one to restore; then the kill comes at a random moment.
+      for (let waited = 0; round === 0 && waited < 120_000; waited += 100) {
+        if ((await client.listCheckpoints({ modelId: "crash" })).checkpoints.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       await new Promise((resolve) => setTimeout(resolve, 400 + Math.random() * 800));
     } finally {
       client.close();
