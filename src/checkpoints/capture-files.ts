@@ -3,7 +3,7 @@
 import type { StateCapture } from "../compute/engine.js";
 import { elementCount, type TypedData } from "../compute/tensor-data.js";
 import { type CheckpointHeader, checkpointMetadataFiles } from "./checkpoint-codec.js";
-import type { StreamedFile } from "./checkpoint-store.js";
+import { inMemoryFile, type StreamedFile } from "./checkpoint-store.js";
 
 // Tensors leave the device in slices of this many elements (16 MB of float32): each slice is a short
 // pause between training steps rather than one long one for the whole state.
@@ -50,14 +50,7 @@ export function streamedCheckpointFiles(header: CheckpointHeader, capture: State
     capture.topology,
     specs("weights"),
     specs("optimizer"),
-  ).map(
-    (f): StreamedFile => ({
-      path: f.path,
-      async *chunks() {
-        yield f.data;
-      },
-    }),
-  );
+  ).map((f) => inMemoryFile(f.path, f.data));
   return [
     modelJson as StreamedFile,
     { path: "weights.bin", chunks: groupBytes(capture, "weights") },

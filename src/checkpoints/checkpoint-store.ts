@@ -48,6 +48,16 @@ export interface StreamedFile {
   chunks(): AsyncIterable<Uint8Array>;
 }
 
+/** A file whose bytes are already in memory, as a streamed file of one chunk. */
+export function inMemoryFile(path: string, data: Uint8Array): StreamedFile {
+  return {
+    path,
+    async *chunks() {
+      yield data;
+    },
+  };
+}
+
 /** Writes the chunks to `file`, hashing them on the way, and fsyncs it. */
 async function writeStreamSynced(file: string, chunks: AsyncIterable<Uint8Array>): Promise<ManifestFile> {
   const handle = await fs.open(file, "w");
@@ -152,24 +162,11 @@ export class CheckpointStore {
     return entries.filter((e) => CHECKPOINT_ID.test(e)).sort((a, b) => seqOf(b) - seqOf(a));
   }
 
-  /** Writes a new checkpoint from files held in memory and moves LATEST to it. */
-  commit(modelId: string, files: { path: string; data: Buffer }[]): Promise<StoredCheckpoint> {
-    return this.commitStreamed(
-      modelId,
-      files.map((f) => ({
-        path: f.path,
-        async *chunks() {
-          yield f.data;
-        },
-      })),
-    );
-  }
-
   /**
    * Writes a new checkpoint whose files arrive in pieces, hashing them as they are written, and
    * moves LATEST to it once everything is durable.
    */
-  commitStreamed(modelId: string, files: readonly StreamedFile[]): Promise<StoredCheckpoint> {
+  commit(modelId: string, files: readonly StreamedFile[]): Promise<StoredCheckpoint> {
     return this.serialize(modelId, async () => {
       const modelDir = this.modelDir(modelId);
       const newest = (await this.ids(modelId))[0];

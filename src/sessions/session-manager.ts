@@ -360,7 +360,7 @@ export class SessionManager {
         this.observe.tracer,
         "checkpoint write",
         { "modelbay.model_id": captured.modelId },
-        () => this.store.commitStreamed(captured.modelId, captured.files),
+        () => this.store.commit(captured.modelId, captured.files),
       );
       const bytes = saved.manifest.files.reduce((n, f) => n + f.size, 0);
       this.observe.metrics.checkpointWritten(captured.modelId, bytes, (performance.now() - started) / 1000);
