@@ -11,7 +11,7 @@ import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
-import { collect, ofKind, trainRequest } from "./helpers/training.js";
+import { checkpointPolicy, collect, ofKind, trainRequest } from "./helpers/training.js";
 
 let t: TestServer;
 let storeDir: string;
@@ -251,7 +251,7 @@ test("a checkpoint that cannot be written during training is a checkpoint_failed
       small.client,
       trainRequest("fills", 320, {
         epochs: 6,
-        checkpointPolicy: { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "" },
+        checkpointPolicy: checkpointPolicy({ everyEpochs: 1 }),
       }),
     );
     const saved = ofKind(events, "checkpointSaved").map((e) => e.checkpointSaved.checkpointId);

@@ -9,7 +9,7 @@ import { modelbay } from "./helpers/cli.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { seededFloats } from "./helpers/tensors.js";
-import { collect, trainRequest } from "./helpers/training.js";
+import { checkpointPolicy, collect, trainRequest } from "./helpers/training.js";
 
 let t: TestServer;
 let store: string;
@@ -19,7 +19,7 @@ before(async () => {
   work = tempDir();
   t = await startTestServer({ checkpointDir: store });
   await t.client.createModel({ modelId: "ci", spec: denseSpec(17) });
-  const policy = { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "" };
+  const policy = checkpointPolicy({ everyEpochs: 1 });
   await collect(t.client, trainRequest("ci", 400, { epochs: 2, checkpointPolicy: policy }));
   fs.writeFileSync(
     path.join(work, "x.npy"),

@@ -12,7 +12,7 @@ import { connect } from "../src/cli/client.js";
 import { tempDir } from "./helpers/server.js";
 import { denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
-import { trainRequest } from "./helpers/training.js";
+import { checkpointPolicy, trainRequest } from "./helpers/training.js";
 
 const bin = path.resolve(import.meta.dirname, "../bin/modelbay.mjs");
 const ROUNDS = Number(process.env.MODELBAY_CRASH_ROUNDS ?? 8);
@@ -75,14 +75,10 @@ test(`kill -9 at ${ROUNDS} random moments while checkpoints are written: latest 
           epochs: 1000,
           batchSize: 32,
           detach: true,
-          checkpointPolicy: {
-            everyEpochs: 0,
+          checkpointPolicy: checkpointPolicy({
             everySteps: 1,
-            everySeconds: 0,
-            onBest: false,
-            monitor: "",
             retention: { keepLast: 3, keepBest: 0, bestMetric: "", keepEveryHours: 0 },
-          },
+          }),
         }),
       );
       // The stream dies with the server; that is the point.

@@ -13,7 +13,7 @@ import { modelbay, run } from "./helpers/cli.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { blockSpec, denseSpec } from "./helpers/specs.js";
 import { firstMismatch, floatTensor, seededFloats } from "./helpers/tensors.js";
-import { collect, ofKind, regressionData, trainRequest } from "./helpers/training.js";
+import { checkpointPolicy, collect, ofKind, regressionData, trainRequest } from "./helpers/training.js";
 
 const python = process.env.MODELBAY_PARITY_PYTHON;
 const unavailable = !python || python === "skip";
@@ -48,7 +48,7 @@ async function trainAndExport(modelId: string, spec: ModelSpec, out: string): Pr
     t.client,
     trainRequest(modelId, ROWS, {
       epochs: 2,
-      checkpointPolicy: { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "" },
+      checkpointPolicy: checkpointPolicy({ everyEpochs: 1 }),
     }),
   );
   assert.equal(ofKind(events, "checkpointSaved").length, 2);

@@ -6,7 +6,7 @@ import { checkpointsToDelete, type RetentionCandidate } from "../src/checkpoints
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { floatTensor } from "./helpers/tensors.js";
-import { collect, trainRequest } from "./helpers/training.js";
+import { checkpointPolicy, collect, trainRequest } from "./helpers/training.js";
 
 const hour = 3_600_000;
 // Newest first: ckpt-6 .. ckpt-1, one per half hour, val_loss lowest at ckpt-2.
@@ -60,7 +60,7 @@ after(() => t.close());
 test("Train applies the retention policy after each save", async () => {
   await t.client.createModel({ modelId: "kept", spec: denseSpec(7) });
   const retention = { keepLast: 2, keepBest: 1, bestMetric: "loss", keepEveryHours: 0 };
-  const policy = { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "", retention };
+  const policy = checkpointPolicy({ everyEpochs: 1, retention });
   // Three epochs on the task, then three on targets scaled by 10: later losses are much worse, so
   // the best checkpoint is an old one that only keep_best can keep.
   const first = await collect(t.client, trainRequest("kept", 320, { epochs: 3, checkpointPolicy: policy }));

@@ -8,7 +8,7 @@ import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
-import { collect, trainRequest } from "./helpers/training.js";
+import { checkpointPolicy, collect, trainRequest } from "./helpers/training.js";
 
 const spans = new InMemorySpanExporter();
 let t: TestServer;
@@ -51,7 +51,7 @@ test("/metrics: request counts, latency, device queue time, checkpoints and sess
     t.client,
     trainRequest("m", 128, {
       epochs: 2,
-      checkpointPolicy: { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "" },
+      checkpointPolicy: checkpointPolicy({ everyEpochs: 1 }),
     }),
   );
   const text = await scrape();
@@ -82,7 +82,7 @@ test("spans: one per RPC, with compute spans under it, continuing the caller's t
     t.client,
     trainRequest("s", 64, {
       epochs: 2,
-      checkpointPolicy: { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "" },
+      checkpointPolicy: checkpointPolicy({ everyEpochs: 1 }),
     }),
   );
   const [train] = (await byName("Train")).filter((x) => x.attributes["modelbay.model_id"] === "s");

@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
-import { collect, ofKind, trainRequest } from "./helpers/training.js";
+import { checkpointPolicy, collect, ofKind, trainRequest } from "./helpers/training.js";
 
 let t: TestServer;
 before(async () => {
@@ -26,7 +26,7 @@ test("Train streams started, progress, epoch ends, checkpoints and completed, in
     t.client,
     trainRequest("events", 2000, {
       epochs: 3,
-      checkpointPolicy: { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "" },
+      checkpointPolicy: checkpointPolicy({ everyEpochs: 1 }),
     }),
   );
   assert.deepEqual(
@@ -76,7 +76,7 @@ test("a run interrupted after epoch 2 and resumed from its checkpoint ends with 
   await collect(t.client, trainRequest("whole", 700, { epochs: 4, seed: 8 }));
 
   await t.client.createModel({ modelId: "part", spec: denseSpec(4) });
-  const policy = { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "" };
+  const policy = checkpointPolicy({ everyEpochs: 1 });
   await collect(t.client, trainRequest("part", 700, { epochs: 2, seed: 8, checkpointPolicy: policy }));
   await t.client.deleteModel({ modelId: "part", deleteCheckpoints: false });
   const restored = await t.client.restore({
@@ -98,7 +98,7 @@ test("a checkpoint taken mid-epoch by step resumes exactly too", async () => {
   await collect(t.client, trainRequest("steps-whole", 640, { epochs: 2, seed: 3 }));
   await t.client.createModel({ modelId: "steps-part", spec: denseSpec(6) });
   // 20 steps per epoch; a checkpoint every 7 steps, the last mid-epoch at step 35.
-  const policy = { everyEpochs: 0, everySteps: 7, everySeconds: 0, onBest: false, monitor: "" };
+  const policy = checkpointPolicy({ everySteps: 7 });
   const events = await collect(
     t.client,
     trainRequest("steps-part", 640, { epochs: 2, seed: 3, checkpointPolicy: policy }),

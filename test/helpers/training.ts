@@ -1,9 +1,14 @@
 import type { ModelbayClient } from "../../src/cli/client.js";
 import { regressionData } from "../../src/cli/example-data.js";
-import type { TrainEvent, TrainRequest } from "../../src/gen/modelbay/v1/training.js";
+import type { CheckpointPolicy, TrainEvent, TrainRequest } from "../../src/gen/modelbay/v1/training.js";
 import { floatTensor } from "./tensors.js";
 
 export { regressionData };
+
+/** A checkpoint policy with only the given triggers set (e.g. `{ everyEpochs: 1 }`). */
+export function checkpointPolicy(triggers: Partial<CheckpointPolicy>): CheckpointPolicy {
+  return { everyEpochs: 0, everySteps: 0, everySeconds: 0, onBest: false, monitor: "", ...triggers };
+}
 
 export function trainRequest(modelId: string, rows: number, overrides: Partial<TrainRequest> = {}): TrainRequest {
   const { x, y } = regressionData(rows);
