@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { specFromWire } from "../src/api/spec-codec.js";
+import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
 import { DataType, type Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
@@ -143,12 +144,45 @@ for (const c of bad) {
   });
 }
 
-test("NaN and Inf inputs are computed, not rejected", async () => {
+test("NaN and Inf inputs are computed, not rejected; a model whose spec asks reports their counts", async () => {
   const withNaN = rows.slice();
   withNaN[0] = Number.NaN;
   withNaN[11] = Number.POSITIVE_INFINITY;
-  const res = await t.client.predict({ modelId: "seed", inputs: [floatTensor(withNaN, [10, 10])], rawOutput: false });
-  assert.deepEqual(res.outputs[0]?.shape, [10, 1]);
+  withNaN[12] = Number.NEGATIVE_INFINITY;
+  const request = (modelId: string) => ({ modelId, inputs: [floatTensor(withNaN, [10, 10])], rawOutput: false });
+  const silent = await t.client.predict(request("seed"));
+  assert.deepEqual(silent.outputs[0]?.shape, [10, 1]);
+  assert.equal(silent.nonFinite, undefined, "not asked for, not reported");
+
+  await t.client.createModel({ modelId: "reporting", spec: { ...denseSpec(11), reportNonFinite: true } });
+  assert.equal((await t.client.getModel({ modelId: "reporting" })).model?.spec?.reportNonFinite, true);
+  const res = await t.client.predict(request("reporting"));
+  const out = res.outputs[0]?.floatValues ?? [];
+  assert.equal(out.filter((v) => !Number.isFinite(v)).length, 2, "rows 0 and 1 carry the bad values through");
+  assert.deepEqual(res.nonFinite?.inputs, [{ name: "input", nanCount: 1, infCount: 2 }]);
+  assert.deepEqual(res.nonFinite?.outputs, [
+    {
+      name: "output",
+      nanCount: out.filter((v) => Number.isNaN(v)).length,
+      infCount: out.filter((v) => Math.abs(v) === Number.POSITIVE_INFINITY).length,
+    },
+  ]);
+
+  // PredictStream reports per chunk: only the first of two 5-row chunks holds the bad rows.
+  const chunks: PredictStreamResponse[] = [];
+  const stream = t.client.raw.predictStream({
+    modelId: "reporting",
+    source: { $case: "rows", rows: floatTensor(withNaN, [10, 10]) },
+    chunkRows: 5,
+    startOffset: 0,
+    rawOutput: false,
+  });
+  for await (const chunk of stream as AsyncIterable<PredictStreamResponse>) chunks.push(chunk);
+  assert.deepEqual(
+    chunks.map((c) => c.nonFinite?.inputs),
+    [[{ name: "input", nanCount: 1, infCount: 2 }], [{ name: "input", nanCount: 0, infCount: 0 }]],
+  );
+  assert.deepEqual(chunks[0]?.nonFinite?.outputs, res.nonFinite?.outputs);
 });
 
 test("unknown model is NOT_FOUND; a model id with path characters is INVALID_ARGUMENT", async () => {

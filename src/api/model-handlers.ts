@@ -16,7 +16,7 @@ import type { HandlerDeps } from "./deps.js";
 import { unary } from "./grpc-adapters.js";
 import { modelInfo } from "./model-info.js";
 import { specFromWire } from "./spec-codec.js";
-import { tensorFromWire, tensorToWire } from "./tensor-codec.js";
+import { nonFiniteToWire, tensorFromWire, tensorToWire } from "./tensor-codec.js";
 
 type ModelHandlers = Pick<
   ModelServiceServer,
@@ -75,7 +75,12 @@ export function modelHandlers(deps: HandlerDeps): ModelHandlers {
         tensor: tensorFromWire(t, `inputs[${i}]`, deps.limits),
       }));
       const outputs = await sessions.predict(req.modelId, inputs);
-      return { modelId: req.modelId, outputs: outputs.map((o) => tensorToWire(o.name, o.tensor, req.rawOutput)) };
+      const nonFinite = sessions.nonFiniteReport(req.modelId, inputs, outputs);
+      return {
+        modelId: req.modelId,
+        outputs: outputs.map((o) => tensorToWire(o.name, o.tensor, req.rawOutput)),
+        nonFinite: nonFinite && nonFiniteToWire(nonFinite),
+      };
     }),
   };
 }

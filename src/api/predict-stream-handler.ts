@@ -9,7 +9,7 @@ import type {
 } from "../gen/modelbay/v1/model_service.js";
 import type { HandlerDeps } from "./deps.js";
 import { type CallContext, serverStream } from "./grpc-adapters.js";
-import { tensorFromWire, tensorToWire } from "./tensor-codec.js";
+import { nonFiniteToWire, tensorFromWire, tensorToWire } from "./tensor-codec.js";
 
 export const DEFAULT_CHUNK_ROWS = 4096;
 export const MAX_CHUNK_ROWS = 1 << 20;
@@ -36,6 +36,7 @@ export function predictStreamHandler(deps: HandlerDeps): Pick<ModelServiceServer
               offset: chunk.offset,
               totalRows: chunk.total,
               outputs: chunk.outputs.map((o) => tensorToWire(o.name, o.tensor, req.rawOutput)),
+              nonFinite: chunk.nonFinite && nonFiniteToWire(chunk.nonFinite),
             };
           }
         } finally {

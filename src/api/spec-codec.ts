@@ -185,6 +185,7 @@ export function specFromWire(spec: wire.ModelSpec | undefined): domain.ModelSpec
     outputName,
     preprocessing: spec.preprocessing,
     ...(spec.seed === undefined ? {} : { seed: spec.seed }),
+    ...(spec.reportNonFinite ? { reportNonFinite: true } : {}),
   };
 }
 
@@ -234,5 +235,6 @@ export function specToWire(spec: domain.ModelSpec): wire.ModelSpec {
     outputName: spec.outputName,
     preprocessing: spec.preprocessing,
     ...(spec.seed === undefined ? {} : { seed: spec.seed }),
+    reportNonFinite: spec.reportNonFinite ?? false,
   };
 }

@@ -3,7 +3,9 @@
 import os from "node:os";
 import { type DType, elementCount, type TensorData } from "../compute/tensor-data.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
+import type { NonFiniteReport as WireNonFiniteReport } from "../gen/modelbay/v1/model_service.js";
 import { DataType, type Tensor } from "../gen/modelbay/v1/tensor.js";
+import type { NonFiniteReport } from "../sessions/non-finite.js";
 
 export interface TensorLimits {
   /** Largest tensor accepted, in bytes of its wire contents. */
@@ -153,4 +155,10 @@ export function tensorToWire(name: string, t: TensorData, raw: boolean): Tensor 
     base.boolValues = Array.from(t.data, (b) => b !== 0);
   }
   return base;
+}
+
+export function nonFiniteToWire(report: NonFiniteReport): WireNonFiniteReport {
+  const counts = (list: NonFiniteReport["inputs"]) =>
+    list.map((c) => ({ name: c.name, nanCount: c.nan, infCount: c.inf }));
+  return { inputs: counts(report.inputs), outputs: counts(report.outputs) };
 }

@@ -21,7 +21,14 @@ const compile = () => ({
   metrics: [] as number[],
 });
 
-const base = () => ({ blocks: [], compile: compile(), inputName: "", outputName: "", preprocessing: "" });
+const base = () => ({
+  blocks: [],
+  compile: compile(),
+  inputName: "",
+  outputName: "",
+  preprocessing: "",
+  reportNonFinite: false,
+});
 
 /** Dense(128, relu, input 10) -> Dense(1), adam/mse. */
 export function classicDenseSpec(seed = 42): ModelSpec {

@@ -56,6 +56,8 @@ export interface ModelSpec {
   outputName: string;
   preprocessing: string;
   seed?: number;
+  /** Count NaN/Inf in each prediction's inputs and outputs and return the counts. */
+  reportNonFinite?: boolean;
 }
 
 export const DEFAULT_INPUT_NAME = "input";

@@ -20,6 +20,7 @@ import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtif
 import { inSpan, type Observability, unobserved } from "../telemetry/spans.js";
 import { matchInputs, type NamedTensor } from "./input-check.js";
 import { checkModelId, newModelId } from "./model-id.js";
+import { type NonFiniteReport, nonFiniteReport } from "./non-finite.js";
 import { type BatchingOptions, PredictBatcher } from "./predict-batcher.js";
 import { type Reloader, type ResidencyHooks, ResidentModel } from "./resident-model.js";
 
@@ -278,6 +279,22 @@ export class SessionManager {
     return [{ name: outputs[0]?.name ?? "output", tensor: output }];
   }
 
+  /** NaN/Inf counts of a prediction, when the model's spec asks for them (report_non_finite). */
+  nonFiniteReport(
+    id: string,
+    inputs: readonly NamedTensor[],
+    outputs: readonly NamedTensor[],
+  ): NonFiniteReport | undefined {
+    const session = this.get(id);
+    if (!session.spec?.reportNonFinite) return undefined;
+    // Reported under the model's input names: a request may leave a tensor's name empty.
+    const names = session.model.description.inputs.map((s) => s.name);
+    return nonFiniteReport(
+      inputs.map((t, i) => ({ name: t.name || (names[i] ?? ""), tensor: t.tensor })),
+      outputs,
+    );
+  }
+
   private readonly batchers = new WeakMap<Session, PredictBatcher>();
 
   /** The session's batcher; with batching off, one that passes every request straight through. */
@@ -301,7 +318,7 @@ export class SessionManager {
     chunkRows: number,
     startOffset: number,
     signal: AbortSignal,
-  ): AsyncGenerator<{ offset: number; total: number; outputs: NamedTensor[] }> {
+  ): AsyncGenerator<{ offset: number; total: number; outputs: NamedTensor[]; nonFinite?: NonFiniteReport }> {
     const session = this.get(id);
     // Checked by its header: the rows themselves are read a chunk at a time.
     const header = { dtype: rows.dtype, shape: rows.shape, data: new Uint8Array(0) };
@@ -310,6 +327,7 @@ export class SessionManager {
     if (startOffset > total)
       throw new ModelbayError(Code.OUT_OF_RANGE, `start_offset ${startOffset} is past the last row (${total} rows)`);
     const outputName = session.model.description.outputs[0]?.name ?? "output";
+    const inputName = rows.name || (session.model.description.inputs[0]?.name ?? "input");
     for (let offset = startOffset; offset < total; offset += chunkRows) {
       signal.throwIfAborted();
       const chunk = await rows.rows(offset, Math.min(total, offset + chunkRows));
@@ -317,7 +335,11 @@ export class SessionManager {
         session.model.predict(chunk),
       );
       session.lastUsed = Date.now();
-      yield { offset, total, outputs: [{ name: outputName, tensor: output }] };
+      const outputs = [{ name: outputName, tensor: output }];
+      const report = session.spec?.reportNonFinite
+        ? { nonFinite: nonFiniteReport([{ name: inputName, tensor: chunk }], outputs) }
+        : {};
+      yield { offset, total, outputs, ...report };
     }
   }
 
