@@ -149,6 +149,19 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "shutdown-grace-seconds",
+    env: "MODELBAY_SHUTDOWN_GRACE_SECONDS",
+    help: "on SIGTERM, running jobs checkpoint, then open calls get this long to finish before they are closed",
+    default: String(DEFAULT_OPTIONS.shutdownGraceMs / 1000),
+    apply: (o, v) => {
+      const seconds = Number(v);
+      if (!(v.trim() !== "" && Number.isFinite(seconds) && seconds >= 0)) {
+        throw new Error(`shutdown-grace-seconds: expected seconds >= 0, got "${v}"`);
+      }
+      o.shutdownGraceMs = seconds * 1000;
+    },
+  },
+  {
     flag: "tls-cert",
     env: "MODELBAY_TLS_CERT",
     help: "PEM certificate (chain) of the server; with --tls-key serves TLS",

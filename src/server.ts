@@ -54,6 +54,8 @@ export interface ServerOptions extends SecurityOptions {
   metricsAddress: string;
   /** Where spans go (tests); by default OTLP when the OTEL_EXPORTER_OTLP_* variables name one. */
   spanExporter?: SpanExporter;
+  /** How long a shutdown lets running calls finish (after jobs checkpoint) before closing them. */
+  shutdownGraceMs: number;
 }
 
 export const DEFAULT_OPTIONS: ServerOptions = {
@@ -71,6 +73,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   artifactDir: "modelbay-data/artifacts",
   compute: "worker",
   metricsAddress: "",
+  shutdownGraceMs: 10_000,
 };
 
 export interface RunningServer {
@@ -83,7 +86,7 @@ export interface RunningServer {
   metricsAddress: string;
   /** Exports the spans finished so far (they otherwise leave in batches). */
   flushSpans(): Promise<void>;
-  /** Stops taking calls, lets running ones finish for up to graceMs, then closes. */
+  /** Stops taking calls, lets running ones finish for up to graceMs (default: the option), then closes. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
@@ -179,7 +182,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   });
 
   let closing: Promise<void> | undefined;
-  const shutdown = (graceMs = 10_000): Promise<void> => {
+  const shutdown = (graceMs = opts.shutdownGraceMs): Promise<void> => {
     closing ??= (async () => {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");

@@ -56,6 +56,9 @@ test("a bad setting exits 2 and names it", () => {
   });
   assert.equal(env.status, 2);
   assert.match(env.stderr, /max-sessions: expected a positive integer, got "0"/);
+  const grace = spawnSync(process.execPath, [bin, "serve", "--shutdown-grace-seconds", "soon"], { encoding: "utf8" });
+  assert.equal(grace.status, 2);
+  assert.match(grace.stderr, /shutdown-grace-seconds: expected seconds >= 0, got "soon"/);
 });
 
 test("a config file supplies settings under env and flags; unknown keys, bad values and an unwritable checkpoint dir exit 2", () => {
