@@ -32,6 +32,15 @@ async function* eventsOf(
   }
 }
 
+/**
+ * The server a command talks to without --server: $MODELBAY_SERVER; else, inside a server's own
+ * environment (a container's HEALTHCHECK), the port of its $MODELBAY_ADDRESS over loopback.
+ */
+export function defaultServerAddress(): string {
+  const ownPort = process.env.MODELBAY_ADDRESS?.match(/:(\d+)$/)?.[1];
+  return process.env.MODELBAY_SERVER ?? (ownPort ? `127.0.0.1:${ownPort}` : "127.0.0.1:50051");
+}
+
 /** How the client proves who it is and checks the server; by default from MODELBAY_* variables. */
 export interface ClientSecurity {
   /** PEM CA that issued the server's certificate: connects with TLS. */

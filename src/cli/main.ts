@@ -2,7 +2,7 @@
 // a checkpoint directory. Exit codes: 0 success, 1 check failed or call failed, 2 usage error.
 import { UsageError } from "./args.js";
 import { checkpointCommand, goldensMake, restoreVerify } from "./checkpoint-commands.js";
-import { connect } from "./client.js";
+import { connect, defaultServerAddress } from "./client.js";
 import { exportCommand } from "./export-command.js";
 import { serve } from "./serve.js";
 import { trainCommand, watchCommand } from "./train-commands.js";
@@ -25,13 +25,13 @@ Commands:
   restore --verify              prove a checkpoint restores and predicts its goldens; exit 0 or 1
                                 --goldens goldens.json [--model M] [--checkpoint ID|latest] [--atol A] [--rtol R]
 
-Checkpoint commands act on a running server (--server host:port, default $MODELBAY_SERVER or
-127.0.0.1:50051) or offline on a checkpoint directory (--store DIR).
+Checkpoint commands act on a running server (--server host:port, default $MODELBAY_SERVER, else
+the port of $MODELBAY_ADDRESS on 127.0.0.1, else 127.0.0.1:50051) or offline on a checkpoint directory (--store DIR).
 `;
 
 function serverAddress(args: string[]): string {
   const i = args.indexOf("--server");
-  return (i >= 0 ? args[i + 1] : undefined) ?? process.env.MODELBAY_SERVER ?? "127.0.0.1:50051";
+  return (i >= 0 ? args[i + 1] : undefined) ?? defaultServerAddress();
 }
 
 async function main(argv: string[]): Promise<number> {

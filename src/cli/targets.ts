@@ -10,7 +10,7 @@ import { createInProcessEngine } from "../compute/in-process-engine.js";
 import type { NamedTensor } from "../sessions/input-check.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { UsageError } from "./args.js";
-import { connect } from "./client.js";
+import { connect, defaultServerAddress } from "./client.js";
 
 export type CheckpointRow = Omit<CheckpointDescription, "createTime" | "fileCount" | "backend"> & {
   createTime: Date | undefined;
@@ -121,5 +121,5 @@ export async function localTarget(dir: string): Promise<Target> {
 export async function targetFrom(server: string | undefined, storeDir: string | undefined): Promise<Target> {
   if (server && storeDir) throw new UsageError("give either --server or --store, not both");
   if (storeDir) return localTarget(storeDir);
-  return remoteTarget(server ?? process.env.MODELBAY_SERVER ?? "127.0.0.1:50051");
+  return remoteTarget(server ?? defaultServerAddress());
 }

@@ -5,7 +5,7 @@ import { tensorToWire } from "../api/tensor-codec.js";
 import { readNpy } from "../datasets/npy.js";
 import type { TrainEvent } from "../gen/modelbay/v1/training.js";
 import { options, UsageError } from "./args.js";
-import { connect } from "./client.js";
+import { connect, defaultServerAddress } from "./client.js";
 import { ProgressLine } from "./progress.js";
 
 const positive = (name: string, value: string | undefined, fallback: number): number => {
@@ -67,7 +67,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   const x = readNpy(fs.readFileSync(o.require("x")), "--x");
   const y = readNpy(fs.readFileSync(o.require("y")), "--y");
   const epochs = positive("epochs", o.get("epochs"), 10);
-  const client = connect(o.get("server") ?? process.env.MODELBAY_SERVER ?? "127.0.0.1:50051");
+  const client = connect(o.get("server") ?? defaultServerAddress());
   try {
     const events = client.train({
       modelId: o.require("model"),
@@ -104,7 +104,7 @@ export async function watchCommand(args: string[]): Promise<number> {
   const o = options(args, ["server", "from-seq"]);
   const jobId = o.positionals[0];
   if (!jobId) throw new UsageError("watch needs a job id");
-  const client = connect(o.get("server") ?? process.env.MODELBAY_SERVER ?? "127.0.0.1:50051");
+  const client = connect(o.get("server") ?? defaultServerAddress());
   try {
     return await follow(client.watch(jobId, Number(o.get("from-seq") ?? 1)), undefined);
   } finally {
