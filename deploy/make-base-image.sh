@@ -1,33 +1,60 @@
 #!/usr/bin/env bash
-# Builds a minimal base image from this machine's own files, for hosts with a container engine but
-# no image registry: a root filesystem holding this machine's `node`, the shared libraries it and
-# a compiler toolchain need, and enough of /etc for users, then `docker import`s it as
-# modelbay-base:local. Use it with: docker build --build-arg BASE_IMAGE=modelbay-base:local ...
-# Needs: docker (or podman's docker-compatible CLI), and it must run as root (it copies /usr).
+# Builds a base image locally, for hosts with a container engine but no image registry: a minimal
+# Debian root filesystem from Debian's own package archive (debootstrap --variant=minbase), plus
+# this machine's Node.js (binary, bundled npm, headers for the addon build), `docker import`ed as
+# modelbay-base:local. Use it with:
+#   docker build --network host --build-arg BASE_IMAGE=modelbay-base:local -f deploy/Dockerfile .
+# Needs root, debootstrap (apt-get install debootstrap) and a docker-compatible CLI.
+# Idempotent: an existing image is kept unless MODELBAY_REBUILD_BASE=1.
 set -euo pipefail
 engine="${CONTAINER_ENGINE:-docker}"
+tag="${MODELBAY_BASE_TAG:-modelbay-base:local}"
+suite="${DEBIAN_SUITE:-bookworm}"
+mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+
+if [ "${MODELBAY_REBUILD_BASE:-0}" != 1 ] && "$engine" image inspect "$tag" >/dev/null 2>&1; then
+  echo "base image $tag already present"
+  exit 0
+fi
+command -v debootstrap >/dev/null || {
+  echo "make-base-image: debootstrap is missing (Debian: apt-get install debootstrap)" >&2
+  exit 1
+}
+
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
-
-copy() { # copies paths with their parents, following symlinks into real files where needed
-  for p in "$@"; do [ -e "$p" ] && cp -a --parents "$p" "$root" 2>/dev/null || true; done
+debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$root.log" 2>&1 || {
+  tail -20 "$root.log" >&2
+  echo "make-base-image: debootstrap of $suite from $mirror failed (log above)" >&2
+  exit 1
 }
-copy_with_libs() {
-  for bin in "$@"; do
-    copy "$bin"
-    ldd "$bin" 2>/dev/null | awk '/=> \//{print $3} /^\s*\//{print $1}' | while read -r lib; do copy "$lib" "$(readlink -f "$lib")"; done
-  done
-}
+rm -f "$root.log"
 
+# Node.js from this machine: the same version the tests ran on. Its npm and headers come along so
+# the image's build stage can install packages and compile the TensorFlow addon.
 node_bin="$(command -v node)"
-copy_with_libs "$node_bin" /bin/sh /bin/bash /usr/bin/env /usr/bin/readlink /bin/cp /bin/mkdir /bin/rm /bin/ls /usr/bin/getent /usr/sbin/groupadd /usr/sbin/useradd
-# npm, node headers (the addon build) and a C++ toolchain plus Python for the build stage.
-copy /usr/lib/node_modules /usr/include/node /usr/share/nodejs /usr/bin/npm /usr/bin/npx
-copy_with_libs "$(command -v python3)" "$(command -v g++)" "$(command -v make)"
-copy /usr/lib/python3 /usr/lib/python3.11 /usr/lib/gcc /usr/libexec/gcc /usr/include /usr/lib/x86_64-linux-gnu
-copy /etc/ssl /etc/ca-certificates /usr/share/ca-certificates /etc/nsswitch.conf /etc/resolv.conf
-mkdir -p "$root/etc" "$root/tmp" && chmod 1777 "$root/tmp"
-printf 'root:x:0:0:root:/root:/bin/bash\n' >"$root/etc/passwd"
-printf 'root:x:0:\n' >"$root/etc/group"
-tar -C "$root" -c . | "$engine" import - modelbay-base:local
-echo "imported modelbay-base:local from $(node --version) on $(uname -m)"
+node_prefix="$(cd "$(dirname "$(readlink -f "$node_bin")")/.." && pwd)"
+install -D -m 0755 "$(readlink -f "$node_bin")" "$root/usr/local/bin/node"
+mkdir -p "$root/usr/local/lib/node_modules" "$root/usr/local/include"
+cp -a "$node_prefix/lib/node_modules/npm" "$root/usr/local/lib/node_modules/npm"
+cp -a "$node_prefix/include/node" "$root/usr/local/include/node"
+ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
+ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+# Node's own dynamic dependencies must be satisfied by the Debian root (it is glibc-linked only).
+missing="$(chroot "$root" /usr/local/bin/node --version 2>&1 >/dev/null || true)"
+[ -z "$missing" ] || {
+  echo "make-base-image: node does not run in the $suite root: $missing" >&2
+  exit 1
+}
+# The machine's trust store goes in too, so builds behind the same TLS-inspecting egress can reach
+# the registries; Node reads it through NODE_EXTRA_CA_CERTS, apt and pip through /etc/ssl/certs.
+mkdir -p "$root/usr/local/share/ca-certificates" "$root/etc/ssl/certs"
+cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
+[ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+
+tar -C "$root" -c . | "$engine" import \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
+  --change 'CMD ["/bin/bash"]' - "$tag" >/dev/null
+echo "imported $tag: Debian $suite minbase + Node $(node --version) on $(uname -m)"

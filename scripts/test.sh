@@ -50,5 +50,14 @@ if [ -z "${MODELBAY_CLIENT_GO:-}" ]; then
   export MODELBAY_CLIENT_GO=1
 fi
 
+# The container tests (test/container.test.ts) build the image and run it; they need an engine.
+if [ -z "${MODELBAY_CONTAINER_ENGINE:-}" ]; then
+  if bash scripts/container-engine.sh; then
+    export MODELBAY_CONTAINER_ENGINE=1
+  else
+    echo "[test] no container engine: the container tests will fail under CI and skip otherwise" >&2
+  fi
+fi
+
 echo "[test] node --test" >&2
 node --import tsx --test --test-reporter=spec test/*.test.ts

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the modelbay image (deploy/Dockerfile) on a base made locally from Debian's archive and
+# this machine's Node (deploy/make-base-image.sh), since there is no image registry here. The build
+# stage reaches npm and PyPI over the host's network. Prints the image tag on stdout.
+# Usage: scripts/container-image.sh [TAG]   (MODELBAY_IMAGE_NO_CACHE=1 rebuilds every layer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tag="${1:-modelbay:local}"
+engine="${CONTAINER_ENGINE:-docker}"
+
+bash deploy/make-base-image.sh >&2
+flags=(--network host --build-arg BASE_IMAGE=modelbay-base:local -f deploy/Dockerfile -t "$tag")
+[ "${MODELBAY_IMAGE_NO_CACHE:-0}" = 1 ] && flags+=(--no-cache)
+log="$(mktemp)"
+if ! "$engine" build "${flags[@]}" . >"$log" 2>&1; then
+  tail -40 "$log" >&2
+  echo "container-image: $engine build of $tag failed (last lines above)" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"
+echo "$tag"
