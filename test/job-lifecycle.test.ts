@@ -118,7 +118,8 @@ test("a server shutdown checkpoints the running job, which resumes after a resta
 });
 
 test("PauseJob checkpoints and holds the job; ResumeJob continues it to the same weights as an uninterrupted run", async () => {
-  const req = (modelId: string) => trainRequest(modelId, 20000, { epochs: 3, seed: 11 });
+  // Long enough (graph training runs ~100k samples/s) that the pause lands mid-job.
+  const req = (modelId: string) => trainRequest(modelId, 20000, { epochs: 30, seed: 11 });
   await t.client.createModel({ modelId: "straight", spec: denseSpec(6) });
   await collect(t.client, req("straight"));
 

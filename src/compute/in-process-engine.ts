@@ -11,6 +11,7 @@ import type {
   NamedTensorData,
   StateCapture,
 } from "./engine.js";
+import { createGraphTrainer, type GraphTrainer } from "./graph/graph-trainer.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
@@ -39,12 +40,15 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
 }
 
 class InProcessModel implements ComputeModel {
+  private graphTrainer: GraphTrainer | undefined;
+
   constructor(
     private readonly model: tf.LayersModel,
     readonly description: ModelDescription,
   ) {}
 
   async predict(input: TensorData): Promise<TensorData> {
+    await this.syncFromGraph();
     const output = tf.tidy(
       () =>
         this.model.predict(toTensor(input), {
@@ -59,12 +63,14 @@ class InProcessModel implements ComputeModel {
   }
 
   async getWeights(): Promise<NamedTensorData[]> {
+    await this.syncFromGraph();
     return Promise.all(
       this.model.weights.map(async (w) => ({ name: w.originalName, tensor: await fromTensor(w.read()) })),
     );
   }
 
   async captureState(): Promise<StateCapture> {
+    await this.syncFromGraph();
     const weights = this.model.weights.map((w) => ({ name: w.originalName, tensor: tf.clone(w.read()) }));
     const optimizer = this.model.optimizer ? await captureOptimizerState(this.model.optimizer) : [];
     const held = [
@@ -99,6 +105,7 @@ class InProcessModel implements ComputeModel {
   }
 
   async setWeights(weights: readonly NamedTensorData[]): Promise<void> {
+    await this.syncFromGraph();
     const current = this.model.weights;
     if (weights.length !== current.length) {
       throw new ModelbayError(
@@ -118,17 +125,33 @@ class InProcessModel implements ComputeModel {
     const tensors = weights.map((w) => toTensor(w.tensor));
     this.model.setWeights(tensors);
     for (const t of tensors) t.dispose();
+    this.graphTrainer?.invalidate();
   }
 
-  setOptimizerState(state: readonly NamedTensorData[]): Promise<void> {
-    return writeOptimizerState(this.model.optimizer, state);
+  async setOptimizerState(state: readonly NamedTensorData[]): Promise<void> {
+    await this.syncFromGraph();
+    await writeOptimizerState(this.model.optimizer, state);
+    this.graphTrainer?.invalidate();
   }
 
   async createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer> {
-    return createTrainer(this.model, this.model.optimizer, x, y, opts);
+    await this.syncFromGraph();
+    const graph = createGraphTrainer(this.model, this.model.optimizer, x, y, opts);
+    if (typeof graph === "string") return createTrainer(this.model, this.model.optimizer, x, y, opts);
+    this.graphTrainer = graph;
+    return graph;
+  }
+
+  /** A graph trainer holds the newest weights and slots while it trains: readers take them back first. */
+  private async syncFromGraph(): Promise<void> {
+    const graph = this.graphTrainer;
+    if (!graph) return;
+    await graph.flush();
+    if (graph.finished) this.graphTrainer = undefined;
   }
 
   dispose(): void {
+    this.graphTrainer?.close();
     this.model.optimizer?.dispose();
     this.model.dispose();
   }

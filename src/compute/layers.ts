@@ -69,6 +69,11 @@ export class BlockLayer extends tf.layers.Layer {
     );
   }
 
+  /** The layers the block wraps, in order. */
+  get layers(): readonly tf.layers.Layer[] {
+    return this.inner;
+  }
+
   override build(inputShape: Shape | Shape[]): void {
     let shape = inputShape;
     for (const layer of this.inner) {

@@ -29,6 +29,8 @@ export interface BatchRunResult {
 }
 
 export interface Trainer {
+  /** "graph": one TensorFlow session run per step (graph/graph-trainer.ts); "eager": tfjs ops. */
+  readonly executor: "graph" | "eager";
   readonly rows: number;
   readonly batchesPerEpoch: number;
   /**
@@ -59,6 +61,7 @@ export function createTrainer(
     order ? tf.gather(source, tf.tensor1d(order.subarray(start, start + size), "int32")) : source.slice(start, size);
 
   return {
+    executor: "eager",
     rows,
     batchesPerEpoch,
 
@@ -119,32 +122,38 @@ export function createTrainer(
       }
     },
 
-    async evaluate(xEval, yEval) {
-      if (xEval.shape[0] === 0) throw new ModelbayError(Code.INVALID_ARGUMENT, "validation data is empty");
-      const scalars = tf.tidy(() => {
-        const xt = toTensor(xEval);
-        const yt = toTensor(yEval);
-        const prediction = model.predict(xt, { batchSize: 4096 }) as tf.Tensor;
-        return tf.stack([
-          computeLoss(loss, yt, prediction),
-          ...metrics.map((m) => computeMetric(m, loss, yt, prediction)),
-        ]);
-      });
-      try {
-        const values = await scalars.data();
-        const out: Record<string, number> = { loss: values[0] as number };
-        metrics.forEach((m, j) => {
-          out[METRIC_NAME[m]] = values[1 + j] as number;
-        });
-        return out;
-      } finally {
-        scalars.dispose();
-      }
-    },
+    evaluate: (xEval, yEval) => evaluateModel(model, opts, xEval, yEval),
 
     dispose() {
       x.dispose();
       y.dispose();
     },
   };
+}
+
+/** Loss and metrics of the model over a dataset, without training (validation data). */
+export async function evaluateModel(
+  model: tf.LayersModel,
+  opts: TrainerOptions,
+  xEval: TensorData,
+  yEval: TensorData,
+): Promise<Record<string, number>> {
+  const { loss, metrics } = opts;
+  if (xEval.shape[0] === 0) throw new ModelbayError(Code.INVALID_ARGUMENT, "validation data is empty");
+  const scalars = tf.tidy(() => {
+    const xt = toTensor(xEval);
+    const yt = toTensor(yEval);
+    const prediction = model.predict(xt, { batchSize: 4096 }) as tf.Tensor;
+    return tf.stack([computeLoss(loss, yt, prediction), ...metrics.map((m) => computeMetric(m, loss, yt, prediction))]);
+  });
+  try {
+    const values = await scalars.data();
+    const out: Record<string, number> = { loss: values[0] as number };
+    metrics.forEach((m, j) => {
+      out[METRIC_NAME[m]] = values[1 + j] as number;
+    });
+    return out;
+  } finally {
+    scalars.dispose();
+  }
 }

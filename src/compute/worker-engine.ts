@@ -206,7 +206,12 @@ class WorkerModel implements ComputeModel {
     };
   }
   async createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer> {
-    const t = await this.worker.call<{ handle: number; rows: number; batchesPerEpoch: number }>({
+    const t = await this.worker.call<{
+      handle: number;
+      executor: Trainer["executor"];
+      rows: number;
+      batchesPerEpoch: number;
+    }>({
       op: "createTrainer",
       model: this.handle,
       x,
@@ -216,6 +221,7 @@ class WorkerModel implements ComputeModel {
     const worker = this.worker;
     let lastOrder: Int32Array | null | undefined;
     return {
+      executor: t.executor,
       rows: t.rows,
       batchesPerEpoch: t.batchesPerEpoch,
       runBatches(order, firstBatch, count): Promise<BatchRunResult> {

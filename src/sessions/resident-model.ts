@@ -143,6 +143,7 @@ export class ResidentModel implements ComputeModel {
     this.trainers++;
     let disposed = false;
     return {
+      executor: trainer.executor,
       rows: trainer.rows,
       batchesPerEpoch: trainer.batchesPerEpoch,
       runBatches: (order, firstBatch, count) => {

@@ -92,7 +92,7 @@ async function main(): Promise<void> {
         const trainer = await need(models, req.model, "model").createTrainer(req.x, req.y, req.opts);
         const h = nextHandle++;
         trainers.set(h, { trainer, order: null });
-        return { handle: h, rows: trainer.rows, batchesPerEpoch: trainer.batchesPerEpoch };
+        return { handle: h, executor: trainer.executor, rows: trainer.rows, batchesPerEpoch: trainer.batchesPerEpoch };
       }
       case "runBatches": {
         const entry = need(trainers, req.trainer, "trainer");

@@ -1,0 +1,324 @@
+// Trains a Dense stack with Adam through one TF_SessionRun per step (train-graph.ts), on the
+// native backend. The graph's resource variables hold the live weights and slots while a job
+// trains; the tfjs model and optimizer get them back (flush) before anything reads them, and the
+// graph takes them again (invalidate) after anything writes them.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import type { NamedTensorData } from "../engine.js";
+import { BlockLayer } from "../layers.js";
+import { writeOptimizerState } from "../optimizer-state.js";
+import { fromTensor, toTensor } from "../tensor-conversion.js";
+import type { TensorData } from "../tensor-data.js";
+import { type BatchRunResult, evaluateModel, type Trainer, type TrainerOptions } from "../trainer.js";
+import { savedModelProto } from "./graph-def.js";
+import {
+  type AdamHyper,
+  type DenseLayerPlan,
+  type GraphActivation,
+  type GraphMetric,
+  type TrainGraph,
+  trainGraph,
+} from "./train-graph.js";
+
+interface TensorInfo {
+  name: string;
+  dtype: string;
+  shape: number[];
+  tfDtype: string;
+}
+/** The native backend's session API (tfjs-node's NodeJSKernelBackend). */
+interface SessionBackend {
+  loadSavedModelMetaGraph(dir: string, tags: string): number;
+  runSavedModel(id: number, inputs: tf.Tensor[], infos: TensorInfo[], outputs: string[]): tf.Tensor[];
+  deleteSavedModel(id: number): void;
+}
+
+const TAG = "train";
+const ACTIVATIONS = new Set<string>(["linear", "relu", "sigmoid", "tanh", "softmax"]);
+
+/** The layers as a Dense stack the graph can train, with their variables; why not, otherwise. */
+function planOf(model: tf.LayersModel): { layers: DenseLayerPlan[]; variables: tf.LayerVariable[] } | string {
+  const dense: tf.layers.Layer[] = [];
+  const flatten = (layer: tf.layers.Layer): string | undefined => {
+    const className = layer.getClassName();
+    if (className === "InputLayer") return undefined;
+    if (layer instanceof BlockLayer) {
+      for (const inner of layer.layers) {
+        const reason = flatten(inner);
+        if (reason) return reason;
+      }
+      return undefined;
+    }
+    if (className !== "Dense") return `layer ${layer.name} is a ${className}`;
+    dense.push(layer);
+    return undefined;
+  };
+  for (const layer of model.layers) {
+    const reason = flatten(layer);
+    if (reason) return reason;
+  }
+  const layers: DenseLayerPlan[] = [];
+  const variables: tf.LayerVariable[] = [];
+  for (const [i, layer] of dense.entries()) {
+    const config = layer.getConfig() as { activation?: string; useBias?: boolean };
+    const activation = config.activation ?? "linear";
+    if (!ACTIVATIONS.has(activation)) return `layer ${layer.name} has activation ${activation}`;
+    if (activation === "softmax" && i !== dense.length - 1) return "softmax before the last layer";
+    const [kernel, bias] = layer.trainableWeights;
+    if (kernel?.shape.length !== 2) return `layer ${layer.name} has no 2-D kernel`;
+    layers.push({
+      inputDim: kernel.shape[0] as number,
+      units: kernel.shape[1] as number,
+      activation: activation as GraphActivation,
+      useBias: config.useBias !== false,
+    });
+    variables.push(kernel, ...(bias ? [bias] : []));
+  }
+  const same =
+    variables.length === model.trainableWeights.length && variables.every((v, i) => v === model.trainableWeights[i]);
+  if (layers.length === 0 || !same) return "the trainable weights are not those of a Dense stack";
+  return { layers, variables };
+}
+
+function graphDir(graph: TrainGraph): string {
+  const proto = savedModelProto(graph.nodes, TAG);
+  const hash = crypto.createHash("sha256").update(proto).digest("hex").slice(0, 16);
+  const dir = path.join(os.tmpdir(), `modelbay-graphs-${process.getuid?.() ?? "u"}`, hash);
+  if (!fs.existsSync(path.join(dir, "saved_model.pb"))) {
+    // Written beside and renamed: two workers building the same graph never see half a file.
+    fs.mkdirSync(dir, { recursive: true });
+    const tmp = path.join(dir, `saved_model.pb.${process.pid}.${crypto.randomUUID()}`);
+    fs.writeFileSync(tmp, proto);
+    fs.renameSync(tmp, path.join(dir, "saved_model.pb"));
+  }
+  return dir;
+}
+
+export interface GraphTrainer extends Trainer {
+  /**
+   * Copies the graph's weights and slots into the tfjs model and optimizer, if they moved. After
+   * dispose() the session lives on until this has run once, so the last steps are never lost.
+   */
+  flush(): Promise<void>;
+  /** The tfjs side changed (restore, setWeights): the graph reloads it before the next step. */
+  invalidate(): void;
+  /** Disposed, and nothing left to flush: the owner may forget it. */
+  readonly finished: boolean;
+  /** Frees the session without flushing (the model itself is going away). */
+  close(): void;
+}
+
+/**
+ * A graph trainer when the model, loss, metrics and optimizer are ones the graph covers (Dense
+ * stacks with linear/relu/sigmoid/tanh, softmax last with categorical crossentropy; MSE; Adam) on
+ * the native backend; otherwise the reason, and the caller trains eagerly.
+ */
+export function createGraphTrainer(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  xData: TensorData,
+  yData: TensorData,
+  opts: TrainerOptions,
+): GraphTrainer | string {
+  if (!tf.getBackend().startsWith("tensorflow")) return `backend ${tf.getBackend()} has no session API`;
+  if (process.env.MODELBAY_GRAPH_TRAINING === "0") return "MODELBAY_GRAPH_TRAINING=0";
+  if ((optimizer.constructor as { className?: string }).className !== "Adam") return "optimizer is not Adam";
+  const loss = opts.loss;
+  if (
+    loss !== "mean_squared_error" &&
+    loss !== "categorical_crossentropy" &&
+    loss !== "sparse_categorical_crossentropy"
+  ) {
+    return `loss ${loss}`;
+  }
+  if (!opts.metrics.every((m) => m === "mean_squared_error" || m === "mean_absolute_error")) return "metrics";
+  const plan = planOf(model);
+  if (typeof plan === "string") return plan;
+  const lastActivation = plan.layers[plan.layers.length - 1]?.activation;
+  if ((loss !== "mean_squared_error") !== (lastActivation === "softmax")) {
+    return "crossentropy is covered only after a softmax last layer, and softmax only with it";
+  }
+  const config = optimizer.getConfig() as { learningRate: number; beta1: number; beta2: number; epsilon: number };
+  const adam: AdamHyper = { ...config };
+  const graph = trainGraph(plan.layers, loss, opts.metrics as GraphMetric[], adam);
+  const backend = tf.backend() as unknown as SessionBackend;
+  const session = backend.loadSavedModelMetaGraph(graphDir(graph), TAG);
+  const info = (name: string, shape: number[]): TensorInfo => ({ name, dtype: "float32", shape, tfDtype: "DT_FLOAT" });
+
+  const x = toTensor(xData);
+  // The graph takes float labels (class indices too: they are cast back inside).
+  const yGiven = toTensor(yData);
+  const y = yGiven.dtype === "float32" ? yGiven : tf.tidy(() => yGiven.toFloat());
+  if (y !== yGiven) yGiven.dispose();
+  const rows = x.shape[0] ?? 0;
+  const { batchSize, metrics } = opts;
+  const batchesPerEpoch = Math.ceil(rows / batchSize);
+  const slotName = (v: tf.LayerVariable, slot: "m" | "v") => `${(v.read() as tf.Variable).name}/${slot}`;
+  let iterations = 0;
+  let graphCurrent = false; // the graph holds the latest state
+  let tfjsCurrent = true; // the tfjs model and optimizer hold the latest state
+  let disposed = false;
+  let closed = false;
+  const close = () => {
+    if (!closed) backend.deleteSavedModel(session);
+    closed = true;
+  };
+
+  /** tfjs -> graph: weights, slots (zeros before the first step) and the step count. */
+  const load = async () => {
+    // tfjs' order: the iteration count, then every m slot, then every v slot, by position (the
+    // names carry another model's variable names after a restore); none before the first step.
+    const [iter, ...slots] = await optimizer.getWeights();
+    iterations = Number((iter?.tensor.dataSync() ?? [0])[0]);
+    iter?.tensor.dispose();
+    const n = plan.variables.length;
+    const haveSlots = slots.length === 2 * n;
+    const values = tf.tidy(() => [
+      ...plan.variables.map((v) => v.read()),
+      ...plan.variables.map((v, i) =>
+        haveSlots ? (slots[i] as { tensor: tf.Tensor }).tensor : tf.zerosLike(v.read()),
+      ),
+      ...plan.variables.map((v, i) =>
+        haveSlots ? (slots[n + i] as { tensor: tf.Tensor }).tensor : tf.zerosLike(v.read()),
+      ),
+    ]);
+    const done = backend.runSavedModel(
+      session,
+      values,
+      graph.variables.map((v) => info(graph.initFeed(v.name), v.shape)),
+      [graph.initDone],
+    );
+    // Only the zeros made here are ours to free; weights and slots belong to the model.
+    tf.dispose([...done, ...(haveSlots ? [] : values.slice(n))]);
+    graphCurrent = true;
+  };
+
+  const flush = async () => {
+    if (tfjsCurrent) return;
+    const state = backend.runSavedModel(
+      session,
+      [],
+      [],
+      graph.variables.map((v) => graph.readFetch(v.name)),
+    );
+    try {
+      const n = plan.variables.length;
+      for (const [i, v] of plan.variables.entries()) v.write(state[i] as tf.Tensor);
+      const slot = async (name: string, t: tf.Tensor): Promise<NamedTensorData> => ({
+        name,
+        tensor: await fromTensor(t),
+      });
+      const power = (name: string, beta: number): NamedTensorData => ({
+        name,
+        tensor: { dtype: "float32", shape: [], data: Float32Array.of(beta ** (iterations + 1)) },
+      });
+      // The optimizer's own form: iteration count, m slots, v slots, and the running powers tfjs
+      // keeps (beta^(t+1): it multiplies them after each step).
+      await writeOptimizerState(optimizer, [
+        { name: "iter", tensor: { dtype: "int32", shape: [], data: Int32Array.of(iterations) } },
+        ...(await Promise.all(plan.variables.map((v, i) => slot(slotName(v, "m"), state[n + i] as tf.Tensor)))),
+        ...(await Promise.all(plan.variables.map((v, i) => slot(slotName(v, "v"), state[2 * n + i] as tf.Tensor)))),
+        power("modelbay/adam/acc_beta1", adam.beta1),
+        power("modelbay/adam/acc_beta2", adam.beta2),
+      ]);
+    } finally {
+      tf.dispose(state);
+    }
+    tfjsCurrent = true;
+    if (disposed) close();
+  };
+
+  const sparse = loss === "sparse_categorical_crossentropy";
+  const batchOf = (source: tf.Tensor, order: Int32Array | null, start: number, size: number, flat = false) =>
+    tf.tidy(() => {
+      const rowsOf = order
+        ? tf.gather(source, tf.tensor1d(order.subarray(start, start + size), "int32"))
+        : source.slice(start, size);
+      return flat ? rowsOf.reshape([-1]) : rowsOf;
+    });
+
+  return {
+    executor: "graph",
+    rows,
+    batchesPerEpoch,
+    flush,
+    invalidate() {
+      graphCurrent = false;
+    },
+    get finished() {
+      return disposed && tfjsCurrent;
+    },
+    close,
+
+    async runBatches(order, firstBatch, count): Promise<BatchRunResult> {
+      if (!graphCurrent) await load();
+      const result: BatchRunResult = {
+        steps: 0,
+        samples: 0,
+        lossSum: 0,
+        lastLoss: Number.NaN,
+        metricSums: {},
+        nonFinite: false,
+      };
+      const fetched: tf.Tensor[] = [];
+      const sizes: number[] = [];
+      const last = Math.min(firstBatch + count, batchesPerEpoch);
+      const width = 1 + metrics.length;
+      try {
+        for (let b = firstBatch; b < last; b++) {
+          const start = b * batchSize;
+          const size = Math.min(batchSize, rows - start);
+          const xb = batchOf(x, order, start, size);
+          const yb = batchOf(y, order, start, size, sparse);
+          iterations += 1;
+          // Adam's bias corrections for this step, computed in double precision like Keras' pow.
+          const powers = [tf.scalar(adam.beta1 ** iterations), tf.scalar(adam.beta2 ** iterations)];
+          fetched.push(
+            ...backend.runSavedModel(
+              session,
+              [xb, yb, ...powers],
+              [info("x:0", xb.shape), info("y:0", yb.shape), info("beta1_power:0", []), info("beta2_power:0", [])],
+              graph.stepFetches,
+            ),
+          );
+          tf.dispose([xb, yb, ...powers]);
+          tfjsCurrent = false;
+          sizes.push(size);
+        }
+        const all = fetched.length ? tf.stack(fetched) : undefined;
+        const values = all ? await all.data() : new Float32Array();
+        all?.dispose();
+        sizes.forEach((size, i) => {
+          const batchLoss = values[i * width] as number;
+          result.steps += 1;
+          result.samples += size;
+          result.lossSum += batchLoss * size;
+          result.lastLoss = batchLoss;
+          if (!Number.isFinite(batchLoss)) result.nonFinite = true;
+          metrics.forEach((m, j) => {
+            const name = m === "mean_squared_error" ? "mse" : "mae";
+            result.metricSums[name] = (result.metricSums[name] ?? 0) + (values[i * width + 1 + j] as number) * size;
+          });
+        });
+        return result;
+      } finally {
+        tf.dispose(fetched);
+      }
+    },
+
+    async evaluate(xEval, yEval) {
+      await flush();
+      return evaluateModel(model, opts, xEval, yEval);
+    },
+
+    dispose() {
+      x.dispose();
+      y.dispose();
+      disposed = true;
+      if (tfjsCurrent) close();
+    },
+  };
+}
