@@ -46,15 +46,19 @@ export function unpackWeights(specs: readonly WeightSpec[], data: Buffer, file: 
     const bytes = count * size;
     if (offset + bytes > data.byteLength)
       throw new ModelbayError(Code.DATA_LOSS, `${file} is shorter than its weight specs`);
-    // Copy into fresh aligned memory: slices of a file buffer are not aligned for Float32Array.
-    const chunk = new Uint8Array(data.subarray(offset, offset + bytes)).buffer;
+    // A view when the bytes sit aligned in the buffer (a file read into its own allocation, as the
+    // store reads them: no copy of a large state); a copy into fresh memory otherwise.
+    const start = data.byteOffset + offset;
+    const aligned = start % size === 0;
+    const buffer = aligned ? data.buffer : new Uint8Array(data.subarray(offset, offset + bytes)).buffer;
+    const at = aligned ? start : 0;
     offset += bytes;
     const tensorData =
       spec.dtype === "float32"
-        ? new Float32Array(chunk)
+        ? new Float32Array(buffer, at, count)
         : spec.dtype === "int32"
-          ? new Int32Array(chunk)
-          : new Uint8Array(chunk);
+          ? new Int32Array(buffer, at, count)
+          : new Uint8Array(buffer, at, count);
     return { name: spec.name, tensor: { dtype: spec.dtype, shape: spec.shape, data: tensorData } };
   });
 }

@@ -39,6 +39,43 @@ export async function readManifest(dir: string): Promise<Manifest> {
 }
 
 /** Reads every file the manifest lists and checks its size and hash. Returns the contents. */
+const READ_CHUNK = 16 * 2 ** 20;
+
+/**
+ * Reads a file of `size` bytes into its own allocation (so tensors can be views into it) and hashes
+ * it as it arrives: each chunk is hashed while the next one is being read. (More reads in flight
+ * measured no faster: hashing, at about the speed of reading from the page cache, sets the pace.)
+ */
+async function readHashed(file: string, name: string, size: number): Promise<{ data: Buffer; digest: string }> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, "r");
+  } catch {
+    throw new CorruptCheckpointError(`${name} is missing`);
+  }
+  try {
+    const actual = (await handle.stat()).size;
+    if (actual !== size) throw new CorruptCheckpointError(`${name} has ${actual} bytes, manifest says ${size}`);
+    const data = Buffer.allocUnsafeSlow(size);
+    const hash = createHash("sha256");
+    const readAt = (offset: number) =>
+      handle.read(data, offset, Math.min(READ_CHUNK, size - offset), offset).then((r) => r.bytesRead);
+    let offset = 0;
+    let next = size > 0 ? readAt(0) : undefined;
+    while (next) {
+      const n = await next;
+      if (n === 0) throw new CorruptCheckpointError(`${name} ended after ${offset} bytes, manifest says ${size}`);
+      const start = offset;
+      offset += n;
+      next = offset < size ? readAt(offset) : undefined;
+      hash.update(data.subarray(start, offset));
+    }
+    return { data, digest: hash.digest("hex") };
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function readVerified(dir: string): Promise<{ manifest: Manifest; files: Map<string, Buffer> }> {
   let manifest: Manifest;
   try {
@@ -50,15 +87,8 @@ export async function readVerified(dir: string): Promise<{ manifest: Manifest; f
   for (const f of manifest.files) {
     if (f.path.includes("/") || f.path.startsWith("."))
       throw new CorruptCheckpointError(`manifest lists a bad path ${f.path}`);
-    let data: Buffer;
-    try {
-      data = await fs.readFile(path.join(dir, f.path));
-    } catch {
-      throw new CorruptCheckpointError(`${f.path} is missing`);
-    }
-    if (data.byteLength !== f.size)
-      throw new CorruptCheckpointError(`${f.path} has ${data.byteLength} bytes, manifest says ${f.size}`);
-    if (sha256(data) !== f.sha256) throw new CorruptCheckpointError(`${f.path} does not match its sha256`);
+    const { data, digest } = await readHashed(path.join(dir, f.path), f.path, f.size);
+    if (digest !== f.sha256) throw new CorruptCheckpointError(`${f.path} does not match its sha256`);
     files.set(f.path, data);
   }
   if (fingerprintOf(manifest.files) !== manifest.fingerprint) throw new CorruptCheckpointError("fingerprint mismatch");

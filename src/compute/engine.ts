@@ -69,7 +69,11 @@ export interface ComputeModel {
 export interface ComputeEngine {
   readonly backend: BackendInfo;
   buildModel(spec: ModelSpec): Promise<ComputeModel>;
-  /** Builds the model of `spec` and loads a snapshot's weights and optimizer state into it. */
+  /**
+   * Builds the model of `spec` and loads a snapshot's weights and optimizer state into it. The
+   * engine may take the snapshot's buffers over (a device thread moves them rather than copy a large
+   * state): callers pass a snapshot they no longer need.
+   */
   restoreModel(spec: ModelSpec, snapshot: Pick<ModelSnapshot, "weights" | "optimizer">): Promise<ComputeModel>;
   /** Loads a TensorFlow SavedModel directory as a predict-only model (native backend only). */
   loadSavedModel(dir: string): Promise<ComputeModel>;

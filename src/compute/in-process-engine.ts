@@ -166,7 +166,7 @@ export async function createInProcessEngine(choice: BackendChoice): Promise<Comp
       return new InProcessModel(model, describe(model, spec));
     },
     async restoreModel(spec: ModelSpec, snapshot: Pick<ModelSnapshot, "weights" | "optimizer">): Promise<ComputeModel> {
-      const model = await buildModel(spec);
+      const model = await buildModel(spec, true);
       const restored = new InProcessModel(model, describe(model, spec));
       try {
         await restored.setWeights(snapshot.weights);

@@ -23,6 +23,8 @@ interface LayerContext {
   seeds: SeedSequence;
   name: string;
   inputShape?: number[];
+  /** The caller overwrites every weight next (a restore): zeros cost a fill, random draws cost far more. */
+  weightsFollow?: boolean;
 }
 
 export function createLayer(spec: LayerSpec, ctx: LayerContext): tf.layers.Layer {
@@ -34,12 +36,20 @@ export function createLayer(spec: LayerSpec, ctx: LayerContext): tf.layers.Layer
         units: spec.units,
         activation: spec.activation,
         useBias: spec.useBias,
-        kernelInitializer: tf.initializers.glorotUniform(ctx.seeds.take()),
+        kernelInitializer: ctx.weightsFollow
+          ? tf.initializers.zeros()
+          : tf.initializers.glorotUniform(ctx.seeds.take()),
       });
     case "dropout":
       return tf.layers.dropout({ ...common, rate: spec.rate, ...ctx.seeds.take() });
     case "block":
-      return new BlockLayer({ ...common, blockName: spec.block, blocks: [...ctx.blocks], ...ctx.seeds.take() });
+      return new BlockLayer({
+        ...common,
+        blockName: spec.block,
+        blocks: [...ctx.blocks],
+        ...ctx.seeds.take(),
+        ...(ctx.weightsFollow ? { weightsFollow: true } : {}),
+      });
   }
 }
 
@@ -50,6 +60,7 @@ interface BlockLayerArgs {
   /** Every block definition the block may refer to (itself and the blocks it places). */
   blocks: BlockDefinition[];
   seed?: number;
+  weightsFollow?: boolean;
 }
 
 /** A layer that applies the layers of a BlockDefinition in order; each instance owns its weights. */
@@ -65,7 +76,12 @@ export class BlockLayer extends tf.layers.Layer {
     if (!definition) throw new Error(`block "${args.blockName}" is not defined`);
     const seeds = new SeedSequence(args.seed ?? undefined);
     this.inner = definition.layers.map((spec, i) =>
-      createLayer(spec, { blocks: args.blocks, seeds, name: `${this.name}__${spec.name ?? `${spec.kind}_${i}`}` }),
+      createLayer(spec, {
+        blocks: args.blocks,
+        seeds,
+        name: `${this.name}__${spec.name ?? `${spec.kind}_${i}`}`,
+        ...(args.weightsFollow ? { weightsFollow: true } : {}),
+      }),
     );
   }
 

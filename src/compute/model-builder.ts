@@ -40,7 +40,7 @@ function compile(model: tf.LayersModel, spec: CompileSpec): void {
   });
 }
 
-async function buildTopology(spec: ModelSpec): Promise<tf.LayersModel> {
+async function buildTopology(spec: ModelSpec, weightsFollow: boolean): Promise<tf.LayersModel> {
   const topology = spec.topology;
   if (topology.kind === "keras-json") {
     let parsed: unknown;
@@ -66,15 +66,19 @@ async function buildTopology(spec: ModelSpec): Promise<tf.LayersModel> {
         seeds,
         name: layer.name ?? `${layer.kind === "block" ? layer.block : layer.kind}_${i}`,
         ...(i === 0 ? { inputShape: topology.inputShape } : {}),
+        weightsFollow,
       }),
     );
   });
   return model;
 }
 
-/** Builds the model; a spec the api layer validated can still fail in TensorFlow.js (say, a bad JSON topology). */
-export async function buildModel(spec: ModelSpec): Promise<tf.LayersModel> {
-  const model = await buildTopology(spec);
+/**
+ * Builds the model; a spec the api layer validated can still fail in TensorFlow.js (say, a bad JSON
+ * topology). `weightsFollow`: the caller sets every weight next (a restore), so skip the random draws.
+ */
+export async function buildModel(spec: ModelSpec, weightsFollow = false): Promise<tf.LayersModel> {
+  const model = await buildTopology(spec, weightsFollow);
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     model.dispose();
     throw new ModelbayError(Code.INVALID_ARGUMENT, "spec: only models with one input and one output are supported");

@@ -12,6 +12,7 @@ import type {
   ComputeEngine,
   ComputeModel,
   ModelDescription,
+  ModelSnapshot,
   NamedTensorData,
   StateCapture,
   Trainer,
@@ -26,16 +27,27 @@ import type { Envelope, Ready, Reply, Request, WorkerInit } from "./worker/proto
  * of a request's rows, rows held out for validation) are copied out before a request crosses: only
  * their own bytes go to the worker. Applied to every request, so no operation can forget it.
  */
-function compactViews(value: unknown): unknown {
+function compactViews(value: unknown, moving: ReadonlySet<ArrayBufferLike> = new Set()): unknown {
   if (ArrayBuffer.isView(value)) {
     const view = value as Float32Array | Int32Array | Uint8Array;
-    return view.byteLength === view.buffer.byteLength ? view : view.slice();
+    // A view into a buffer that moves to the worker (transfer) crosses as it is, without a copy.
+    return view.byteLength === view.buffer.byteLength || moving.has(view.buffer) ? view : view.slice();
   }
-  if (Array.isArray(value)) return value.map(compactViews);
+  if (Array.isArray(value)) return value.map((v) => compactViews(v, moving));
   if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, compactViews(v)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, compactViews(v, moving)]));
   }
   return value;
+}
+
+/** Buffers of at least 1 MiB under a snapshot's tensors: worth moving to the worker, not copying. */
+function largeBuffers(snapshot: Pick<ModelSnapshot, "weights" | "optimizer">): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const t of [...snapshot.weights, ...snapshot.optimizer]) {
+    const buffer = t.tensor.data.buffer;
+    if (buffer instanceof ArrayBuffer && buffer.byteLength >= 2 ** 20) buffers.add(buffer);
+  }
+  return [...buffers];
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; op: string; sent: number };
@@ -53,7 +65,10 @@ export type WorkerKind = "thread" | "process";
 
 /** The few operations DeviceWorker needs from a thread or a child process. */
 interface WorkerHandle {
-  postMessage(message: unknown): void;
+  /** `transfer` moves buffers to a thread; a process gets copies whatever it says. */
+  postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
+  /** Whether postMessage can move buffers (threads) rather than copy them (processes). */
+  transfers: boolean;
   on(event: "message", listener: (message: Reply | Ready) => void): void;
   on(event: "exit", listener: (code: number | null) => void): void;
   once(event: "message", listener: (message: Ready) => void): void;
@@ -75,6 +90,7 @@ function startWorker(init: WorkerInit, kind: WorkerKind, env: Record<string, str
     });
     return {
       postMessage: (m) => child.send(m as never),
+      transfers: false,
       on: (event: string, listener: (...args: unknown[]) => void) => child.on(event, listener),
       once: (event: string, listener: (...args: unknown[]) => void) => child.once(event, listener),
       id: child.pid ?? -1,
@@ -93,7 +109,8 @@ function startWorker(init: WorkerInit, kind: WorkerKind, env: Record<string, str
     ? new Worker(bootstrap, { eval: true, workerData: init, env: workerEnv })
     : new Worker(url, { workerData: init, env: workerEnv });
   return {
-    postMessage: (m) => worker.postMessage(m),
+    postMessage: (m, transfer) => worker.postMessage(m, transfer),
+    transfers: true,
     on: (event: string, listener: (...args: unknown[]) => void) => worker.on(event, listener),
     once: (event: string, listener: (...args: unknown[]) => void) => worker.once(event, listener),
     id: worker.threadId,
@@ -152,11 +169,22 @@ class DeviceWorker {
     return this.worker.id;
   }
 
-  call<T>(req: Request): Promise<T> {
+  /** Sends a request; buffers in `transfer` move to a worker thread (detached here) instead of being copied. */
+  call<T>(req: Request, transfer: readonly ArrayBuffer[] = []): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, op: req.op, sent: performance.now() });
+      if (this.worker.transfers && transfer.length > 0) {
+        try {
+          const moving = new Set<ArrayBufferLike>(transfer);
+          this.worker.postMessage({ ...(compactViews(req, moving) as Request), id } satisfies Envelope, [...transfer]);
+          return;
+        } catch (err) {
+          // A buffer that cannot move (Node's Buffer pool, a WebAssembly memory): copy instead.
+          if (!(err instanceof Error && err.name === "DataCloneError")) throw err;
+        }
+      }
       this.worker.postMessage({ ...(compactViews(req) as Request), id } satisfies Envelope);
     });
   }
@@ -285,15 +313,15 @@ export async function createWorkerEngine(
     }
     return current;
   };
-  const open = async (req: Request): Promise<ComputeModel> => {
+  const open = async (req: Request, transfer: readonly ArrayBuffer[] = []): Promise<ComputeModel> => {
     const worker = await live();
-    const r = await worker.call<{ handle: number; description: ModelDescription }>(req);
+    const r = await worker.call<{ handle: number; description: ModelDescription }>(req, transfer);
     return new WorkerModel(worker, r.handle, r.description);
   };
   return {
     backend,
     buildModel: (spec: ModelSpec) => open({ op: "build", spec }),
-    restoreModel: (spec, snapshot) => open({ op: "restore", spec, snapshot }),
+    restoreModel: (spec, snapshot) => open({ op: "restore", spec, snapshot }, largeBuffers(snapshot)),
     loadSavedModel: (dir) => open({ op: "loadSavedModel", dir }),
     memory: async () => (await live()).call({ op: "memory" }),
     workerThreadId: () => current.threadId,
