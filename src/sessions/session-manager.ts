@@ -309,8 +309,8 @@ export class SessionManager {
   }
 
   /**
-   * Predicts `rows` chunk by chunk from `startOffset`, computing a chunk only when the caller asks
-   * for it, so a slow reader holds back the compute and memory stays at one chunk.
+   * Predicts `rows` chunk by chunk from `startOffset`, at most one chunk ahead of what the caller
+   * has taken, so a slow reader holds back the compute and memory stays at two chunks.
    */
   async *predictChunks(
     id: string,
@@ -328,18 +328,33 @@ export class SessionManager {
       throw new ModelbayError(Code.OUT_OF_RANGE, `start_offset ${startOffset} is past the last row (${total} rows)`);
     const outputName = session.model.description.outputs[0]?.name ?? "output";
     const inputName = rows.name || (session.model.description.inputs[0]?.name ?? "input");
-    for (let offset = startOffset; offset < total; offset += chunkRows) {
-      signal.throwIfAborted();
+    const predictAt = async (offset: number) => {
       const chunk = await rows.rows(offset, Math.min(total, offset + chunkRows));
       const output = await inSpan(this.observe.tracer, "predict chunk", { offset, rows: chunk.shape[0] ?? 0 }, () =>
         session.model.predict(chunk),
       );
-      session.lastUsed = Date.now();
-      const outputs = [{ name: outputName, tensor: output }];
-      const report = session.spec?.reportNonFinite
-        ? { nonFinite: nonFiniteReport([{ name: inputName, tensor: chunk }], outputs) }
-        : {};
-      yield { offset, total, outputs, ...report };
+      return { chunk, output };
+    };
+    // One chunk ahead: the device computes the next chunk while this one is encoded and sent.
+    let ahead = startOffset < total ? predictAt(startOffset) : undefined;
+    try {
+      for (let offset = startOffset; ahead; offset += chunkRows) {
+        signal.throwIfAborted();
+        const { chunk, output } = await ahead;
+        const next = offset + chunkRows;
+        ahead = next < total && !signal.aborted ? predictAt(next) : undefined;
+        // Settled later (or by the finally below); never an unhandled rejection meanwhile.
+        ahead?.catch(() => undefined);
+        session.lastUsed = Date.now();
+        const outputs = [{ name: outputName, tensor: output }];
+        const report = session.spec?.reportNonFinite
+          ? { nonFinite: nonFiniteReport([{ name: inputName, tensor: chunk }], outputs) }
+          : {};
+        yield { offset, total, outputs, ...report };
+      }
+    } finally {
+      // A cancelled or abandoned stream lets the chunk in flight finish before its rows are closed.
+      await ahead?.catch(() => undefined);
     }
   }
 
