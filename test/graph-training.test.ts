@@ -47,7 +47,7 @@ const classes = (rows: number, k: number): TensorData => ({
   data: Float32Array.from({ length: rows }, (_, i) => (i * 7) % k),
 });
 
-/** Trains `epochs` epochs with a seeded shuffle; returns the executor, losses and predictions. */
+/** Trains `epochs` epochs (numbered from `firstEpoch`, which picks each epoch's shuffle); returns the executor and losses. */
 async function train(
   model: ComputeModel,
   x: TensorData,
@@ -56,6 +56,7 @@ async function train(
   metrics: MetricKind[],
   epochs: number,
   graph: boolean,
+  firstEpoch = 0,
 ) {
   process.env.MODELBAY_GRAPH_TRAINING = graph ? "1" : "0";
   const trainer = await model.createTrainer(x, y, { batchSize: 32, loss, metrics });
@@ -63,7 +64,7 @@ async function train(
   const losses: number[] = [];
   const metricMeans: number[] = [];
   try {
-    for (let e = 0; e < epochs; e++) {
+    for (let e = firstEpoch; e < firstEpoch + epochs; e++) {
       const order = Int32Array.from({ length: rows }, (_, i) => (i * 37 + e * 11) % rows);
       let sum = 0;
       let samples = 0;
@@ -188,14 +189,8 @@ test("graph training hands back its full state: a restored copy resumes to the s
     assert.ok(optimizer.some((o) => o.name.endsWith("/m")) && optimizer.some((o) => o.name.endsWith("/v")));
     const resumed = await engine.restoreModel(c.spec, { weights, optimizer });
     try {
-      // The second epoch's shuffle, as the straight run used it.
-      process.env.MODELBAY_GRAPH_TRAINING = "1";
-      const trainer = await resumed.createTrainer(c.x, c.y, { batchSize: 32, loss, metrics: [] });
-      const rows = c.x.shape[0] as number;
-      const order = Int32Array.from({ length: rows }, (_, i) => (i * 37 + 11) % rows);
-      for (let b = 0; b < trainer.batchesPerEpoch; b += 16) await trainer.runBatches(order, b, 16);
-      trainer.dispose();
-      delete process.env.MODELBAY_GRAPH_TRAINING;
+      // The second epoch, with the shuffle the straight run used for it.
+      await train(resumed, c.x, c.y, loss, [], 1, true, 1);
       const a = await straight.getWeights();
       const b = await resumed.getWeights();
       a.forEach((w, i) => {

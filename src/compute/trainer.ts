@@ -57,23 +57,12 @@ export function createTrainer(
   const batchesPerEpoch = Math.ceil(rows / batchSize);
   const variables = () => model.trainableWeights.map((w) => w.read() as tf.Variable);
 
-  const batchOf = (source: tf.Tensor, order: Int32Array | null, start: number, size: number): tf.Tensor =>
-    order ? tf.gather(source, tf.tensor1d(order.subarray(start, start + size), "int32")) : source.slice(start, size);
-
   return {
     executor: "eager",
     rows,
     batchesPerEpoch,
 
     async runBatches(order, firstBatch, count) {
-      const result: BatchRunResult = {
-        steps: 0,
-        samples: 0,
-        lossSum: 0,
-        lastLoss: Number.NaN,
-        metricSums: {},
-        nonFinite: false,
-      };
       const pending: { size: number; scalars: tf.Tensor }[] = [];
       const last = Math.min(firstBatch + count, batchesPerEpoch);
       try {
@@ -81,8 +70,8 @@ export function createTrainer(
           const start = b * batchSize;
           const size = Math.min(batchSize, rows - start);
           const scalars = tf.tidy(() => {
-            const xb = batchOf(x, order, start, size);
-            const yb = batchOf(y, order, start, size);
+            const xb = batchRows(x, order, start, size);
+            const yb = batchRows(y, order, start, size);
             let metricValues: tf.Scalar[] = [];
             const cost = optimizer.minimize(
               () => {
@@ -103,20 +92,11 @@ export function createTrainer(
         const all = pending.length ? tf.concat(pending.map((p) => p.scalars)) : undefined;
         const values = all ? await all.data() : new Float32Array();
         all?.dispose();
-        const width = 1 + metrics.length;
-        pending.forEach(({ size }, i) => {
-          const batchLoss = values[i * width] as number;
-          result.steps += 1;
-          result.samples += size;
-          result.lossSum += batchLoss * size;
-          result.lastLoss = batchLoss;
-          if (!Number.isFinite(batchLoss)) result.nonFinite = true;
-          metrics.forEach((m, j) => {
-            const name = METRIC_NAME[m];
-            result.metricSums[name] = (result.metricSums[name] ?? 0) + (values[i * width + 1 + j] as number) * size;
-          });
-        });
-        return result;
+        return sumBatches(
+          values as Float32Array,
+          pending.map((p) => p.size),
+          metrics,
+        );
       } finally {
         for (const p of pending) p.scalars.dispose();
       }
@@ -156,4 +136,41 @@ export async function evaluateModel(
   } finally {
     scalars.dispose();
   }
+}
+
+/** The rows of one batch: gathered in the epoch's order, or a slice in the natural order. */
+export function batchRows(source: tf.Tensor, order: Int32Array | null, start: number, size: number): tf.Tensor {
+  return tf.tidy(() =>
+    order ? tf.gather(source, tf.tensor1d(order.subarray(start, start + size), "int32")) : source.slice(start, size),
+  );
+}
+
+/** One call's sums from its batches' [loss, ...metrics] values, read back together. */
+export function sumBatches(
+  values: Float32Array,
+  sizes: readonly number[],
+  metrics: readonly MetricKind[],
+): BatchRunResult {
+  const result: BatchRunResult = {
+    steps: 0,
+    samples: 0,
+    lossSum: 0,
+    lastLoss: Number.NaN,
+    metricSums: {},
+    nonFinite: false,
+  };
+  const width = 1 + metrics.length;
+  sizes.forEach((size, i) => {
+    const batchLoss = values[i * width] as number;
+    result.steps += 1;
+    result.samples += size;
+    result.lossSum += batchLoss * size;
+    result.lastLoss = batchLoss;
+    if (!Number.isFinite(batchLoss)) result.nonFinite = true;
+    metrics.forEach((m, j) => {
+      const name = METRIC_NAME[m];
+      result.metricSums[name] = (result.metricSums[name] ?? 0) + (values[i * width + 1 + j] as number) * size;
+    });
+  });
+  return result;
 }

@@ -12,7 +12,14 @@ import { BlockLayer } from "../layers.js";
 import { writeOptimizerState } from "../optimizer-state.js";
 import { fromTensor, toTensor } from "../tensor-conversion.js";
 import type { TensorData } from "../tensor-data.js";
-import { type BatchRunResult, evaluateModel, type Trainer, type TrainerOptions } from "../trainer.js";
+import {
+  type BatchRunResult,
+  batchRows,
+  evaluateModel,
+  sumBatches,
+  type Trainer,
+  type TrainerOptions,
+} from "../trainer.js";
 import { savedModelProto } from "./graph-def.js";
 import {
   type AdamHyper,
@@ -231,14 +238,14 @@ export function createGraphTrainer(
     if (disposed) close();
   };
 
-  const sparse = loss === "sparse_categorical_crossentropy";
-  const batchOf = (source: tf.Tensor, order: Int32Array | null, start: number, size: number, flat = false) =>
-    tf.tidy(() => {
-      const rowsOf = order
-        ? tf.gather(source, tf.tensor1d(order.subarray(start, start + size), "int32"))
-        : source.slice(start, size);
-      return flat ? rowsOf.reshape([-1]) : rowsOf;
-    });
+  // Sparse labels go in as one class index per row (the graph makes them one-hot).
+  const labelsOf = (order: Int32Array | null, start: number, size: number) => {
+    const rowsOf = batchRows(y, order, start, size);
+    if (loss !== "sparse_categorical_crossentropy") return rowsOf;
+    const flat = rowsOf.reshape([-1]);
+    rowsOf.dispose();
+    return flat;
+  };
 
   return {
     executor: "graph",
@@ -255,24 +262,15 @@ export function createGraphTrainer(
 
     async runBatches(order, firstBatch, count): Promise<BatchRunResult> {
       if (!graphCurrent) await load();
-      const result: BatchRunResult = {
-        steps: 0,
-        samples: 0,
-        lossSum: 0,
-        lastLoss: Number.NaN,
-        metricSums: {},
-        nonFinite: false,
-      };
       const fetched: tf.Tensor[] = [];
       const sizes: number[] = [];
       const last = Math.min(firstBatch + count, batchesPerEpoch);
-      const width = 1 + metrics.length;
       try {
         for (let b = firstBatch; b < last; b++) {
           const start = b * batchSize;
           const size = Math.min(batchSize, rows - start);
-          const xb = batchOf(x, order, start, size);
-          const yb = batchOf(y, order, start, size, sparse);
+          const xb = batchRows(x, order, start, size);
+          const yb = labelsOf(order, start, size);
           iterations += 1;
           // Adam's bias corrections for this step, computed in double precision like Keras' pow.
           const powers = [tf.scalar(adam.beta1 ** iterations), tf.scalar(adam.beta2 ** iterations)];
@@ -291,19 +289,7 @@ export function createGraphTrainer(
         const all = fetched.length ? tf.stack(fetched) : undefined;
         const values = all ? await all.data() : new Float32Array();
         all?.dispose();
-        sizes.forEach((size, i) => {
-          const batchLoss = values[i * width] as number;
-          result.steps += 1;
-          result.samples += size;
-          result.lossSum += batchLoss * size;
-          result.lastLoss = batchLoss;
-          if (!Number.isFinite(batchLoss)) result.nonFinite = true;
-          metrics.forEach((m, j) => {
-            const name = m === "mean_squared_error" ? "mse" : "mae";
-            result.metricSums[name] = (result.metricSums[name] ?? 0) + (values[i * width + 1 + j] as number) * size;
-          });
-        });
-        return result;
+        return sumBatches(values as Float32Array, sizes, metrics);
       } finally {
         tf.dispose(fetched);
       }
