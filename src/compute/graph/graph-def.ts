@@ -5,6 +5,7 @@
 
 export const DT_FLOAT = 1;
 export const DT_INT32 = 3;
+export const DT_BOOL = 10;
 
 class ProtoWriter {
   private readonly chunks: Uint8Array[] = [];

@@ -1,4 +1,4 @@
-// Trains a Dense stack with Adam through one TF_SessionRun per step (train-graph.ts), on the
+// Trains a Dense stack through one TF_SessionRun per step (train-graph.ts), on the
 // native backend. The graph's resource variables hold the live weights and slots while a job
 // trains; the tfjs model and optimizer get them back (flush) before anything reads them, and the
 // graph takes them again (invalidate) after anything writes them.
@@ -22,10 +22,11 @@ import {
 } from "../trainer.js";
 import { savedModelProto } from "./graph-def.js";
 import {
-  type AdamHyper,
   type DenseLayerPlan,
   type GraphActivation,
-  type GraphMetric,
+  type GraphLoss,
+  type GraphOptimizer,
+  SLOTS,
   type TrainGraph,
   trainGraph,
 } from "./train-graph.js";
@@ -118,10 +119,58 @@ export interface GraphTrainer extends Trainer {
   close(): void;
 }
 
+/** tfjs' optimizer as the graph's update rule, or why the graph does not cover it. */
+function graphOptimizer(optimizer: tf.Optimizer): GraphOptimizer | string {
+  const className = (optimizer.constructor as { className?: string }).className;
+  const c = optimizer.getConfig() as Record<string, number | boolean>;
+  const lr = Number(c.learningRate);
+  switch (className) {
+    case "Adam":
+      return {
+        kind: "adam",
+        learningRate: lr,
+        beta1: Number(c.beta1),
+        beta2: Number(c.beta2),
+        epsilon: Number(c.epsilon),
+      };
+    case "SGD":
+      return { kind: "sgd", learningRate: lr };
+    case "Momentum":
+      if (c.useNesterov) return "Nesterov momentum";
+      return { kind: "momentum", learningRate: lr, momentum: Number(c.momentum) };
+    case "RMSProp":
+      if (c.centered) return "centered RMSprop";
+      return {
+        kind: "rmsprop",
+        learningRate: lr,
+        rho: Number(c.decay),
+        momentum: Number(c.momentum),
+        epsilon: Number(c.epsilon),
+      };
+    default:
+      return `optimizer ${className}`;
+  }
+}
+
+const GRAPH_LOSSES = new Set<string>([
+  "mean_squared_error",
+  "mean_absolute_error",
+  "binary_crossentropy",
+  "categorical_crossentropy",
+  "sparse_categorical_crossentropy",
+]);
+/** The last layer's activation each crossentropy needs (the graph differentiates them together). */
+const CROSSENTROPY_ACTIVATION: Partial<Record<GraphLoss, GraphActivation>> = {
+  binary_crossentropy: "sigmoid",
+  categorical_crossentropy: "softmax",
+  sparse_categorical_crossentropy: "softmax",
+};
+
 /**
  * A graph trainer when the model, loss, metrics and optimizer are ones the graph covers (Dense
- * stacks with linear/relu/sigmoid/tanh, softmax last with categorical crossentropy; MSE; Adam) on
- * the native backend; otherwise the reason, and the caller trains eagerly.
+ * stacks with linear/relu/sigmoid/tanh layers; MSE or MAE; binary crossentropy after a sigmoid,
+ * (sparse) categorical crossentropy after a softmax; Adam, SGD, momentum or RMSprop) on the native
+ * backend; otherwise the reason, and the caller trains eagerly.
  */
 export function createGraphTrainer(
   model: tf.LayersModel,
@@ -132,25 +181,18 @@ export function createGraphTrainer(
 ): GraphTrainer | string {
   if (!tf.getBackend().startsWith("tensorflow")) return `backend ${tf.getBackend()} has no session API`;
   if (process.env.MODELBAY_GRAPH_TRAINING === "0") return "MODELBAY_GRAPH_TRAINING=0";
-  if ((optimizer.constructor as { className?: string }).className !== "Adam") return "optimizer is not Adam";
-  const loss = opts.loss;
-  if (
-    loss !== "mean_squared_error" &&
-    loss !== "categorical_crossentropy" &&
-    loss !== "sparse_categorical_crossentropy"
-  ) {
-    return `loss ${loss}`;
-  }
-  if (!opts.metrics.every((m) => m === "mean_squared_error" || m === "mean_absolute_error")) return "metrics";
+  const rule = graphOptimizer(optimizer);
+  if (typeof rule === "string") return rule;
+  if (!GRAPH_LOSSES.has(opts.loss)) return `loss ${opts.loss}`;
+  const loss = opts.loss as GraphLoss;
   const plan = planOf(model);
   if (typeof plan === "string") return plan;
   const lastActivation = plan.layers[plan.layers.length - 1]?.activation;
-  if ((loss !== "mean_squared_error") !== (lastActivation === "softmax")) {
-    return "crossentropy is covered only after a softmax last layer, and softmax only with it";
+  const needed = CROSSENTROPY_ACTIVATION[loss];
+  if (needed ? lastActivation !== needed : lastActivation === "softmax") {
+    return `loss ${loss} after a ${lastActivation} last layer`;
   }
-  const config = optimizer.getConfig() as { learningRate: number; beta1: number; beta2: number; epsilon: number };
-  const adam: AdamHyper = { ...config };
-  const graph = trainGraph(plan.layers, loss, opts.metrics as GraphMetric[], adam);
+  const graph = trainGraph(plan.layers, loss, opts.metrics, rule);
   const backend = tf.backend() as unknown as SessionBackend;
   const session = backend.loadSavedModelMetaGraph(graphDir(graph), TAG);
   const info = (name: string, shape: number[]): TensorInfo => ({ name, dtype: "float32", shape, tfDtype: "DT_FLOAT" });
@@ -163,7 +205,7 @@ export function createGraphTrainer(
   const rows = x.shape[0] ?? 0;
   const { batchSize, metrics } = opts;
   const batchesPerEpoch = Math.ceil(rows / batchSize);
-  const slotName = (v: tf.LayerVariable, slot: "m" | "v") => `${(v.read() as tf.Variable).name}/${slot}`;
+  const slotName = (v: tf.LayerVariable, slot: string) => `${(v.read() as tf.Variable).name}/${slot}`;
   let iterations = 0;
   let graphCurrent = false; // the graph holds the latest state
   let tfjsCurrent = true; // the tfjs model and optimizer hold the latest state
@@ -174,22 +216,22 @@ export function createGraphTrainer(
     closed = true;
   };
 
+  const slotKinds = SLOTS[rule.kind];
   /** tfjs -> graph: weights, slots (zeros before the first step) and the step count. */
   const load = async () => {
-    // tfjs' order: the iteration count, then every m slot, then every v slot, by position (the
+    // tfjs' order: the iteration count, then each slot kind for every variable, by position (the
     // names carry another model's variable names after a restore); none before the first step.
     const [iter, ...slots] = await optimizer.getWeights();
     iterations = Number((iter?.tensor.dataSync() ?? [0])[0]);
     iter?.tensor.dispose();
     const n = plan.variables.length;
-    const haveSlots = slots.length === 2 * n;
+    const haveSlots = slots.length === slotKinds.length * n;
     const values = tf.tidy(() => [
       ...plan.variables.map((v) => v.read()),
-      ...plan.variables.map((v, i) =>
-        haveSlots ? (slots[i] as { tensor: tf.Tensor }).tensor : tf.zerosLike(v.read()),
-      ),
-      ...plan.variables.map((v, i) =>
-        haveSlots ? (slots[n + i] as { tensor: tf.Tensor }).tensor : tf.zerosLike(v.read()),
+      ...slotKinds.flatMap((_, k) =>
+        plan.variables.map((v, i) =>
+          haveSlots ? (slots[k * n + i] as { tensor: tf.Tensor }).tensor : tf.zerosLike(v.read()),
+        ),
       ),
     ]);
     const done = backend.runSavedModel(
@@ -218,18 +260,23 @@ export function createGraphTrainer(
         name,
         tensor: await fromTensor(t),
       });
+      // The optimizer's own form: iteration count, each slot kind for every variable, and for
+      // Adam the running powers tfjs keeps (beta^(t+1): it multiplies them after each step).
       const power = (name: string, beta: number): NamedTensorData => ({
         name,
         tensor: { dtype: "float32", shape: [], data: Float32Array.of(beta ** (iterations + 1)) },
       });
-      // The optimizer's own form: iteration count, m slots, v slots, and the running powers tfjs
-      // keeps (beta^(t+1): it multiplies them after each step).
+      const slotValues = await Promise.all(
+        slotKinds.flatMap((kind, k) =>
+          plan.variables.map((v, i) => slot(slotName(v, kind), state[(k + 1) * n + i] as tf.Tensor)),
+        ),
+      );
       await writeOptimizerState(optimizer, [
         { name: "iter", tensor: { dtype: "int32", shape: [], data: Int32Array.of(iterations) } },
-        ...(await Promise.all(plan.variables.map((v, i) => slot(slotName(v, "m"), state[n + i] as tf.Tensor)))),
-        ...(await Promise.all(plan.variables.map((v, i) => slot(slotName(v, "v"), state[2 * n + i] as tf.Tensor)))),
-        power("modelbay/adam/acc_beta1", adam.beta1),
-        power("modelbay/adam/acc_beta2", adam.beta2),
+        ...slotValues,
+        ...(rule.kind === "adam"
+          ? [power("modelbay/adam/acc_beta1", rule.beta1), power("modelbay/adam/acc_beta2", rule.beta2)]
+          : []),
       ]);
     } finally {
       tf.dispose(state);
@@ -273,12 +320,14 @@ export function createGraphTrainer(
           const yb = labelsOf(order, start, size);
           iterations += 1;
           // Adam's bias corrections for this step, computed in double precision like Keras' pow.
-          const powers = [tf.scalar(adam.beta1 ** iterations), tf.scalar(adam.beta2 ** iterations)];
+          const powers =
+            rule.kind === "adam" ? [tf.scalar(rule.beta1 ** iterations), tf.scalar(rule.beta2 ** iterations)] : [];
+          const powerInfos = powers.length ? [info("beta1_power:0", []), info("beta2_power:0", [])] : [];
           fetched.push(
             ...backend.runSavedModel(
               session,
               [xb, yb, ...powers],
-              [info("x:0", xb.shape), info("y:0", yb.shape), info("beta1_power:0", []), info("beta2_power:0", [])],
+              [info("x:0", xb.shape), info("y:0", yb.shape), ...powerInfos],
               graph.stepFetches,
             ),
           );
