@@ -194,7 +194,13 @@ export function createGraphTrainer(
   }
   const graph = trainGraph(plan.layers, loss, opts.metrics, rule);
   const backend = tf.backend() as unknown as SessionBackend;
-  const session = backend.loadSavedModelMetaGraph(graphDir(graph), TAG);
+  let session: number;
+  try {
+    session = backend.loadSavedModelMetaGraph(graphDir(graph), TAG);
+  } catch (err) {
+    // A TensorFlow that rejects the graph still trains the model, eagerly.
+    return `the train graph did not load: ${err instanceof Error ? err.message : String(err)}`;
+  }
   const info = (name: string, shape: number[]): TensorInfo => ({ name, dtype: "float32", shape, tfDtype: "DT_FLOAT" });
 
   const x = toTensor(xData);
