@@ -3,6 +3,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
 import { type BackendChoice, initBackend } from "./backend.js";
+import { denseForward } from "./dense-forward.js";
 import type {
   ComputeEngine,
   ComputeModel,
@@ -41,19 +42,23 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
 
 class InProcessModel implements ComputeModel {
   private graphTrainer: GraphTrainer | undefined;
+  /** Dense stacks skip tfjs-layers' predict machinery for batches it would not split anyway. */
+  private readonly forward: ((input: tf.Tensor) => tf.Tensor) | undefined;
 
   constructor(
     private readonly model: tf.LayersModel,
     readonly description: ModelDescription,
-  ) {}
+  ) {
+    this.forward = denseForward(model);
+  }
 
   async predict(input: TensorData): Promise<TensorData> {
     await this.syncFromGraph();
-    const output = tf.tidy(
-      () =>
-        this.model.predict(toTensor(input), {
-          batchSize: PREDICT_BATCH_ROWS,
-        }) as tf.Tensor,
+    const forward = (input.shape[0] ?? 0) <= PREDICT_BATCH_ROWS ? this.forward : undefined;
+    const output = tf.tidy(() =>
+      forward
+        ? forward(toTensor(input))
+        : (this.model.predict(toTensor(input), { batchSize: PREDICT_BATCH_ROWS }) as tf.Tensor),
     );
     try {
       return await fromTensor(output);

@@ -7,8 +7,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { type DenseActivation, denseStackOf } from "../dense-stack.js";
 import type { NamedTensorData } from "../engine.js";
-import { BlockLayer } from "../layers.js";
 import { writeOptimizerState } from "../optimizer-state.js";
 import { fromTensor, toTensor } from "../tensor-conversion.js";
 import type { TensorData } from "../tensor-data.js";
@@ -21,15 +21,7 @@ import {
   type TrainerOptions,
 } from "../trainer.js";
 import { savedModelProto } from "./graph-def.js";
-import {
-  type DenseLayerPlan,
-  type GraphActivation,
-  type GraphLoss,
-  type GraphOptimizer,
-  SLOTS,
-  type TrainGraph,
-  trainGraph,
-} from "./train-graph.js";
+import { type GraphLoss, type GraphOptimizer, SLOTS, type TrainGraph, trainGraph } from "./train-graph.js";
 
 interface TensorInfo {
   name: string;
@@ -45,52 +37,6 @@ interface SessionBackend {
 }
 
 const TAG = "train";
-const ACTIVATIONS = new Set<string>(["linear", "relu", "sigmoid", "tanh", "softmax"]);
-
-/** The layers as a Dense stack the graph can train, with their variables; why not, otherwise. */
-function planOf(model: tf.LayersModel): { layers: DenseLayerPlan[]; variables: tf.LayerVariable[] } | string {
-  const dense: tf.layers.Layer[] = [];
-  const flatten = (layer: tf.layers.Layer): string | undefined => {
-    const className = layer.getClassName();
-    if (className === "InputLayer") return undefined;
-    if (layer instanceof BlockLayer) {
-      for (const inner of layer.layers) {
-        const reason = flatten(inner);
-        if (reason) return reason;
-      }
-      return undefined;
-    }
-    if (className !== "Dense") return `layer ${layer.name} is a ${className}`;
-    dense.push(layer);
-    return undefined;
-  };
-  for (const layer of model.layers) {
-    const reason = flatten(layer);
-    if (reason) return reason;
-  }
-  const layers: DenseLayerPlan[] = [];
-  const variables: tf.LayerVariable[] = [];
-  for (const [i, layer] of dense.entries()) {
-    const config = layer.getConfig() as { activation?: string; useBias?: boolean };
-    const activation = config.activation ?? "linear";
-    if (!ACTIVATIONS.has(activation)) return `layer ${layer.name} has activation ${activation}`;
-    if (activation === "softmax" && i !== dense.length - 1) return "softmax before the last layer";
-    const [kernel, bias] = layer.trainableWeights;
-    if (kernel?.shape.length !== 2) return `layer ${layer.name} has no 2-D kernel`;
-    layers.push({
-      inputDim: kernel.shape[0] as number,
-      units: kernel.shape[1] as number,
-      activation: activation as GraphActivation,
-      useBias: config.useBias !== false,
-    });
-    variables.push(kernel, ...(bias ? [bias] : []));
-  }
-  const same =
-    variables.length === model.trainableWeights.length && variables.every((v, i) => v === model.trainableWeights[i]);
-  if (layers.length === 0 || !same) return "the trainable weights are not those of a Dense stack";
-  return { layers, variables };
-}
-
 function graphDir(graph: TrainGraph): string {
   const proto = savedModelProto(graph.nodes, TAG);
   const hash = crypto.createHash("sha256").update(proto).digest("hex").slice(0, 16);
@@ -160,7 +106,7 @@ const GRAPH_LOSSES = new Set<string>([
   "sparse_categorical_crossentropy",
 ]);
 /** The last layer's activation each crossentropy needs (the graph differentiates them together). */
-const CROSSENTROPY_ACTIVATION: Partial<Record<GraphLoss, GraphActivation>> = {
+const CROSSENTROPY_ACTIVATION: Partial<Record<GraphLoss, DenseActivation>> = {
   binary_crossentropy: "sigmoid",
   categorical_crossentropy: "softmax",
   sparse_categorical_crossentropy: "softmax",
@@ -185,7 +131,7 @@ export function createGraphTrainer(
   if (typeof rule === "string") return rule;
   if (!GRAPH_LOSSES.has(opts.loss)) return `loss ${opts.loss}`;
   const loss = opts.loss as GraphLoss;
-  const plan = planOf(model);
+  const plan = denseStackOf(model);
   if (typeof plan === "string") return plan;
   const lastActivation = plan.layers[plan.layers.length - 1]?.activation;
   const needed = CROSSENTROPY_ACTIVATION[loss];

@@ -3,9 +3,9 @@
 // -GradientDescent, -Momentum or -RMSProp, the same formulas as tfjs' optimizers) per variable. Run through
 // TF_SessionRun it costs one native call per step, where the eager path pays ~100 kernel calls
 // (the reason small batches trained at a third of Keras' speed).
+import type { DenseLayerPlan } from "../dense-stack.js";
 import { type Attr, DT_BOOL, DT_FLOAT, DT_INT32, type NodeDef } from "./graph-def.js";
 
-export type GraphActivation = "linear" | "relu" | "sigmoid" | "tanh" | "softmax";
 export type GraphLoss =
   | "mean_squared_error"
   | "mean_absolute_error"
@@ -13,13 +13,6 @@ export type GraphLoss =
   | "categorical_crossentropy"
   | "sparse_categorical_crossentropy";
 export type GraphMetric = "mean_squared_error" | "mean_absolute_error" | "accuracy";
-
-export interface DenseLayerPlan {
-  inputDim: number;
-  units: number;
-  activation: GraphActivation;
-  useBias: boolean;
-}
 
 export type GraphOptimizer =
   | { kind: "adam"; learningRate: number; beta1: number; beta2: number; epsilon: number }
