@@ -38,18 +38,35 @@ export async function writeOptimizerState(optimizer: tf.Optimizer, state: readon
   );
   const slots = state.filter((w) => !extras.has(w.name));
   if (slots.length === 0) return;
-  const tensors = slots.map((w) => ({
-    name: w.name,
-    tensor: toTensor(w.tensor),
-  }));
-  await optimizer.setWeights(tensors);
-  // Slots became variables holding their own reference to the data.
-  for (const t of tensors) t.tensor.dispose();
-  if (isAdam(optimizer) && extras.size === 2) {
+  const tensors = slots.map((w) => ({ name: w.name, tensor: toTensor(w.tensor) }));
+  const power = (name: string) => (extras.get(name) as TensorData).data[0] as number;
+  try {
+    await setOptimizerTensors(
+      optimizer,
+      tensors,
+      extras.size === 2 ? { beta1: power(ADAM_POWERS[0]), beta2: power(ADAM_POWERS[1]) } : undefined,
+    );
+  } finally {
+    for (const t of tensors) t.tensor.dispose();
+  }
+}
+
+/**
+ * Sets the optimizer's state from tensors on the device ("iter", then its slots in its own order):
+ * the slots become variables holding their own reference, so the caller still disposes its tensors.
+ * `adamPowers` are Adam's running beta1^t and beta2^t, which tfjs would otherwise recompute.
+ */
+export async function setOptimizerTensors(
+  optimizer: tf.Optimizer,
+  slots: { name: string; tensor: tf.Tensor }[],
+  adamPowers?: { beta1: number; beta2: number },
+): Promise<void> {
+  await optimizer.setWeights(slots);
+  if (isAdam(optimizer) && adamPowers) {
     const adam = optimizer as unknown as AdamInternals;
     tf.tidy(() => {
-      adam.accBeta1.assign(tf.scalar((extras.get(ADAM_POWERS[0]) as TensorData).data[0] as number));
-      adam.accBeta2.assign(tf.scalar((extras.get(ADAM_POWERS[1]) as TensorData).data[0] as number));
+      adam.accBeta1.assign(tf.scalar(adamPowers.beta1));
+      adam.accBeta2.assign(tf.scalar(adamPowers.beta2));
     });
   }
 }

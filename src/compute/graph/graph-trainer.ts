@@ -8,9 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { type DenseActivation, denseStackOf } from "../dense-stack.js";
-import type { NamedTensorData } from "../engine.js";
-import { writeOptimizerState } from "../optimizer-state.js";
-import { fromTensor, toTensor } from "../tensor-conversion.js";
+import { setOptimizerTensors } from "../optimizer-state.js";
+import { toTensor } from "../tensor-conversion.js";
 import type { TensorData } from "../tensor-data.js";
 import {
   type BatchRunResult,
@@ -208,28 +207,26 @@ export function createGraphTrainer(
     try {
       const n = plan.variables.length;
       for (const [i, v] of plan.variables.entries()) v.write(state[i] as tf.Tensor);
-      const slot = async (name: string, t: tf.Tensor): Promise<NamedTensorData> => ({
-        name,
-        tensor: await fromTensor(t),
-      });
-      // The optimizer's own form: iteration count, each slot kind for every variable, and for
-      // Adam the running powers tfjs keeps (beta^(t+1): it multiplies them after each step).
-      const power = (name: string, beta: number): NamedTensorData => ({
-        name,
-        tensor: { dtype: "float32", shape: [], data: Float32Array.of(beta ** (iterations + 1)) },
-      });
-      const slotValues = await Promise.all(
-        slotKinds.flatMap((kind, k) =>
-          plan.variables.map((v, i) => slot(slotName(v, kind), state[(k + 1) * n + i] as tf.Tensor)),
-        ),
-      );
-      await writeOptimizerState(optimizer, [
-        { name: "iter", tensor: { dtype: "int32", shape: [], data: Int32Array.of(iterations) } },
-        ...slotValues,
-        ...(rule.kind === "adam"
-          ? [power("modelbay/adam/acc_beta1", rule.beta1), power("modelbay/adam/acc_beta2", rule.beta2)]
-          : []),
-      ]);
+      // Straight from the fetched tensors, no trip through host memory: the iteration count, each
+      // slot kind for every variable, and for Adam the running powers tfjs keeps (beta^(t+1): it
+      // multiplies them after each step).
+      const iter = tf.scalar(iterations, "int32");
+      try {
+        await setOptimizerTensors(
+          optimizer,
+          [
+            { name: "iter", tensor: iter },
+            ...slotKinds.flatMap((kind, k) =>
+              plan.variables.map((v, i) => ({ name: slotName(v, kind), tensor: state[(k + 1) * n + i] as tf.Tensor })),
+            ),
+          ],
+          rule.kind === "adam"
+            ? { beta1: rule.beta1 ** (iterations + 1), beta2: rule.beta2 ** (iterations + 1) }
+            : undefined,
+        );
+      } finally {
+        iter.dispose();
+      }
     } finally {
       tf.dispose(state);
     }
