@@ -255,7 +255,9 @@ for (const c of [CASES[0], CASES[4], CASES[5]] as (typeof CASES)[number][]) {
       for (const [i, t] of capture.tensors.entries()) {
         if (t.group !== "optimizer") continue;
         const count = t.shape.reduce((n, d) => n * d, 1);
-        const data = await capture.read(i, 0, count);
+        const bytes = await capture.read(i, 0, count, new Uint8Array(count * 4));
+        const data =
+          t.dtype === "int32" ? new Int32Array(bytes.buffer, 0, count) : new Float32Array(bytes.buffer, 0, count);
         optimizer.push({ name: t.name, tensor: { dtype: t.dtype, shape: t.shape, data } as TensorData });
       }
       capture.release();

@@ -1,7 +1,7 @@
 // A checkpoint's files from a state pinned on the device: the small JSON files at once, and
 // weights.bin / optimizer.bin streamed out of the device in slices while they are written.
 import type { StateCapture } from "../compute/engine.js";
-import { elementCount, type TypedData } from "../compute/tensor-data.js";
+import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
 import { type CheckpointHeader, checkpointMetadataFiles } from "./checkpoint-codec.js";
 import { inMemoryFile, type StreamedFile } from "./checkpoint-store.js";
 
@@ -10,11 +10,16 @@ import { inMemoryFile, type StreamedFile } from "./checkpoint-store.js";
 const SLICE_ELEMENTS = 1 << 22;
 // Slices requested ahead of the one being written, so device reads, hashing and disk writes overlap.
 const READ_AHEAD = 3;
+const MAX_BYTES_PER_ELEMENT = Math.max(...Object.values(BYTES_PER_ELEMENT));
 
-type Group = "weights" | "optimizer";
+export type Group = "weights" | "optimizer";
 
-/** The tensors of one .bin file, read a slice at a time, several slices ahead. */
-function groupBytes(capture: StateCapture, group: Group): () => AsyncGenerator<Uint8Array> {
+/**
+ * The tensors of one .bin file, read a slice at a time, several slices ahead. Slices land in a ring
+ * of shared buffers that the device thread fills in place; a yielded chunk stays valid until the
+ * consumer asks for the next one (its buffer is reused for the slice READ_AHEAD further on).
+ */
+export function groupBytes(capture: StateCapture, group: Group): () => AsyncGenerator<Uint8Array> {
   return async function* () {
     const slices = capture.tensors.flatMap((t, index) => {
       if (t.group !== group) return [];
@@ -25,19 +30,25 @@ function groupBytes(capture: StateCapture, group: Group): () => AsyncGenerator<U
       }
       return out;
     });
+    const largest = Math.max(0, ...slices.map((s) => s.count));
+    const ring = Array.from(
+      { length: Math.min(READ_AHEAD + 1, slices.length) },
+      () => new Uint8Array(new SharedArrayBuffer(largest * MAX_BYTES_PER_ELEMENT)),
+    );
     const read = (i: number) => {
       const slice = slices[i];
       if (!slice) return undefined;
-      const pending = capture.read(slice.index, slice.start, slice.count);
+      const pending = capture.read(slice.index, slice.start, slice.count, ring[i % ring.length] as Uint8Array);
       // A prefetched slice may be abandoned when the write fails; its failure is not news then.
       pending.catch(() => undefined);
       return pending;
     };
     const ahead = Array.from({ length: READ_AHEAD }, (_, i) => read(i));
     for (let i = 0; ahead[0]; i++) {
-      const data = await (ahead.shift() as Promise<TypedData>);
+      const chunk = await (ahead.shift() as Promise<Uint8Array>);
+      // Slice i - 1 is done with (the consumer asked for this one), so its buffer can be refilled.
       ahead.push(read(i + READ_AHEAD));
-      yield new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      yield chunk;
     }
   };
 }

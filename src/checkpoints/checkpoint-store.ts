@@ -45,6 +45,7 @@ async function fsyncPath(p: string): Promise<void> {
 /** A file of a checkpoint whose bytes arrive in pieces (read out of a model while it trains on). */
 export interface StreamedFile {
   path: string;
+  /** Each chunk may be reused once the next one is requested: consume it before asking on. */
   chunks(): AsyncIterable<Uint8Array>;
 }
 
@@ -58,22 +59,38 @@ export function inMemoryFile(path: string, data: Uint8Array): StreamedFile {
   };
 }
 
-/** Writes the chunks to `file`, hashing them on the way, and fsyncs it. */
-async function writeStreamSynced(file: string, chunks: AsyncIterable<Uint8Array>): Promise<ManifestFile> {
+/**
+ * Writes the chunks to `file`, hashing each on this thread while the thread pool writes it. Returns
+ * once every byte is written, with `durable`: the fsync, which proceeds while the next file is written.
+ */
+async function writeStream(
+  file: string,
+  chunks: AsyncIterable<Uint8Array>,
+): Promise<{ entry: ManifestFile; durable: Promise<void> }> {
   const handle = await fs.open(file, "w");
   const hash = createHash("sha256");
   let size = 0;
   try {
     for await (const chunk of chunks) {
+      const written = writeAll(handle, chunk);
       hash.update(chunk);
       size += chunk.byteLength;
-      await handle.write(chunk);
+      await written;
     }
-    await handle.sync();
-  } finally {
+  } catch (err) {
     await handle.close();
+    throw err;
   }
-  return { path: path.basename(file), size, sha256: hash.digest("hex") };
+  const durable = handle.sync().finally(() => handle.close());
+  // Awaited by the commit; a commit that fails first must not leave the rejection unhandled.
+  durable.catch(() => undefined);
+  return { entry: { path: path.basename(file), size, sha256: hash.digest("hex") }, durable };
+}
+
+async function writeAll(handle: fs.FileHandle, chunk: Uint8Array): Promise<void> {
+  for (let done = 0; done < chunk.byteLength; ) {
+    done += (await handle.write(chunk, done, chunk.byteLength - done)).bytesWritten;
+  }
 }
 
 async function writeFileSynced(file: string, data: Buffer | string): Promise<void> {
@@ -178,7 +195,13 @@ export class CheckpointStore {
       try {
         await fs.mkdir(temp, { recursive: true });
         const entries: ManifestFile[] = [];
-        for (const f of files) entries.push(await writeStreamSynced(path.join(temp, f.path), f.chunks()));
+        const durable: Promise<void>[] = [];
+        for (const f of files) {
+          const written = await writeStream(path.join(temp, f.path), f.chunks());
+          entries.push(written.entry);
+          durable.push(written.durable);
+        }
+        await Promise.all(durable);
         manifest = manifestOf(entries);
         await writeFileSynced(path.join(temp, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
         await fsyncPath(temp);

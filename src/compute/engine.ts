@@ -45,8 +45,12 @@ export interface CapturedTensor {
 export interface StateCapture {
   topology: unknown;
   tensors: CapturedTensor[];
-  /** Elements [start, start + count) of tensor `index`, flattened in row-major order. */
-  read(index: number, start: number, count: number): Promise<TypedData>;
+  /**
+   * Writes elements [start, start + count) of tensor `index`, flattened in row-major order, as raw
+   * little-endian bytes into `into` and returns the filled part of it. When `into` lies in a
+   * SharedArrayBuffer, a device thread writes straight into it: no copy crosses the threads.
+   */
+  read(index: number, start: number, count: number, into: Uint8Array): Promise<Uint8Array>;
   release(): void;
 }
 

@@ -91,12 +91,20 @@ class InProcessModel implements ComputeModel {
         dtype: toDType(h.tensor.dtype),
         shape: [...h.tensor.shape],
       })),
-      async read(index, start, count) {
+      async read(index, start, count, into) {
         const held_ = held[index];
         if (!held_ || released) throw new ModelbayError(Code.FAILED_PRECONDITION, "the captured state was released");
         const part = tf.tidy(() => held_.tensor.reshape([-1]).slice([start], [count]));
         try {
-          return (await fromTensor(part)).data;
+          const { data } = await fromTensor(part);
+          if (data.byteLength > into.byteLength) {
+            throw new ModelbayError(
+              Code.INTERNAL,
+              `a slice of ${data.byteLength} bytes does not fit ${into.byteLength}`,
+            );
+          }
+          into.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+          return into.subarray(0, data.byteLength);
         } finally {
           part.dispose();
         }

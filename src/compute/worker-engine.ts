@@ -225,7 +225,22 @@ class WorkerModel implements ComputeModel {
     return {
       topology: c.topology,
       tensors: c.tensors,
-      read: (index, start, count) => worker.call({ op: "readCapture", capture: c.handle, index, start, count }),
+      read: async (index, start, count, into) => {
+        // Shared memory is filled by the worker in place; any other buffer would be cloned, so the
+        // worker fills a shared one and its bytes are copied over here.
+        const shared =
+          into.buffer instanceof SharedArrayBuffer ? into : new Uint8Array(new SharedArrayBuffer(into.byteLength));
+        const n = await worker.call<number>({
+          op: "readCapture",
+          capture: c.handle,
+          index,
+          start,
+          count,
+          into: shared,
+        });
+        if (shared !== into) into.set(shared.subarray(0, n));
+        return into.subarray(0, n);
+      },
       release: () => {
         if (released) return;
         released = true;

@@ -79,7 +79,8 @@ async function main(): Promise<void> {
         return { handle: h, topology: capture.topology, tensors: capture.tensors };
       }
       case "readCapture":
-        return need(captures, req.capture, "capture").read(req.index, req.start, req.count);
+        return (await need(captures, req.capture, "capture").read(req.index, req.start, req.count, req.into))
+          .byteLength;
       case "releaseCapture":
         captures.get(req.capture)?.release();
         captures.delete(req.capture);

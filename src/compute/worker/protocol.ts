@@ -20,7 +20,8 @@ export type Request =
   | { op: "getWeights"; model: number }
   | { op: "setWeights"; model: number; weights: ModelSnapshot["weights"] }
   | { op: "captureState"; model: number }
-  | { op: "readCapture"; capture: number; index: number; start: number; count: number }
+  // `into` is shared memory the worker fills; the reply is the number of bytes written.
+  | { op: "readCapture"; capture: number; index: number; start: number; count: number; into: Uint8Array }
   | { op: "releaseCapture"; capture: number }
   | { op: "disposeModel"; model: number }
   | { op: "createTrainer"; model: number; x: TensorData; y: TensorData; opts: TrainerOptions }
