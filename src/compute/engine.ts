@@ -2,7 +2,7 @@
 // Methods are async so that an engine running models in worker threads or processes fits behind it.
 import type { BackendInfo } from "./backend.js";
 import type { ModelSpec } from "./model-spec.js";
-import type { DType, TensorData, TensorSignature, TypedData } from "./tensor-data.js";
+import type { DType, TensorData, TensorSignature } from "./tensor-data.js";
 import type { Trainer, TrainerOptions } from "./trainer.js";
 
 export type { BatchRunResult, Trainer, TrainerOptions } from "./trainer.js";
