@@ -25,6 +25,7 @@ const UNITS = 5000;
 const ROWS = 4096;
 const BATCH = 256;
 const WRITE_ROUNDS = 5;
+const RESTORE_ROUNDS = 7;
 const cacheDir = process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache");
 const baseDir = process.env.BENCH_DIR ?? path.join(cacheDir, "modelbay", "bench-checkpoints");
 
@@ -151,11 +152,13 @@ async function main() {
     const ckptDir = path.join(dir, "big", latest?.checkpointId ?? "");
     const reads: number[] = [];
     const restores: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    const readFiles = () => {
       const t0 = performance.now();
       for (const f of fs.readdirSync(ckptDir)) fs.readFileSync(path.join(ckptDir, f));
       reads.push((performance.now() - t0) / 1000);
-      const t1 = performance.now();
+    };
+    const restore = async (i: number) => {
+      const t0 = performance.now();
       await client.restore({
         source: { $case: "checkpoint", checkpoint: { modelId: "big", checkpointId: "latest" } },
         targetModelId: `restored-${i}`,
@@ -167,13 +170,20 @@ async function main() {
         inputs: [floatTensor(new Float32Array(10), [1, 10], true)],
         rawOutput: true,
       });
-      restores.push((performance.now() - t1) / 1000);
+      restores.push((performance.now() - t0) / 1000);
       await client.deleteModel({ modelId: `restored-${i}`, deleteCheckpoints: false });
+    };
+    for (let i = 0; i < RESTORE_ROUNDS; i++) {
+      if (i % 2 === 0) readFiles();
+      await restore(i);
+      if (i % 2 === 1) readFiles();
     }
-    const r = median(restores);
-    const rd = median(reads);
+    const restoreRatios = restores.map((r, i) => r / (reads[i] as number));
+    const ms = (seconds: number) => `${(seconds * 1000).toFixed(0)} ms`;
     process.stdout.write(
-      `restore of ${mb(bytes)}: ${(r * 1000).toFixed(0)} ms; reading its files ${(rd * 1000).toFixed(0)} ms; ratio ${(r / rd).toFixed(2)}x (restore + first Predict; median of 3, page cache warm)\n`,
+      `restore of ${mb(bytes)} (restore + first Predict, page cache warm), ${RESTORE_ROUNDS} rounds alternating with reading its files:\n` +
+        `  restore ${restores.map(ms).join(", ")}\n  read    ${reads.map(ms).join(", ")}\n` +
+        `  ratio per pair ${restoreRatios.map((r) => r.toFixed(2)).join(", ")}; median ${median(restoreRatios).toFixed(2)}x\n`,
     );
   } finally {
     client.close();

@@ -4,10 +4,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { groupBytes } from "../src/checkpoints/capture-files.js";
+import { groupBytes, SLICE_ELEMENTS as SLICE } from "../src/checkpoints/capture-files.js";
 import type { StateCapture } from "../src/compute/engine.js";
-
-const SLICE = 1 << 22; // elements per slice, as capture-files reads them
 
 /** Element i of tensor t holds t * 1e6 + i, so any slice written into the wrong buffer shows. */
 const valueAt = (t: number, i: number) => t * 1e6 + i;

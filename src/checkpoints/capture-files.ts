@@ -5,9 +5,11 @@ import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
 import { type CheckpointHeader, checkpointMetadataFiles } from "./checkpoint-codec.js";
 import { inMemoryFile, type StreamedFile } from "./checkpoint-store.js";
 
-// Tensors leave the device in slices of this many elements (16 MB of float32): each slice is a short
-// pause between training steps rather than one long one for the whole state.
-const SLICE_ELEMENTS = 1 << 22;
+// Tensors leave the device in slices of this many elements (4 MB of float32): each slice is a short
+// pause between training steps rather than one long one for the whole state. Measured on a 300 MB
+// state: 4 MB slices leave the device at ~1.9 GB/s, 16 MB ones at ~1.5 GB/s (each is a fresh
+// allocation whose pages fault in; smaller ones reuse the heap), 1 MB ones at ~1.2 GB/s.
+export const SLICE_ELEMENTS = 1 << 20;
 // Slices requested ahead of the one being written, so device reads, hashing and disk writes overlap.
 const READ_AHEAD = 3;
 const MAX_BYTES_PER_ELEMENT = Math.max(...Object.values(BYTES_PER_ELEMENT));

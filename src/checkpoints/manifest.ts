@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { sharedHash } from "./hash-pool.js";
 
 export const MANIFEST_FILE = "MANIFEST.json";
 
@@ -38,13 +39,12 @@ export async function readManifest(dir: string): Promise<Manifest> {
   return manifest;
 }
 
-/** Reads every file the manifest lists and checks its size and hash. Returns the contents. */
 const READ_CHUNK = 16 * 2 ** 20;
 
 /**
- * Reads a file of `size` bytes into its own allocation (so tensors can be views into it) and hashes
- * it as it arrives: each chunk is hashed while the next one is being read. (More reads in flight
- * measured no faster: hashing, at about the speed of reading from the page cache, sets the pace.)
+ * Reads a file of `size` bytes into its own shared allocation (so tensors can be views into it and
+ * a device thread can use it without a copy) while a helper thread hashes each chunk that has
+ * arrived, and the next chunk is read meanwhile.
  */
 async function readHashed(file: string, name: string, size: number): Promise<{ data: Buffer; digest: string }> {
   let handle: fs.FileHandle;
@@ -56,26 +56,28 @@ async function readHashed(file: string, name: string, size: number): Promise<{ d
   try {
     const actual = (await handle.stat()).size;
     if (actual !== size) throw new CorruptCheckpointError(`${name} has ${actual} bytes, manifest says ${size}`);
-    const data = Buffer.allocUnsafeSlow(size);
-    const hash = createHash("sha256");
-    const readAt = (offset: number) =>
-      handle.read(data, offset, Math.min(READ_CHUNK, size - offset), offset).then((r) => r.bytesRead);
-    let offset = 0;
-    let next = size > 0 ? readAt(0) : undefined;
-    while (next) {
-      const n = await next;
-      if (n === 0) throw new CorruptCheckpointError(`${name} ended after ${offset} bytes, manifest says ${size}`);
-      const start = offset;
-      offset += n;
-      next = offset < size ? readAt(offset) : undefined;
-      hash.update(data.subarray(start, offset));
+    const shared = new SharedArrayBuffer(size);
+    const data = Buffer.from(shared);
+    const hash = sharedHash(shared);
+    try {
+      let offset = 0;
+      while (offset < size) {
+        const n = (await handle.read(data, offset, Math.min(READ_CHUNK, size - offset), offset)).bytesRead;
+        if (n === 0) throw new CorruptCheckpointError(`${name} ended after ${offset} bytes, manifest says ${size}`);
+        hash.update(offset, offset + n);
+        offset += n;
+      }
+    } catch (err) {
+      hash.abandon();
+      throw err;
     }
-    return { data, digest: hash.digest("hex") };
+    return { data, digest: await hash.digest() };
   } finally {
     await handle.close();
   }
 }
 
+/** Reads every file the manifest lists, all at once, and checks its size and hash. Returns the contents. */
 export async function readVerified(dir: string): Promise<{ manifest: Manifest; files: Map<string, Buffer> }> {
   let manifest: Manifest;
   try {
@@ -83,14 +85,18 @@ export async function readVerified(dir: string): Promise<{ manifest: Manifest; f
   } catch (err) {
     throw new CorruptCheckpointError(`manifest unreadable: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const files = new Map<string, Buffer>();
   for (const f of manifest.files) {
     if (f.path.includes("/") || f.path.startsWith("."))
       throw new CorruptCheckpointError(`manifest lists a bad path ${f.path}`);
-    const { data, digest } = await readHashed(path.join(dir, f.path), f.path, f.size);
-    if (digest !== f.sha256) throw new CorruptCheckpointError(`${f.path} does not match its sha256`);
-    files.set(f.path, data);
   }
+  const contents = await Promise.all(
+    manifest.files.map(async (f) => {
+      const { data, digest } = await readHashed(path.join(dir, f.path), f.path, f.size);
+      if (digest !== f.sha256) throw new CorruptCheckpointError(`${f.path} does not match its sha256`);
+      return [f.path, data] as const;
+    }),
+  );
+  const files = new Map(contents);
   if (fingerprintOf(manifest.files) !== manifest.fingerprint) throw new CorruptCheckpointError("fingerprint mismatch");
   return { manifest, files };
 }

@@ -30,8 +30,11 @@ import type { Envelope, Ready, Reply, Request, WorkerInit } from "./worker/proto
 function compactViews(value: unknown, moving: ReadonlySet<ArrayBufferLike> = new Set()): unknown {
   if (ArrayBuffer.isView(value)) {
     const view = value as Float32Array | Int32Array | Uint8Array;
-    // A view into a buffer that moves to the worker (transfer) crosses as it is, without a copy.
-    return view.byteLength === view.buffer.byteLength || moving.has(view.buffer) ? view : view.slice();
+    // A view into a buffer that moves to the worker (transfer) or is shared with it crosses as it
+    // is, without a copy.
+    const crossesWhole =
+      view.byteLength === view.buffer.byteLength || moving.has(view.buffer) || view.buffer instanceof SharedArrayBuffer;
+    return crossesWhole ? view : view.slice();
   }
   if (Array.isArray(value)) return value.map((v) => compactViews(v, moving));
   if (value && typeof value === "object") {

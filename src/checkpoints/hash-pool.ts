@@ -1,0 +1,101 @@
+// sha256 on helper threads, over shared memory that the caller fills as it reads. Restoring a
+// checkpoint reads its files concurrently and each file's hash runs on its own thread, so hashing
+// (about as fast as reading from the page cache) no longer adds up on the event loop's thread.
+import os from "node:os";
+import { Worker } from "node:worker_threads";
+
+// Plain JavaScript, so the thread starts the same way from the TypeScript sources and from dist/.
+const HASH_THREAD = `
+const { parentPort } = require("node:worker_threads");
+const { createHash } = require("node:crypto");
+const jobs = new Map();
+parentPort.on("message", (m) => {
+  if (m.kind === "begin") jobs.set(m.job, { hash: createHash("sha256"), bytes: new Uint8Array(m.buffer) });
+  else if (m.kind === "update") { const j = jobs.get(m.job); j.hash.update(j.bytes.subarray(m.start, m.end)); }
+  else if (m.kind === "drop") jobs.delete(m.job);
+  else { const j = jobs.get(m.job); jobs.delete(m.job); parentPort.postMessage({ job: m.job, digest: j.hash.digest("hex") }); }
+});
+`;
+
+type Message =
+  | { kind: "begin"; job: number; buffer: SharedArrayBuffer }
+  | { kind: "update"; job: number; start: number; end: number }
+  | { kind: "end" | "drop"; job: number };
+
+/** A sha256 of one shared buffer, fed in ranges in order as they are filled. */
+export interface SharedHash {
+  /** Bytes [start, end) are final; they are hashed on the helper thread. */
+  update(start: number, end: number): void;
+  digest(): Promise<string>;
+  /** Stops without a digest (the read failed); the helper lets go of the buffer. */
+  abandon(): void;
+}
+
+class HashThread {
+  private readonly worker = new Worker(HASH_THREAD, { eval: true });
+  private readonly waiting = new Map<number, { resolve(d: string): void; reject(e: Error): void }>();
+  private jobs = 0;
+  failed = false;
+
+  get busy(): number {
+    return this.jobs;
+  }
+
+  constructor() {
+    this.worker.on("message", (m: { job: number; digest: string }) => {
+      this.waiting.get(m.job)?.resolve(m.digest);
+      this.waiting.delete(m.job);
+    });
+    const fail = (err: Error) => {
+      this.failed = true;
+      for (const w of this.waiting.values()) w.reject(err);
+      this.waiting.clear();
+    };
+    this.worker.on("error", fail);
+    this.worker.on("exit", (code) => fail(new Error(`the hash thread exited (code ${code})`)));
+    // An idle helper thread must not keep a finished process alive, and a busy one must (a digest
+    // awaited is no reason for Node to stay). Listeners ref the thread, so this comes after them.
+    this.worker.unref();
+  }
+
+  private track(delta: 1 | -1): void {
+    this.jobs += delta;
+    if (this.jobs === 1 && delta === 1) this.worker.ref();
+    if (this.jobs === 0) this.worker.unref();
+  }
+
+  begin(job: number, buffer: SharedArrayBuffer): SharedHash {
+    const post = (m: Message) => this.worker.postMessage(m);
+    post({ kind: "begin", job, buffer });
+    this.track(1);
+    return {
+      update: (start, end) => post({ kind: "update", job, start, end }),
+      digest: () =>
+        new Promise<string>((resolve, reject) => {
+          if (this.failed) return reject(new Error("the hash thread failed"));
+          this.waiting.set(job, { resolve, reject });
+          post({ kind: "end", job });
+        }).finally(() => this.track(-1)),
+      abandon: () => {
+        post({ kind: "drop", job });
+        this.track(-1);
+      },
+    };
+  }
+}
+
+const threads: HashThread[] = [];
+let nextJob = 1;
+// As many hashes at once as there are cores: one file each, while the thread pool reads.
+const POOL_SIZE = Math.max(1, Math.min(4, os.availableParallelism()));
+
+/** Starts hashing `buffer` on the least busy helper thread (started on first use). */
+export function sharedHash(buffer: SharedArrayBuffer): SharedHash {
+  for (let i = threads.length - 1; i >= 0; i--) if (threads[i]?.failed) threads.splice(i, 1);
+  let thread = threads.reduce<HashThread | undefined>((a, t) => (a && a.busy <= t.busy ? a : t), undefined);
+  if (!thread || (thread.busy > 0 && threads.length < POOL_SIZE)) {
+    thread = new HashThread();
+    threads.push(thread);
+  }
+  return thread.begin(nextJob++, buffer);
+}
