@@ -36,6 +36,13 @@ const CASES: Case[] = [
   { name: "mlp-b128", model: "mlp", rows: quick ? 10_000 : 60_000, batchSize: 128, epochs: 3 },
 ];
 
+function kerasEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  if (process.env.MODELBAY_BENCH_KERAS_ONEDNN) env.TF_ENABLE_ONEDNN_OPTS = process.env.MODELBAY_BENCH_KERAS_ONEDNN;
+  else delete env.TF_ENABLE_ONEDNN_OPTS;
+  return env;
+}
+
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
@@ -160,6 +167,8 @@ async function main() {
     }
     process.stderr.write(`[bench] keras (${python})\n`);
     const keras = spawnSync(python, [path.join(import.meta.dirname, "keras_bench.py"), dir, JSON.stringify(CASES)], {
+      // Keras with its own defaults, not the TensorFlow settings modelbay chose for itself.
+      env: kerasEnv(),
       encoding: "utf8",
       maxBuffer: 64 << 20,
     });

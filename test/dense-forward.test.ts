@@ -3,8 +3,10 @@
 // models are left to tfjs-layers.
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
+import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/compute/backend.js";
 import { denseForward } from "../src/compute/dense-forward.js";
+import { loadedForwardSessions } from "../src/compute/graph/forward-graph.js";
 import { buildModel } from "../src/compute/model-builder.js";
 import type { Activation, ModelSpec } from "../src/compute/model-spec.js";
 import { fromTensor, toTensor } from "../src/compute/tensor-conversion.js";
@@ -62,28 +64,83 @@ const COVERED: [string, ModelSpec][] = [
   ],
 ];
 
-for (const [name, s] of COVERED) {
-  test(`direct forward equals tfjs-layers predict bit for bit: ${name}`, async () => {
-    const model = await buildModel(s);
-    try {
-      const forward = denseForward(model);
-      assert.ok(forward, "a Dense stack has a direct forward pass");
-      const width = (s.topology.kind === "sequential" && s.topology.inputShape[0]) as number;
-      for (const rows of [1, 37, 4096]) {
-        const x = toTensor({ dtype: "float32", shape: [rows, width], data: seededFloats(rows * width, rows) });
-        const direct: Tensor = forward(x);
-        const layers = model.predict(x, { batchSize: 8192 }) as Tensor;
-        const a = await fromTensor(direct);
-        const b = await fromTensor(layers);
-        assert.deepEqual(a.shape, b.shape);
-        assert.deepEqual(a.data, b.data, `rows ${rows}`);
-        for (const t of [x, direct, layers]) t.dispose();
-      }
-    } finally {
-      model.dispose();
-    }
-  });
+/** The forward pass with graph sessions allowed, or kept on eager ops. */
+function forwardOf(model: Parameters<typeof denseForward>[0], executor: "graph" | "eager") {
+  const before = process.env.MODELBAY_GRAPH_PREDICT;
+  if (executor === "eager") process.env.MODELBAY_GRAPH_PREDICT = "0";
+  else delete process.env.MODELBAY_GRAPH_PREDICT;
+  try {
+    return denseForward(model);
+  } finally {
+    if (before === undefined) delete process.env.MODELBAY_GRAPH_PREDICT;
+    else process.env.MODELBAY_GRAPH_PREDICT = before;
+  }
 }
+
+for (const [name, s] of COVERED) {
+  for (const executor of ["graph", "eager"] as const) {
+    test(`direct forward (${executor}) equals tfjs-layers predict bit for bit: ${name}`, async (t) => {
+      const native = tf.getBackend().startsWith("tensorflow");
+      if (executor === "graph" && !native) return t.skip(`backend ${tf.getBackend()} has no graph sessions`);
+      const model = await buildModel(s);
+      const forward = forwardOf(model, executor);
+      try {
+        assert.ok(forward, "a Dense stack has a direct forward pass");
+        assert.equal(forward.executor, executor);
+        const width = (s.topology.kind === "sequential" && s.topology.inputShape[0]) as number;
+        for (const rows of [1, 37, 4096, 20_000]) {
+          const x = toTensor({ dtype: "float32", shape: [rows, width], data: seededFloats(rows * width, rows) });
+          const direct: Tensor = forward.run(x);
+          const layers = model.predict(x, { batchSize: 8192 }) as Tensor;
+          const a = await fromTensor(direct);
+          const b = await fromTensor(layers);
+          assert.deepEqual(a.shape, b.shape);
+          assert.deepEqual(a.data, b.data, `rows ${rows}`);
+          for (const t of [x, direct, layers]) t.dispose();
+        }
+      } finally {
+        forward?.release();
+        model.dispose();
+      }
+    });
+  }
+}
+
+test("the graph forward pass follows weight updates and shares one session between same-shaped models", async (t) => {
+  if (!tf.getBackend().startsWith("tensorflow")) return t.skip(`backend ${tf.getBackend()} has no graph sessions`);
+  const s = COVERED[0]?.[1] as ModelSpec;
+  const a = await buildModel(s);
+  const b = await buildModel({ ...s, seed: 99 });
+  const fa = forwardOf(a, "graph");
+  const fb = forwardOf(b, "graph");
+  assert.equal(loadedForwardSessions(), 1, "two models of one shape share a session");
+  try {
+    const x = toTensor({ dtype: "float32", shape: [5, 10], data: seededFloats(50, 1) });
+    const run = async (f: typeof fa, m: typeof a) => {
+      const direct = (f as NonNullable<typeof fa>).run(x);
+      const layers = m.predict(x) as Tensor;
+      const out = { direct: (await fromTensor(direct)).data, layers: (await fromTensor(layers)).data };
+      tf.dispose([direct, layers]);
+      return out;
+    };
+    const before = await run(fa, a);
+    // b's weights go into a: the same session must now compute b's function through a.
+    a.setWeights(b.getWeights());
+    const after = await run(fa, a);
+    const other = await run(fb, b);
+    assert.notDeepEqual(after.direct, before.direct);
+    assert.deepEqual(after.direct, after.layers);
+    assert.deepEqual(after.direct, other.direct);
+    x.dispose();
+  } finally {
+    fa?.release();
+    assert.equal(loadedForwardSessions(), 1, "the session outlives its first user");
+    fb?.release();
+    assert.equal(loadedForwardSessions(), 0, "the last user closes it");
+    a.dispose();
+    b.dispose();
+  }
+});
 
 test("models that are not plain Dense stacks have no direct forward pass", async () => {
   const withDropout = spec(10, [

@@ -2,6 +2,7 @@
 // scripts/provision-native.mjs) is what we ship; WASM and pure JS keep the service usable without it.
 import fs from "node:fs";
 import * as tf from "@tensorflow/tfjs";
+import { setTensorflowDefaults } from "./tensorflow-env.js";
 
 export const BACKEND_NAMES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -77,8 +78,7 @@ export function initBackend(choice: BackendChoice, cudaPresent = detectCuda()): 
 }
 
 async function selectBackend(choice: BackendChoice, cudaPresent: boolean): Promise<BackendInfo> {
-  // TensorFlow's C++ logging is noisy at start; keep warnings and errors only unless asked.
-  process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+  setTensorflowDefaults();
   const skipped: BackendInfo["skipped"] = [];
   for (const name of backendCandidates(choice, cudaPresent)) {
     try {

@@ -3,7 +3,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
 import { type BackendChoice, initBackend } from "./backend.js";
-import { denseForward } from "./dense-forward.js";
+import { type DenseForward, denseForward, FORWARD_CHUNK_ROWS } from "./dense-forward.js";
 import type {
   ComputeEngine,
   ComputeModel,
@@ -20,9 +20,6 @@ import { loadSavedModel } from "./saved-model.js";
 import { fromTensor, toDType, toTensor } from "./tensor-conversion.js";
 import type { TensorData } from "./tensor-data.js";
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
-
-// tfjs predicts in batches of 32 by default; large slices keep per-op overhead negligible.
-const PREDICT_BATCH_ROWS = 8192;
 
 function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
   const signature = (t: tf.SymbolicTensor, name: string) => ({
@@ -42,8 +39,8 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
 
 class InProcessModel implements ComputeModel {
   private graphTrainer: GraphTrainer | undefined;
-  /** Dense stacks skip tfjs-layers' predict machinery for batches it would not split anyway. */
-  private readonly forward: ((input: tf.Tensor) => tf.Tensor) | undefined;
+  /** Dense stacks skip tfjs-layers' predict machinery (one graph run per 8192 rows). */
+  private readonly forward: DenseForward | undefined;
 
   constructor(
     private readonly model: tf.LayersModel,
@@ -54,11 +51,12 @@ class InProcessModel implements ComputeModel {
 
   async predict(input: TensorData): Promise<TensorData> {
     await this.syncFromGraph();
-    const forward = (input.shape[0] ?? 0) <= PREDICT_BATCH_ROWS ? this.forward : undefined;
+    const forward = this.forward;
     const output = tf.tidy(() =>
       forward
-        ? forward(toTensor(input))
-        : (this.model.predict(toTensor(input), { batchSize: PREDICT_BATCH_ROWS }) as tf.Tensor),
+        ? forward.run(toTensor(input))
+        : // tfjs predicts in batches of 32 by default; large slices keep per-op overhead negligible.
+          (this.model.predict(toTensor(input), { batchSize: FORWARD_CHUNK_ROWS }) as tf.Tensor),
     );
     try {
       return await fromTensor(output);
@@ -165,6 +163,7 @@ class InProcessModel implements ComputeModel {
 
   dispose(): void {
     this.graphTrainer?.close();
+    this.forward?.release();
     this.model.optimizer?.dispose();
     this.model.dispose();
   }

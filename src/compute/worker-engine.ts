@@ -19,26 +19,31 @@ import type {
 } from "./engine.js";
 import type { ModelSpec } from "./model-spec.js";
 import type { TensorData } from "./tensor-data.js";
+import { setTensorflowDefaults } from "./tensorflow-env.js";
 import type { TrainerOptions } from "./trainer.js";
 import type { Envelope, Ready, Reply, Request, WorkerInit } from "./worker/protocol.js";
 
 /**
  * postMessage clones a typed array's whole underlying buffer, so views into larger buffers (a slice
  * of a request's rows, rows held out for validation) are copied out before a request crosses: only
- * their own bytes go to the worker. Applied to every request, so no operation can forget it.
+ * their own bytes go to the worker. Shared memory crosses to a thread as it is (both see the same
+ * bytes), but a process cannot share it, so its bytes are copied for one. Applied to every request,
+ * so no operation can forget it.
  */
-function compactViews(value: unknown, moving: ReadonlySet<ArrayBufferLike> = new Set()): unknown {
+function compactViews(
+  value: unknown,
+  sharesMemory: boolean,
+  moving: ReadonlySet<ArrayBufferLike> = new Set(),
+): unknown {
   if (ArrayBuffer.isView(value)) {
     const view = value as Float32Array | Int32Array | Uint8Array;
-    // A view into a buffer that moves to the worker (transfer) or is shared with it crosses as it
-    // is, without a copy.
-    const crossesWhole =
-      view.byteLength === view.buffer.byteLength || moving.has(view.buffer) || view.buffer instanceof SharedArrayBuffer;
-    return crossesWhole ? view : view.slice();
+    if (view.buffer instanceof SharedArrayBuffer) return sharesMemory ? view : view.slice();
+    // A view into a buffer that moves to the worker (transfer) crosses as it is, without a copy.
+    return view.byteLength === view.buffer.byteLength || moving.has(view.buffer) ? view : view.slice();
   }
-  if (Array.isArray(value)) return value.map((v) => compactViews(v, moving));
+  if (Array.isArray(value)) return value.map((v) => compactViews(v, sharesMemory, moving));
   if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, compactViews(v, moving)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, compactViews(v, sharesMemory, moving)]));
   }
   return value;
 }
@@ -167,6 +172,11 @@ class DeviceWorker {
     });
   }
 
+  /** A worker thread sees this thread's shared memory; a worker process does not. */
+  get sharesMemory(): boolean {
+    return this.worker.transfers;
+  }
+
   /** Thread id, or process id for a process worker. */
   get threadId(): number {
     return this.worker.id;
@@ -181,14 +191,16 @@ class DeviceWorker {
       if (this.worker.transfers && transfer.length > 0) {
         try {
           const moving = new Set<ArrayBufferLike>(transfer);
-          this.worker.postMessage({ ...(compactViews(req, moving) as Request), id } satisfies Envelope, [...transfer]);
+          this.worker.postMessage({ ...(compactViews(req, true, moving) as Request), id } satisfies Envelope, [
+            ...transfer,
+          ]);
           return;
         } catch (err) {
           // A buffer that cannot move (Node's Buffer pool, a WebAssembly memory): copy instead.
           if (!(err instanceof Error && err.name === "DataCloneError")) throw err;
         }
       }
-      this.worker.postMessage({ ...(compactViews(req) as Request), id } satisfies Envelope);
+      this.worker.postMessage({ ...(compactViews(req, this.sharesMemory) as Request), id } satisfies Envelope);
     });
   }
 
@@ -229,18 +241,17 @@ class WorkerModel implements ComputeModel {
       topology: c.topology,
       tensors: c.tensors,
       read: async (index, start, count, into) => {
-        // Shared memory is filled by the worker in place; any other buffer would be cloned, so the
-        // worker fills a shared one and its bytes are copied over here.
+        const req = { op: "readCapture", capture: c.handle, index, start, count } as const;
+        // A process sends the bytes back; a thread fills shared memory in place (a buffer that is
+        // not shared is filled through a shared one and copied over here).
+        if (!worker.sharesMemory) {
+          const bytes = await worker.call<Uint8Array>(req);
+          into.set(bytes);
+          return into.subarray(0, bytes.byteLength);
+        }
         const shared =
           into.buffer instanceof SharedArrayBuffer ? into : new Uint8Array(new SharedArrayBuffer(into.byteLength));
-        const n = await worker.call<number>({
-          op: "readCapture",
-          capture: c.handle,
-          index,
-          start,
-          count,
-          into: shared,
-        });
+        const n = await worker.call<number>({ ...req, into: shared });
         if (shared !== into) into.set(shared.subarray(0, n));
         return into.subarray(0, n);
       },
@@ -314,9 +325,7 @@ export async function createWorkerEngine(
   options: WorkerEngineOptions = {},
 ): Promise<WorkerEngine> {
   const { device = "cpu:0", observer, kind = "thread", env = {} } = options;
-  // TensorFlow reads its log level from the process environment, which a worker's copy of
-  // process.env does not change; keep warnings and errors only unless asked.
-  process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+  setTensorflowDefaults();
   let current: DeviceWorker;
   const spawn = async () => {
     current = new DeviceWorker({ backend: choice, device }, () => undefined, observer, kind, env);

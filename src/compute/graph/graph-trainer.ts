@@ -2,10 +2,6 @@
 // native backend. The graph's resource variables hold the live weights and slots while a job
 // trains; the tfjs model and optimizer get them back (flush) before anything reads them, and the
 // graph takes them again (invalidate) after anything writes them.
-import crypto from "node:crypto";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { type DenseActivation, denseStackOf } from "../dense-stack.js";
 import { setOptimizerTensors } from "../optimizer-state.js";
@@ -19,36 +15,10 @@ import {
   type Trainer,
   type TrainerOptions,
 } from "../trainer.js";
-import { savedModelProto } from "./graph-def.js";
-import { type GraphLoss, type GraphOptimizer, SLOTS, type TrainGraph, trainGraph } from "./train-graph.js";
-
-interface TensorInfo {
-  name: string;
-  dtype: string;
-  shape: number[];
-  tfDtype: string;
-}
-/** The native backend's session API (tfjs-node's NodeJSKernelBackend). */
-interface SessionBackend {
-  loadSavedModelMetaGraph(dir: string, tags: string): number;
-  runSavedModel(id: number, inputs: tf.Tensor[], infos: TensorInfo[], outputs: string[]): tf.Tensor[];
-  deleteSavedModel(id: number): void;
-}
+import { floatInfo, graphDir, sessionBackend } from "./graph-session.js";
+import { type GraphLoss, type GraphOptimizer, SLOTS, trainGraph } from "./train-graph.js";
 
 const TAG = "train";
-function graphDir(graph: TrainGraph): string {
-  const proto = savedModelProto(graph.nodes, TAG);
-  const hash = crypto.createHash("sha256").update(proto).digest("hex").slice(0, 16);
-  const dir = path.join(os.tmpdir(), `modelbay-graphs-${process.getuid?.() ?? "u"}`, hash);
-  if (!fs.existsSync(path.join(dir, "saved_model.pb"))) {
-    // Written beside and renamed: two workers building the same graph never see half a file.
-    fs.mkdirSync(dir, { recursive: true });
-    const tmp = path.join(dir, `saved_model.pb.${process.pid}.${crypto.randomUUID()}`);
-    fs.writeFileSync(tmp, proto);
-    fs.renameSync(tmp, path.join(dir, "saved_model.pb"));
-  }
-  return dir;
-}
 
 export interface GraphTrainer extends Trainer {
   /**
@@ -124,7 +94,8 @@ export function createGraphTrainer(
   yData: TensorData,
   opts: TrainerOptions,
 ): GraphTrainer | string {
-  if (!tf.getBackend().startsWith("tensorflow")) return `backend ${tf.getBackend()} has no session API`;
+  const backend = sessionBackend();
+  if (typeof backend === "string") return backend;
   if (process.env.MODELBAY_GRAPH_TRAINING === "0") return "MODELBAY_GRAPH_TRAINING=0";
   const rule = graphOptimizer(optimizer);
   if (typeof rule === "string") return rule;
@@ -138,15 +109,13 @@ export function createGraphTrainer(
     return `loss ${loss} after a ${lastActivation} last layer`;
   }
   const graph = trainGraph(plan.layers, loss, opts.metrics, rule);
-  const backend = tf.backend() as unknown as SessionBackend;
   let session: number;
   try {
-    session = backend.loadSavedModelMetaGraph(graphDir(graph), TAG);
+    session = backend.loadSavedModelMetaGraph(graphDir(graph.nodes, TAG), TAG);
   } catch (err) {
     // A TensorFlow that rejects the graph still trains the model, eagerly.
     return `the train graph did not load: ${err instanceof Error ? err.message : String(err)}`;
   }
-  const info = (name: string, shape: number[]): TensorInfo => ({ name, dtype: "float32", shape, tfDtype: "DT_FLOAT" });
 
   const x = toTensor(xData);
   // The graph takes float labels (class indices too: they are cast back inside).
@@ -188,7 +157,7 @@ export function createGraphTrainer(
     const done = backend.runSavedModel(
       session,
       values,
-      graph.variables.map((v) => info(graph.initFeed(v.name), v.shape)),
+      graph.variables.map((v) => floatInfo(graph.initFeed(v.name), v.shape)),
       [graph.initDone],
     );
     // Only the zeros made here are ours to free; weights and slots belong to the model.
@@ -271,12 +240,12 @@ export function createGraphTrainer(
           // Adam's bias corrections for this step, computed in double precision like Keras' pow.
           const powers =
             rule.kind === "adam" ? [tf.scalar(rule.beta1 ** iterations), tf.scalar(rule.beta2 ** iterations)] : [];
-          const powerInfos = powers.length ? [info("beta1_power:0", []), info("beta2_power:0", [])] : [];
+          const powerInfos = powers.length ? [floatInfo("beta1_power:0", []), floatInfo("beta2_power:0", [])] : [];
           fetched.push(
             ...backend.runSavedModel(
               session,
               [xb, yb, ...powers],
-              [info("x:0", xb.shape), info("y:0", yb.shape), ...powerInfos],
+              [floatInfo("x:0", xb.shape), floatInfo("y:0", yb.shape), ...powerInfos],
               graph.stepFetches,
             ),
           );

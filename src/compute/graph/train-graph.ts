@@ -4,6 +4,7 @@
 // TF_SessionRun it costs one native call per step, where the eager path pays ~100 kernel calls
 // (the reason small batches trained at a third of Keras' speed).
 import type { DenseLayerPlan } from "../dense-stack.js";
+import { denseForwardNodes } from "./dense-nodes.js";
 import { type Attr, DT_BOOL, DT_FLOAT, DT_INT32, type NodeDef } from "./graph-def.js";
 
 export type GraphLoss =
@@ -118,21 +119,13 @@ export function trainGraph(
     bias: l.useBias ? variable(`b${i}`, [l.units]) : undefined,
   }));
   modelVariables.push(...variables);
-  const inputs: string[] = [];
-  const outputs: string[] = [];
-  let a = x;
-  layers.forEach((l, i) => {
-    const p = params[i] as (typeof params)[number];
-    inputs.push(a);
-    let z = node(`matmul${i}`, "MatMul", [a, p.kernel.read], { T: F });
-    if (p.bias) z = binary(`bias_add${i}`, "BiasAdd", z, p.bias.read);
-    a =
-      l.activation === "linear"
-        ? z
-        : unary(`act${i}`, { relu: "Relu", sigmoid: "Sigmoid", tanh: "Tanh", softmax: "Softmax" }[l.activation], z);
-    outputs.push(a);
-  });
-  const prediction = a;
+  const { inputs, outputs } = denseForwardNodes(
+    node,
+    layers,
+    x,
+    params.map((p) => ({ kernel: p.kernel.read, ...(p.bias ? { bias: p.bias.read } : {}) })),
+  );
+  const prediction = outputs[outputs.length - 1] as string;
 
   // Loss, and its gradient with respect to the last layer's pre-activation (softmax + crossentropy
   // combine into p * sum(y) - y) or its output.

@@ -6,7 +6,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { ModelbayError } from "../../errors.js";
 import type { ComputeModel, StateCapture, Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
-import type { TensorData } from "../tensor-data.js";
+import { BYTES_PER_ELEMENT, type TensorData } from "../tensor-data.js";
 import type { Envelope, Ready, Reply, WorkerInit } from "./protocol.js";
 
 interface Port {
@@ -78,9 +78,13 @@ async function main(): Promise<void> {
         captures.set(h, capture);
         return { handle: h, topology: capture.topology, tensors: capture.tensors };
       }
-      case "readCapture":
-        return (await need(captures, req.capture, "capture").read(req.index, req.start, req.count, req.into))
-          .byteLength;
+      case "readCapture": {
+        const capture = need(captures, req.capture, "capture");
+        const dtype = capture.tensors[req.index]?.dtype ?? "float32";
+        const into = req.into ?? new Uint8Array(req.count * BYTES_PER_ELEMENT[dtype]);
+        const filled = await capture.read(req.index, req.start, req.count, into);
+        return req.into ? filled.byteLength : filled;
+      }
       case "releaseCapture":
         captures.get(req.capture)?.release();
         captures.delete(req.capture);

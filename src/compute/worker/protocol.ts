@@ -20,8 +20,9 @@ export type Request =
   | { op: "getWeights"; model: number }
   | { op: "setWeights"; model: number; weights: ModelSnapshot["weights"] }
   | { op: "captureState"; model: number }
-  // `into` is shared memory the worker fills; the reply is the number of bytes written.
-  | { op: "readCapture"; capture: number; index: number; start: number; count: number; into: Uint8Array }
+  // `into`, from a thread, is shared memory the worker fills: the reply is the number of bytes
+  // written. Without it (a process) the reply is the bytes.
+  | { op: "readCapture"; capture: number; index: number; start: number; count: number; into?: Uint8Array }
   | { op: "releaseCapture"; capture: number }
   | { op: "disposeModel"; model: number }
   | { op: "createTrainer"; model: number; x: TensorData; y: TensorData; opts: TrainerOptions }

@@ -1,0 +1,16 @@
+// TensorFlow settings that only the process environment carries; free of TensorFlow itself, so the
+// main thread can set them before a device worker loads the library.
+
+/**
+ * TensorFlow's settings from the process environment, set before the library loads (a worker's
+ * copy of process.env does not reach it, so the main thread sets them too); explicit values win.
+ * - TF_CPP_MIN_LOG_LEVEL=2: its C++ logging is noisy at start; warnings and errors only.
+ * - TF_ENABLE_ONEDNN_OPTS=0: with oneDNN each eager op cost ~35 us where plain Eigen costs ~10
+ *   (one-row predict through eager ops 170 -> 47 us), graph training ran at the same speed either
+ *   way, and graphs rewritten for oneDNN round differently from eager ops (so graph and eager
+ *   predictions would not match bit for bit).
+ */
+export function setTensorflowDefaults(): void {
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+  process.env.TF_ENABLE_ONEDNN_OPTS ??= "0";
+}
