@@ -75,11 +75,25 @@ async function main() {
   c.close();
   const spec = specFromWire(classicDenseSpec(1));
   const inline = await (await createInProcessEngine("auto")).buildModel(spec);
-  const workerEngine = await createWorkerEngine("auto");
+  // The worker's own timing of each call: compute inside it, and the rest (queue and crossing).
+  const computeUs: number[] = [];
+  const hopUs: number[] = [];
+  const workerEngine = await createWorkerEngine("auto", {
+    observer: {
+      call: (_op, queueSeconds, computeSeconds) => {
+        computeUs.push(computeSeconds * 1e6);
+        hopUs.push(queueSeconds * 1e6);
+      },
+      restart: () => undefined,
+    },
+  });
   const remote = await workerEngine.buildModel(spec);
   const input = { dtype: "float32" as const, shape: [1, 10], data: new Float32Array(10) };
   const predictInline = await timeRoundTrips(() => inline.predict(input));
+  computeUs.length = 0;
+  hopUs.length = 0;
   const predictWorker = await timeRoundTrips(() => remote.predict(input));
+  const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
   await workerEngine.close?.();
   const lines = [
     fmt("echo, worker thread (postMessage)", worker),
@@ -87,6 +101,7 @@ async function main() {
     `child / worker round trip, p50: ${(child.p50 / worker.p50).toFixed(2)}x`,
     fmt("predict 1 row, in-process", predictInline),
     fmt("predict 1 row, device worker", predictWorker),
+    `  of which compute in the worker p50 ${p50(computeUs).toFixed(1)} us, the rest (queue, crossing) p50 ${p50(hopUs).toFixed(1)} us`,
     `device worker / in-process predict, p50: ${(predictWorker.p50 / predictInline.p50).toFixed(2)}x`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);

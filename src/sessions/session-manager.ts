@@ -14,6 +14,7 @@ import type { DevicePool } from "../compute/device-pool.js";
 import { chooseDevice } from "../compute/devices.js";
 import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
+import type { TensorData } from "../compute/tensor-data.js";
 import type { RowSource } from "../datasets/row-source.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
 import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
@@ -23,6 +24,9 @@ import { checkModelId, newModelId } from "./model-id.js";
 import { type NonFiniteReport, nonFiniteReport } from "./non-finite.js";
 import { type BatchingOptions, PredictBatcher } from "./predict-batcher.js";
 import { type Reloader, type ResidencyHooks, ResidentModel } from "./resident-model.js";
+
+// PredictStream computes this many chunks ahead of the one being sent.
+const CHUNKS_AHEAD = 3;
 
 /** How a session was opened; artifacts by their format. */
 export type SessionSource = "spec" | "checkpoint" | ArtifactFormat;
@@ -309,8 +313,8 @@ export class SessionManager {
   }
 
   /**
-   * Predicts `rows` chunk by chunk from `startOffset`, at most one chunk ahead of what the caller
-   * has taken, so a slow reader holds back the compute and memory stays at two chunks.
+   * Predicts `rows` chunk by chunk from `startOffset`, at most CHUNKS_AHEAD chunks ahead of what
+   * the caller has taken, so a slow reader holds back the compute and memory stays at a few chunks.
    */
   async *predictChunks(
     id: string,
@@ -330,21 +334,32 @@ export class SessionManager {
     const inputName = rows.name || (session.model.description.inputs[0]?.name ?? "input");
     const predictAt = async (offset: number) => {
       const chunk = await rows.rows(offset, Math.min(total, offset + chunkRows));
+      // A chunk read ahead whose stream was cancelled meanwhile is not computed.
+      signal.throwIfAborted();
       const output = await inSpan(this.observe.tracer, "predict chunk", { offset, rows: chunk.shape[0] ?? 0 }, () =>
         session.model.predict(chunk),
       );
       return { chunk, output };
     };
-    // One chunk ahead: the device computes the next chunk while this one is encoded and sent.
-    let ahead = startOffset < total ? predictAt(startOffset) : undefined;
-    try {
-      for (let offset = startOffset; ahead; offset += chunkRows) {
-        signal.throwIfAborted();
-        const { chunk, output } = await ahead;
-        const next = offset + chunkRows;
-        ahead = next < total && !signal.aborted ? predictAt(next) : undefined;
+    // A few chunks ahead: the device computes the next ones while this one is encoded and sent
+    // (with one, device and event loop each sat idle half the time waiting for the other).
+    const ahead: Promise<{ chunk: TensorData; output: TensorData }>[] = [];
+    let nextOffset = startOffset;
+    const refill = () => {
+      while (ahead.length < CHUNKS_AHEAD && nextOffset < total && !signal.aborted) {
+        const pending = predictAt(nextOffset);
         // Settled later (or by the finally below); never an unhandled rejection meanwhile.
-        ahead?.catch(() => undefined);
+        pending.catch(() => undefined);
+        ahead.push(pending);
+        nextOffset += chunkRows;
+      }
+    };
+    try {
+      refill();
+      for (let offset = startOffset; ahead.length > 0; offset += chunkRows) {
+        signal.throwIfAborted();
+        const { chunk, output } = await (ahead.shift() as (typeof ahead)[number]);
+        refill();
         session.lastUsed = Date.now();
         const outputs = [{ name: outputName, tensor: output }];
         const report = session.spec?.reportNonFinite
@@ -353,8 +368,8 @@ export class SessionManager {
         yield { offset, total, outputs, ...report };
       }
     } finally {
-      // A cancelled or abandoned stream lets the chunk in flight finish before its rows are closed.
-      await ahead?.catch(() => undefined);
+      // A cancelled or abandoned stream lets the chunks in flight finish before its rows are closed.
+      await Promise.allSettled(ahead);
     }
   }
 
