@@ -38,6 +38,7 @@ const CASES: Case[] = [
 
 function kerasEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
+  delete env.TF_NUM_INTEROP_THREADS;
   if (process.env.MODELBAY_BENCH_KERAS_ONEDNN) env.TF_ENABLE_ONEDNN_OPTS = process.env.MODELBAY_BENCH_KERAS_ONEDNN;
   else delete env.TF_ENABLE_ONEDNN_OPTS;
   return env;

@@ -9,8 +9,15 @@
  *   (one-row predict through eager ops 170 -> 47 us), graph training ran at the same speed either
  *   way, and graphs rewritten for oneDNN round differently from eager ops (so graph and eager
  *   predictions would not match bit for bit).
+ * - TF_NUM_INTEROP_THREADS=-1: graph sessions run their ops on the calling (device) thread instead
+ *   of handing each run to TensorFlow's inter-op pool and sleeping until it is done. Measured
+ *   (bench/compute-hop.ts; npm run bench -- --quick): one-row predict 108 -> 30 us in process and
+ *   217 -> 127 us through the device worker, training at batch 32 10-30% faster; but batch 256, the
+ *   MNIST-sized MLP and a 1M-row PredictStream ~20% slower (no parallel branches). Set it to 0
+ *   (TensorFlow's pool) to favour throughput over latency.
  */
 export function setTensorflowDefaults(): void {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
   process.env.TF_ENABLE_ONEDNN_OPTS ??= "0";
+  process.env.TF_NUM_INTEROP_THREADS ??= "-1";
 }
