@@ -1,6 +1,7 @@
 // sha256 on helper threads, over shared memory that the caller fills as it reads. Restoring a
 // checkpoint reads its files concurrently and each file's hash runs on its own thread, so hashing
 // (about as fast as reading from the page cache) no longer adds up on the event loop's thread.
+import { createHash } from "node:crypto";
 import os from "node:os";
 import { Worker } from "node:worker_threads";
 
@@ -89,8 +90,25 @@ let nextJob = 1;
 // As many hashes at once as there are cores: one file each, while the thread pool reads.
 const POOL_SIZE = Math.max(1, Math.min(4, os.availableParallelism()));
 
-/** Starts hashing `buffer` on the least busy helper thread (started on first use). */
+// Below this size a buffer is hashed on the calling thread: it takes less than a millisecond,
+// less than starting a helper thread or a round trip to one.
+const OFF_THREAD_MIN_BYTES = 4 * 2 ** 20;
+
+function inlineHash(buffer: SharedArrayBuffer): SharedHash {
+  const hash = createHash("sha256");
+  const bytes = new Uint8Array(buffer);
+  return {
+    update: (start, end) => {
+      hash.update(bytes.subarray(start, end));
+    },
+    digest: async () => hash.digest("hex"),
+    abandon: () => undefined,
+  };
+}
+
+/** Starts hashing `buffer`: large ones on the least busy helper thread (started on first use). */
 export function sharedHash(buffer: SharedArrayBuffer): SharedHash {
+  if (buffer.byteLength < OFF_THREAD_MIN_BYTES) return inlineHash(buffer);
   for (let i = threads.length - 1; i >= 0; i--) if (threads[i]?.failed) threads.splice(i, 1);
   let thread = threads.reduce<HashThread | undefined>((a, t) => (a && a.busy <= t.busy ? a : t), undefined);
   if (!thread || (thread.busy > 0 && threads.length < POOL_SIZE)) {
