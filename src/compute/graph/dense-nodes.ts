@@ -1,11 +1,8 @@
 // The forward pass of a Dense stack as graph nodes, shared by the train graph and the forward graph.
 import type { DenseLayerPlan } from "../dense-stack.js";
-import { type Attr, DT_FLOAT } from "./graph-def.js";
+import { type AddNode, FLOAT as F } from "./graph-def.js";
 
-const F: Attr = { type: DT_FLOAT };
 const ACTIVATION_OPS = { relu: "Relu", sigmoid: "Sigmoid", tanh: "Tanh", softmax: "Softmax" } as const;
-
-export type AddNode = (name: string, op: string, inputs: string[], attrs?: Record<string, Attr>) => string;
 
 /**
  * The forward pass of `layers` from `x`, given each layer's kernel and bias as nodes: each layer's

@@ -4,11 +4,9 @@
 // needs syncing; the session holds only the ops, and models of the same shape share it.
 import type * as tf from "@tensorflow/tfjs";
 import type { DenseLayerPlan, DenseStack } from "../dense-stack.js";
-import { type AddNode, denseForwardNodes } from "./dense-nodes.js";
-import { type Attr, DT_FLOAT, type NodeDef } from "./graph-def.js";
+import { denseForwardNodes } from "./dense-nodes.js";
+import { graphBuilder, type NodeDef } from "./graph-def.js";
 import { floatInfo, graphDir, type SessionBackend, sessionBackend, type TensorInfo } from "./graph-session.js";
-
-const F: Attr = { type: DT_FLOAT };
 
 const TAG = "serve";
 
@@ -20,12 +18,7 @@ interface ForwardGraph {
 }
 
 function forwardGraph(layers: readonly DenseLayerPlan[]): ForwardGraph {
-  const nodes: NodeDef[] = [];
-  const node: AddNode = (name, op, inputs, attrs = {}) => {
-    nodes.push({ name, op, inputs, attrs });
-    return name;
-  };
-  const placeholder = (name: string, shape: number[]) => node(name, "Placeholder", [], { dtype: F, shape: { shape } });
+  const { nodes, node, placeholder } = graphBuilder();
   const x = placeholder("x", [-1, (layers[0] as DenseLayerPlan).inputDim]);
   const params = layers.map((l, i) => ({
     kernel: placeholder(`w${i}`, [l.inputDim, l.units]),

@@ -102,6 +102,28 @@ export interface NodeDef {
   attrs: Readonly<Record<string, Attr>>;
 }
 
+/** Adds a node to a graph being built and returns its name (what other nodes name as input). */
+export type AddNode = (name: string, op: string, inputs: string[], attrs?: Record<string, Attr>) => string;
+
+/** The float32 dtype attribute most nodes carry. */
+export const FLOAT: Attr = { type: DT_FLOAT };
+
+/** A graph built in order: `node` appends a node, `placeholder` a float32 feed of `shape`. */
+export function graphBuilder(): {
+  nodes: NodeDef[];
+  node: AddNode;
+  placeholder: (name: string, shape: number[]) => string;
+} {
+  const nodes: NodeDef[] = [];
+  const node: AddNode = (name, op, inputs, attrs = {}) => {
+    nodes.push({ name, op, inputs, attrs });
+    return name;
+  };
+  const placeholder = (name: string, shape: number[]) =>
+    node(name, "Placeholder", [], { dtype: FLOAT, shape: { shape } });
+  return { nodes, node, placeholder };
+}
+
 function nodeProto(node: NodeDef): Uint8Array {
   const w = new ProtoWriter().bytes(1, node.name).bytes(2, node.op);
   for (const input of node.inputs) w.bytes(3, input);

@@ -5,7 +5,7 @@
 // (the reason small batches trained at a third of Keras' speed).
 import type { DenseLayerPlan } from "../dense-stack.js";
 import { denseForwardNodes } from "./dense-nodes.js";
-import { type Attr, DT_BOOL, DT_FLOAT, DT_INT32, type NodeDef } from "./graph-def.js";
+import { type Attr, DT_BOOL, DT_FLOAT, DT_INT32, FLOAT as F, graphBuilder, type NodeDef } from "./graph-def.js";
 
 export type GraphLoss =
   | "mean_squared_error"
@@ -45,7 +45,6 @@ export interface TrainGraph {
   stepFetches: string[];
 }
 
-const F: Attr = { type: DT_FLOAT };
 const KERAS_EPSILON = 1e-7;
 
 export function trainGraph(
@@ -54,11 +53,7 @@ export function trainGraph(
   metrics: readonly GraphMetric[],
   optimizer: GraphOptimizer,
 ): TrainGraph {
-  const nodes: NodeDef[] = [];
-  const node = (name: string, op: string, inputs: string[], attrs: Record<string, Attr> = {}): string => {
-    nodes.push({ name, op, inputs, attrs });
-    return name;
-  };
+  const { nodes, node, placeholder } = graphBuilder();
   const scalar = (name: string, value: number) =>
     node(name, "Const", [], { dtype: F, value: { tensor: { dtype: DT_FLOAT, shape: [], floats: [value] } } });
   const ints = (name: string, values: number[]) =>
@@ -66,7 +61,6 @@ export function trainGraph(
       dtype: { type: DT_INT32 },
       value: { tensor: { dtype: DT_INT32, shape: [values.length], ints: values } },
     });
-  const placeholder = (name: string, shape: number[]) => node(name, "Placeholder", [], { dtype: F, shape: { shape } });
   const binary = (name: string, op: string, a: string, b: string) => node(name, op, [a, b], { T: F });
   const unary = (name: string, op: string, a: string) => node(name, op, [a], { T: F });
   const reduce = (name: string, op: string, input: string, axes: string, keepDims = false) =>
