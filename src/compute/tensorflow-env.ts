@@ -15,9 +15,15 @@
  *   217 -> 127 us through the device worker, training at batch 32 10-30% faster; but batch 256, the
  *   MNIST-sized MLP and a 1M-row PredictStream ~20% slower (no parallel branches). Set it to 0
  *   (TensorFlow's pool) to favour throughput over latency.
+ * - TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL=0: with oneDNN's optimizations off, Eigen's matrix
+ *   products call oneDNN's JIT sgemm, which corrupted the heap ("corrupted size vs. prev_size") when
+ *   a signal handler ran on a thread inside it (a CPU profile, SIGCHLD or SIGTERM while training;
+ *   test/signal-safety.test.ts). Eigen's own kernel costs the same for small products and ~10% more
+ *   for a 256x5000x5000 one.
  */
 export function setTensorflowDefaults(): void {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
   process.env.TF_ENABLE_ONEDNN_OPTS ??= "0";
   process.env.TF_NUM_INTEROP_THREADS ??= "-1";
+  process.env.TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL ??= "0";
 }
