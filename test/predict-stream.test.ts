@@ -24,7 +24,17 @@ before(async () => {
   expected =
     (await t.client.predict({ modelId: "s", inputs: [floatTensor(rows, [ROWS, 10], true)], rawOutput: false }))
       .outputs[0]?.floatValues ?? [];
-  fs.writeFileSync(path.join(dataDir, "rows.npy"), writeNpy({ dtype: "float32", shape: [ROWS, 10], data: rows }));
+  const npyBytes = writeNpy({ dtype: "float32", shape: [ROWS, 10], data: rows });
+  fs.writeFileSync(path.join(dataDir, "rows.npy"), npyBytes);
+  // The same rows as float64, which the server narrows to float32 on the way.
+  const head = npyBytes
+    .subarray(0, npyBytes.length - rows.byteLength)
+    .toString("latin1")
+    .replace("'<f4'", "'<f8'");
+  fs.writeFileSync(
+    path.join(dataDir, "rows64.npy"),
+    Buffer.concat([Buffer.from(head, "latin1"), Buffer.from(Float64Array.from(rows).buffer)]),
+  );
   const header = Array.from({ length: 10 }, (_, i) => `f${i}`).join(",");
   const lines = Array.from({ length: 50 }, (_, r) => Array.from(rows.subarray(r * 10, r * 10 + 10)).join(","));
   fs.writeFileSync(path.join(dataDir, "rows.csv"), `${header}\n${lines.join("\n")}\n`);
@@ -90,6 +100,14 @@ test("a .npy and a .csv under the data root stream like inline rows", async () =
     ),
     undefined,
   );
+  // More chunks than the server keeps buffers for, so each buffer is refilled several times; and
+  // float64 rows, which cannot be read in place.
+  for (const dataPath of ["rows.npy", "rows64.npy"]) {
+    const chunks = await readAll(request({ source: { $case: "dataPath", dataPath }, chunkRows: 999 }));
+    assert.equal(chunks.length, Math.ceil(ROWS / 999));
+    const values = chunks.flatMap((c) => c.outputs[0]?.floatValues ?? []);
+    assert.equal(firstMismatch(values, expected, 1e-6, 1e-5), undefined, dataPath);
+  }
   const csv = await readAll(request({ source: { $case: "dataPath", dataPath: "rows.csv" } }));
   assert.equal(csv[0]?.totalRows, 50);
   assert.equal(firstMismatch(csv[0]?.outputs[0]?.floatValues ?? [], expected.slice(0, 50), 1e-5, 1e-4), undefined);

@@ -1,7 +1,14 @@
 // Rows to predict, read a chunk at a time: from a tensor in memory, or straight from a .npy file
 // so that streaming a file of any size holds only the chunks in flight.
 import fs from "node:fs/promises";
-import { type DType, elementCount, sliceRows, type TensorData } from "../compute/tensor-data.js";
+import {
+  BYTES_PER_ELEMENT,
+  type DType,
+  elementCount,
+  sliceRows,
+  type TensorData,
+  type TypedData,
+} from "../compute/tensor-data.js";
 import { invalidArgument } from "../errors.js";
 import { decodeNpyData, npyLayout } from "./npy.js";
 
@@ -10,9 +17,20 @@ export interface RowSource {
   dtype: DType;
   /** The full shape: rows first. */
   shape: number[];
-  /** Rows [start, end). */
-  rows(start: number, end: number): Promise<TensorData>;
+  /**
+   * Rows [start, end). With `into`, the rows land in its first bytes where the source can put them
+   * there (the result then views `into`), so that a caller reusing its buffers allocates nothing.
+   */
+  rows(start: number, end: number, into?: Uint8Array): Promise<TensorData>;
   close(): Promise<void>;
+}
+
+/** `bytes` as a typed array of `dtype` over the same memory. */
+function typedView(dtype: DType, bytes: Uint8Array): TypedData {
+  const count = bytes.byteLength / BYTES_PER_ELEMENT[dtype];
+  if (dtype === "float32") return new Float32Array(bytes.buffer, bytes.byteOffset, count);
+  if (dtype === "int32") return new Int32Array(bytes.buffer, bytes.byteOffset, count);
+  return bytes;
 }
 
 export function tensorRows(name: string, t: TensorData): RowSource {
@@ -20,7 +38,13 @@ export function tensorRows(name: string, t: TensorData): RowSource {
     name,
     dtype: t.dtype,
     shape: t.shape,
-    rows: async (start, end) => sliceRows(t, start, end),
+    rows: async (start, end, into) => {
+      const rows = sliceRows(t, start, end);
+      if (!into) return rows;
+      const bytes = into.subarray(0, rows.data.byteLength);
+      bytes.set(new Uint8Array(rows.data.buffer, rows.data.byteOffset, rows.data.byteLength));
+      return { ...rows, data: typedView(rows.dtype, bytes) };
+    },
     close: async () => {},
   };
 }
@@ -53,12 +77,21 @@ export async function npyRows(file: string, field: string): Promise<RowSource> {
         `truncated: the file holds ${size - layout.dataOffset} bytes of data, shape needs ${rowsTotal * rowBytes}`,
       );
     }
+    const dtype = DTYPE_OF[layout.descr] as DType;
+    // Stored as the tensor holds it (not float64 or int64 narrowed on the way): read in place.
+    const asStored = layout.itemBytes === BYTES_PER_ELEMENT[dtype];
     return {
       name: "",
-      dtype: DTYPE_OF[layout.descr] as DType,
+      dtype,
       shape: layout.shape,
-      async rows(start, end) {
-        const bytes = Buffer.alloc((end - start) * rowBytes);
+      async rows(start, end, into) {
+        const length = (end - start) * rowBytes;
+        if (into && asStored) {
+          const bytes = into.subarray(0, length);
+          await handle.read(bytes, 0, length, layout.dataOffset + start * rowBytes);
+          return { dtype, shape: [end - start, ...rest], data: typedView(dtype, bytes) };
+        }
+        const bytes = Buffer.alloc(length);
         await handle.read(bytes, 0, bytes.length, layout.dataOffset + start * rowBytes);
         return decodeNpyData(layout, bytes, [end - start, ...rest], field);
       },
