@@ -2,7 +2,8 @@
 // with ghz (go install github.com/bojand/ghz/cmd/ghz@v0.120.0, cached under the user cache dir) at
 // 1, 8 and 64 concurrent callers. The echo is a grpc-js server in this process with the same
 // service definition whose Predict returns the request's tensor: same transport, same messages,
-// no model. Goal: Predict p50 within 1.3x of the echo's. Run: npx tsx bench/unary-latency.ts
+// no model; ROUNDS (3) alternating pairs per level, ratio per pair. Goal: Predict p50 within 1.3x of
+// the echo's. Run: npx tsx bench/unary-latency.ts (CALLERS=1,8,64 REQUESTS_PER_CALLER=400 ROUNDS=3)
 import { execFile, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -24,6 +25,15 @@ const cache = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".
 const ghz = path.join(cache, "go-bin", "ghz");
 const protoset = path.resolve(import.meta.dirname, "../src/gen/modelbay.binpb");
 const REQUESTS_PER_CALLER = Number(process.env.REQUESTS_PER_CALLER ?? 400);
+const CALLERS = (process.env.CALLERS ?? "1,8,64").split(",").map(Number);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+interface Latency {
+  p50: number;
+  p99: number;
+  rps: number;
+}
 
 function ensureGhz(): void {
   if (fs.existsSync(ghz)) return;
@@ -60,7 +70,7 @@ interface GhzReport {
 const execFileAsync = promisify(execFile);
 
 /** ghz against `address`; asynchronous, because the servers it calls live in this process. */
-async function run(address: string, callers: number): Promise<{ p50: number; p99: number; rps: number }> {
+async function run(address: string, callers: number): Promise<Latency> {
   // One row of 10 float32 values as raw little-endian bytes, base64 in ghz's JSON.
   const row = Buffer.from(new Float32Array([0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8, 0.9, -1]).buffer).toString(
     "base64",
@@ -114,12 +124,21 @@ async function main() {
   const client = connect(server.address);
   try {
     await client.createModel({ modelId: "seed", spec: classicDenseSpec(1) });
-    for (const callers of [1, 8, 64]) {
-      const e = await run(echo.address, callers);
-      const p = await run(server.address, callers);
+    for (const callers of CALLERS) {
+      // Echo and Predict alternate (which goes first alternates too), ROUNDS pairs per level; the
+      // ratio is taken pair by pair, since this machine's speed drifts between runs.
+      const pairs: { p: Latency; e: Latency }[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const first = await run(round % 2 === 0 ? echo.address : server.address, callers);
+        const second = await run(round % 2 === 0 ? server.address : echo.address, callers);
+        pairs.push(round % 2 === 0 ? { e: first, p: second } : { p: first, e: second });
+      }
+      const ratios = pairs.map(({ p, e }) => p.p50 / e.p50);
+      const mid = pairs[ratios.indexOf(median(ratios))] as { p: Latency; e: Latency };
       process.stdout.write(
-        `${String(callers).padStart(2)} callers: Predict p50 ${p.p50.toFixed(3)} ms p99 ${p.p99.toFixed(3)} ms ${p.rps.toFixed(0)} rps; ` +
-          `echo p50 ${e.p50.toFixed(3)} ms p99 ${e.p99.toFixed(3)} ms ${e.rps.toFixed(0)} rps; p50 ratio ${(p.p50 / e.p50).toFixed(2)}x\n`,
+        `${String(callers).padStart(2)} callers: Predict p50 ${mid.p.p50.toFixed(3)} ms p99 ${mid.p.p99.toFixed(3)} ms ${mid.p.rps.toFixed(0)} rps; ` +
+          `echo p50 ${mid.e.p50.toFixed(3)} ms p99 ${mid.e.p99.toFixed(3)} ms ${mid.e.rps.toFixed(0)} rps; ` +
+          `p50 ratio per pair ${ratios.map((r) => r.toFixed(2)).join(", ")}; median ${median(ratios).toFixed(2)}x\n`,
       );
     }
   } finally {
