@@ -1,7 +1,7 @@
 // Server configuration from flags and MODELBAY_* environment variables, validated at start.
 import fs from "node:fs";
 import { parseArgs } from "node:util";
-import { parseBackendChoice } from "./compute/backend.js";
+import { parseBackendChoice } from "./compute/backend-choice.js";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./server.js";
 
 interface Setting {

@@ -11,7 +11,7 @@ import { authInterceptor } from "./api/auth-interceptor.js";
 import { kserveHandlers } from "./api/kserve/kserve-handlers.js";
 import { modelServiceHandlers } from "./api/model-service.js";
 import { CheckpointStore } from "./checkpoints/checkpoint-store.js";
-import type { BackendChoice } from "./compute/backend.js";
+import type { BackendChoice } from "./compute/backend-choice.js";
 import { createDevicePool } from "./compute/device-pool.js";
 import { discoverDevices } from "./compute/devices.js";
 import { GRPCInferenceServiceService } from "./gen/inference/grpc_predict_v2.js";

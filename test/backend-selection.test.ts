@@ -2,7 +2,7 @@
 // TensorFlow backend is the one actually serving, so a broken provisioning cannot hide behind WASM.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { backendCandidates, detectCuda, parseBackendChoice } from "../src/compute/backend.js";
+import { backendCandidates, detectCuda, parseBackendChoice } from "../src/compute/backend-choice.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
 test("auto prefers GPU when CUDA is present, then native, WASM and pure JS", () => {

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { specFromWire } from "../src/api/spec-codec.js";
-import { parseBackendChoice } from "../src/compute/backend.js";
+import { parseBackendChoice } from "../src/compute/backend-choice.js";
 import type { ComputeEngine } from "../src/compute/engine.js";
 import { createInProcessEngine } from "../src/compute/in-process-engine.js";
 import { DataType } from "../src/gen/modelbay/v1/tensor.js";

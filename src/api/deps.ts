@@ -1,4 +1,4 @@
-import type { BackendInfo } from "../compute/backend.js";
+import type { BackendInfo } from "../compute/backend-choice.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { TrainingJobs } from "../training/jobs.js";
 import type { AdapterDeps } from "./grpc-adapters.js";

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { tensorFromWire, tensorToWire } from "../api/tensor-codec.js";
 import { CheckpointStore } from "../checkpoints/checkpoint-store.js";
 import { type CheckpointDescription, describeCheckpoint } from "../checkpoints/describe.js";
-import { parseBackendChoice } from "../compute/backend.js";
+import { parseBackendChoice } from "../compute/backend-choice.js";
 import { DevicePool } from "../compute/device-pool.js";
 import { createInProcessEngine } from "../compute/in-process-engine.js";
 import type { NamedTensor } from "../sessions/input-check.js";

@@ -1,40 +1,14 @@
 // Chooses and initializes the TensorFlow.js backend. Native TensorFlow (tfjs-node, provisioned by
 // scripts/provision-native.mjs) is what we ship; WASM and pure JS keep the service usable without it.
-import fs from "node:fs";
 import * as tf from "@tensorflow/tfjs";
+import {
+  type BackendChoice,
+  type BackendInfo,
+  type BackendName,
+  backendCandidates,
+  detectCuda,
+} from "./backend-choice.js";
 import { setTensorflowDefaults } from "./tensorflow-env.js";
-
-export const BACKEND_NAMES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
-export type BackendChoice = "auto" | BackendName;
-
-export interface BackendInfo {
-  /** The backend in use. */
-  name: BackendName;
-  /** Version of the TensorFlow library behind the native backends; "" otherwise. */
-  tensorflowVersion: string;
-  tfjsVersion: string;
-  /** Backends tried before the chosen one, and why each was passed over. */
-  skipped: { name: BackendName; reason: string }[];
-}
-
-export function parseBackendChoice(value: string | undefined): BackendChoice {
-  const v = (value ?? "auto").trim().toLowerCase();
-  if (v === "auto" || (BACKEND_NAMES as readonly string[]).includes(v)) return v as BackendChoice;
-  throw new Error(`unknown backend "${value}"; expected auto, ${BACKEND_NAMES.join(", ")}`);
-}
-
-/** Order in which backends are tried: auto prefers GPU (when CUDA is present), native, WASM, JS. */
-export function backendCandidates(choice: BackendChoice, cudaPresent: boolean): BackendName[] {
-  if (choice !== "auto") return [choice];
-  const order: BackendName[] = ["tensorflow", "wasm", "cpu"];
-  return cudaPresent ? ["tensorflow-gpu", ...order] : order;
-}
-
-/** CUDA counts as present when the NVIDIA kernel driver is loaded. */
-export function detectCuda(exists: (path: string) => boolean = fs.existsSync): boolean {
-  return exists("/proc/driver/nvidia/version");
-}
 
 // Kept in variables so TypeScript does not demand type declarations for optional packages.
 const TFJS_NODE_GPU = "@tensorflow/tfjs-node-gpu";

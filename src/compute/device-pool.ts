@@ -1,7 +1,7 @@
 // One compute engine per device: the CPU's device worker is a thread; each GPU's is a child
 // process started with CUDA_VISIBLE_DEVICES set to that GPU alone (CUDA reads it from the process
 // environment). The session manager places models on devices; this pool only owns the engines.
-import type { BackendChoice } from "./backend.js";
+import type { BackendChoice } from "./backend-choice.js";
 import type { DeviceSpec } from "./devices.js";
 import type { ComputeEngine } from "./engine.js";
 import type { WorkerObserver } from "./worker-engine.js";

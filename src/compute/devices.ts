@@ -5,7 +5,7 @@
 // is how the placement and isolation logic is tested on machines without GPUs.
 import { execFileSync } from "node:child_process";
 import os from "node:os";
-import { detectCuda } from "./backend.js";
+import { detectCuda } from "./backend-choice.js";
 
 export interface DeviceSpec {
   /** "cpu:0", "gpu:0", "gpu:1", ... */

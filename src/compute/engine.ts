@@ -1,6 +1,6 @@
 // The compute seam: everything outside compute/ talks to TensorFlow through these interfaces.
 // Methods are async so that an engine running models in worker threads or processes fits behind it.
-import type { BackendInfo } from "./backend.js";
+import type { BackendInfo } from "./backend-choice.js";
 import type { ModelSpec } from "./model-spec.js";
 import type { DType, TensorData, TensorSignature } from "./tensor-data.js";
 import type { Trainer, TrainerOptions } from "./trainer.js";

@@ -2,7 +2,8 @@
 // offline checks; the server will run the same code inside device workers.
 import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
-import { type BackendChoice, initBackend } from "./backend.js";
+import { initBackend } from "./backend.js";
+import type { BackendChoice } from "./backend-choice.js";
 import { type DenseForward, denseForward, FORWARD_CHUNK_ROWS } from "./dense-forward.js";
 import type {
   ComputeEngine,

@@ -3,7 +3,7 @@
 // SavedModel's graph, so these models cannot train, snapshot or change weights.
 import type * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
-import type { BackendInfo } from "./backend.js";
+import type { BackendInfo } from "./backend-choice.js";
 import type { ComputeModel, ModelDescription } from "./engine.js";
 import { fromTensor, toTensor } from "./tensor-conversion.js";
 import type { TensorData, TensorSignature } from "./tensor-data.js";

@@ -5,7 +5,7 @@ import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Code, ModelbayError } from "../errors.js";
-import type { BackendChoice, BackendInfo } from "./backend.js";
+import type { BackendChoice, BackendInfo } from "./backend-choice.js";
 import type {
   BatchRunResult,
   CapturedTensor,

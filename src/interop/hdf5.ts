@@ -3,18 +3,37 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import h5wasm, { Dataset, type File, Group } from "h5wasm/node";
+import type { Dataset, File, Group } from "h5wasm/node";
 import type { TensorData } from "../compute/tensor-data.js";
 import { Code, ModelbayError } from "../errors.js";
 
-let ready: Promise<unknown> | undefined;
+type H5wasm = typeof import("h5wasm/node");
 
-async function withTempFile<T>(use: (file: string) => T): Promise<T> {
-  ready ??= h5wasm.ready;
-  await ready;
+// Loaded on first use: the library holds ~70 MB of JavaScript heap, which the server's main thread
+// would otherwise carry (and walk in every full garbage collection) for the rare Keras import.
+let loading: Promise<H5wasm> | undefined;
+let loaded: H5wasm | undefined;
+
+function h5wasm(): Promise<H5wasm> {
+  loading ??= import("h5wasm/node").then(async (lib) => {
+    await lib.default.ready;
+    loaded = lib;
+    return lib;
+  });
+  return loading;
+}
+
+/** The library, from code that runs inside readHdf5/writeHdf5 (so after it loaded). */
+function lib(): H5wasm {
+  if (!loaded) throw new Error("h5wasm is used before it loaded");
+  return loaded;
+}
+
+async function withTempFile<T>(use: (file: string, h5: H5wasm["default"]) => T): Promise<T> {
+  const { default: h5 } = await h5wasm();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-h5-"));
   try {
-    return use(path.join(dir, "weights.h5"));
+    return use(path.join(dir, "weights.h5"), h5);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -22,9 +41,9 @@ async function withTempFile<T>(use: (file: string) => T): Promise<T> {
 
 /** Opens HDF5 bytes read-only for the duration of `read`. */
 export function readHdf5<T>(bytes: Uint8Array, read: (file: File) => T): Promise<T> {
-  return withTempFile((file) => {
+  return withTempFile((file, library) => {
     fs.writeFileSync(file, bytes);
-    const h5 = new h5wasm.File(file, "r");
+    const h5 = new library.File(file, "r");
     try {
       return read(h5);
     } finally {
@@ -35,8 +54,8 @@ export function readHdf5<T>(bytes: Uint8Array, read: (file: File) => T): Promise
 
 /** Builds an HDF5 file with `write` and returns its bytes. */
 export function writeHdf5(write: (file: File) => void): Promise<Buffer> {
-  return withTempFile((file) => {
-    const h5 = new h5wasm.File(file, "w");
+  return withTempFile((file, library) => {
+    const h5 = new library.File(file, "w");
     try {
       write(h5);
     } finally {
@@ -59,14 +78,14 @@ export function ensureGroup(file: File, groupPath: string): Group {
 /** Datasets <group>/0, <group>/1, ... in numeric order, as float32 or int32 tensors. */
 export function numberedDatasets(file: File, group: string, label: string): TensorData[] {
   const g = file.get(group);
-  if (!(g instanceof Group)) return [];
+  if (!(g instanceof lib().Group)) return [];
   return g
     .keys()
     .map(Number)
     .sort((a, b) => a - b)
     .map((i) => {
       const d = file.get(`${group}/${i}`);
-      if (!(d instanceof Dataset))
+      if (!(d instanceof lib().Dataset))
         throw new ModelbayError(Code.INVALID_ARGUMENT, `${label}: ${group}/${i} is not a dataset`);
       return datasetTensor(d, `${group}/${i}`, label);
     });

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { connect, type ModelbayClient } from "../../src/cli/client.js";
-import { parseBackendChoice } from "../../src/compute/backend.js";
+import { parseBackendChoice } from "../../src/compute/backend-choice.js";
 import { silentLogger } from "../../src/log.js";
 import { type RunningServer, type ServerOptions, startServer } from "../../src/server.js";
 

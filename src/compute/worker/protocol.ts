@@ -1,6 +1,6 @@
 // Messages between the server's event loop and a device worker. Every request carries an id; the
 // worker answers each with exactly one reply of the same id.
-import type { BackendChoice, BackendInfo } from "../backend.js";
+import type { BackendChoice, BackendInfo } from "../backend-choice.js";
 import type { ModelSnapshot } from "../engine.js";
 import type { ModelSpec } from "../model-spec.js";
 import type { TensorData } from "../tensor-data.js";
