@@ -9,13 +9,12 @@ import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { authInterceptor } from "./api/auth-interceptor.js";
 import { kserveHandlers } from "./api/kserve/kserve-handlers.js";
-import { modelServiceHandlers } from "./api/model-service.js";
+import { modelServiceDefinition, modelServiceHandlers } from "./api/model-service.js";
 import { CheckpointStore } from "./checkpoints/checkpoint-store.js";
 import type { BackendChoice } from "./compute/backend-choice.js";
 import { createDevicePool } from "./compute/device-pool.js";
 import { discoverDevices } from "./compute/devices.js";
 import { GRPCInferenceServiceService } from "./gen/inference/grpc_predict_v2.js";
-import { ModelServiceService } from "./gen/modelbay/v1/model_service.js";
 import { createLogger, type Logger } from "./log.js";
 import { SessionManager } from "./sessions/session-manager.js";
 import { startTelemetry } from "./telemetry/telemetry.js";
@@ -158,7 +157,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     shutdown: shutdownController.signal,
     telemetry,
   };
-  server.addService(ModelServiceService, modelServiceHandlers(handlerDeps));
+  server.addService(modelServiceDefinition, modelServiceHandlers(handlerDeps));
   // KServe v2 / Open Inference Protocol clients (tritonclient, KServe SDKs) reach the same sessions.
   server.addService(GRPCInferenceServiceService, kserveHandlers(handlerDeps));
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });

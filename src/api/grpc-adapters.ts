@@ -188,3 +188,21 @@ export function serverStream<Req, Res>(
     observed(method, call as AnyCall, deps, () => run().finally(done));
   };
 }
+
+/**
+ * A method whose responses are encoded into a buffer grpc-js frames as it is: the generated
+ * serializer copies each encoded message once more first (Buffer.from of the encoder's output), a
+ * copy per PredictStream chunk and per Predict that only feeds the garbage collector.
+ */
+export function encodingResponsesInPlace<Req, Res>(
+  method: grpc.MethodDefinition<Req, Res>,
+  codec: { encode(message: Res): { finish(): Uint8Array } },
+): grpc.MethodDefinition<Req, Res> {
+  return {
+    ...method,
+    responseSerialize: (value: Res) => {
+      const bytes = codec.encode(value).finish();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
+  };
+}

@@ -1,7 +1,13 @@
 // gRPC handlers of modelbay.v1.ModelService, assembled from one file per area.
-import type { ModelServiceServer } from "../gen/modelbay/v1/model_service.js";
+import {
+  type ModelServiceServer,
+  ModelServiceService,
+  PredictResponse,
+  PredictStreamResponse,
+} from "../gen/modelbay/v1/model_service.js";
 import { checkpointHandlers } from "./checkpoint-handlers.js";
 import type { HandlerDeps } from "./deps.js";
+import { encodingResponsesInPlace } from "./grpc-adapters.js";
 import { modelHandlers } from "./model-handlers.js";
 import { predictStreamHandler } from "./predict-stream-handler.js";
 import { trainingHandlers } from "./training-handlers.js";
@@ -14,3 +20,10 @@ export function modelServiceHandlers(deps: HandlerDeps): ModelServiceServer {
     ...predictStreamHandler(deps),
   };
 }
+
+/** The service as grpc-js serves it: the generated definition, the hot paths' responses encoded in place. */
+export const modelServiceDefinition = {
+  ...ModelServiceService,
+  predict: encodingResponsesInPlace(ModelServiceService.predict, PredictResponse),
+  predictStream: encodingResponsesInPlace(ModelServiceService.predictStream, PredictStreamResponse),
+};
