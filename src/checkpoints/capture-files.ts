@@ -2,6 +2,7 @@
 // weights.bin / optimizer.bin streamed out of the device in slices while they are written.
 import type { StateCapture } from "../compute/engine.js";
 import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
+import { readAhead, sharedRing } from "../read-ahead.js";
 import { type CheckpointHeader, checkpointMetadataFiles } from "./checkpoint-codec.js";
 import { inMemoryFile, type StreamedFile } from "./checkpoint-store.js";
 
@@ -17,9 +18,9 @@ const MAX_BYTES_PER_ELEMENT = Math.max(...Object.values(BYTES_PER_ELEMENT));
 export type Group = "weights" | "optimizer";
 
 /**
- * The tensors of one .bin file, read a slice at a time, several slices ahead. Slices land in a ring
- * of shared buffers that the device thread fills in place; a yielded chunk stays valid until the
- * consumer asks for the next one (its buffer is reused for the slice READ_AHEAD further on).
+ * The tensors of one .bin file, read a slice at a time, READ_AHEAD slices ahead. Slices land in a
+ * ring of shared buffers that the device thread fills in place; a yielded chunk stays valid until
+ * the consumer asks for the next one (its buffer is then refilled for a slice further on).
  */
 export function groupBytes(capture: StateCapture, group: Group): () => AsyncGenerator<Uint8Array> {
   return async function* () {
@@ -33,25 +34,11 @@ export function groupBytes(capture: StateCapture, group: Group): () => AsyncGene
       return out;
     });
     const largest = Math.max(0, ...slices.map((s) => s.count));
-    const ring = Array.from(
-      { length: Math.min(READ_AHEAD + 1, slices.length) },
-      () => new Uint8Array(new SharedArrayBuffer(largest * MAX_BYTES_PER_ELEMENT)),
-    );
-    const read = (i: number) => {
-      const slice = slices[i];
-      if (!slice) return undefined;
-      const pending = capture.read(slice.index, slice.start, slice.count, ring[i % ring.length] as Uint8Array);
-      // A prefetched slice may be abandoned when the write fails; its failure is not news then.
-      pending.catch(() => undefined);
-      return pending;
-    };
-    const ahead = Array.from({ length: READ_AHEAD }, (_, i) => read(i));
-    for (let i = 0; ahead[0]; i++) {
-      const chunk = await (ahead.shift() as Promise<Uint8Array>);
-      // Slice i - 1 is done with (the consumer asked for this one), so its buffer can be refilled.
-      ahead.push(read(i + READ_AHEAD));
-      yield chunk;
-    }
+    const ring = sharedRing(Math.min(READ_AHEAD + 1, slices.length), largest * MAX_BYTES_PER_ELEMENT);
+    yield* readAhead(slices.length, READ_AHEAD, (i, slot) => {
+      const { index, start, count } = slices[i] as (typeof slices)[number];
+      return capture.read(index, start, count, ring[slot] as Uint8Array);
+    });
   };
 }
 

@@ -14,10 +14,11 @@ import type { DevicePool } from "../compute/device-pool.js";
 import { chooseDevice } from "../compute/devices.js";
 import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
-import { BYTES_PER_ELEMENT, elementCount, type TensorData } from "../compute/tensor-data.js";
+import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
 import type { RowSource } from "../datasets/row-source.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
 import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
+import { readAhead, sharedRing } from "../read-ahead.js";
 import { inSpan, type Observability, unobserved } from "../telemetry/spans.js";
 import { matchInputs, type NamedTensor } from "./input-check.js";
 import { checkModelId, newModelId } from "./model-id.js";
@@ -337,49 +338,33 @@ export class SessionManager {
     // on its way to the worker, was ~1 GB/s of garbage at full speed, and its collections showed in
     // the p99 of health checks served meanwhile.
     const rowBytes = elementCount(rows.shape.slice(1)) * BYTES_PER_ELEMENT[rows.dtype];
-    const ring = Array.from(
-      { length: Math.min(CHUNKS_AHEAD + 1, Math.ceil((total - startOffset) / chunkRows)) },
-      () => new Uint8Array(new SharedArrayBuffer(Math.min(chunkRows, total - startOffset) * rowBytes)),
-    );
-    const predictAt = async (offset: number) => {
-      const slot = ring[((offset - startOffset) / chunkRows) % ring.length];
-      const chunk = await rows.rows(offset, Math.min(total, offset + chunkRows), slot);
-      // A chunk read ahead whose stream was cancelled meanwhile is not computed.
-      signal.throwIfAborted();
-      const output = await inSpan(this.observe.tracer, "predict chunk", { offset, rows: chunk.shape[0] ?? 0 }, () =>
-        session.model.predict(chunk),
-      );
-      return { chunk, output };
-    };
+    const chunks = Math.ceil((total - startOffset) / chunkRows);
+    const ring = sharedRing(Math.min(CHUNKS_AHEAD + 1, chunks), Math.min(chunkRows, total - startOffset) * rowBytes);
     // A few chunks ahead: the device computes the next ones while this one is encoded and sent
     // (with one, device and event loop each sat idle half the time waiting for the other).
-    const ahead: Promise<{ chunk: TensorData; output: TensorData }>[] = [];
-    let nextOffset = startOffset;
-    const refill = () => {
-      while (ahead.length < CHUNKS_AHEAD && nextOffset < total && !signal.aborted) {
-        const pending = predictAt(nextOffset);
-        // Settled later (or by the finally below); never an unhandled rejection meanwhile.
-        pending.catch(() => undefined);
-        ahead.push(pending);
-        nextOffset += chunkRows;
-      }
-    };
-    try {
-      refill();
-      for (let offset = startOffset; ahead.length > 0; offset += chunkRows) {
+    // A cancelled or abandoned stream lets the chunks in flight finish before its rows are closed.
+    const predicted = readAhead(
+      chunks,
+      CHUNKS_AHEAD,
+      async (i, slot) => {
+        const offset = startOffset + i * chunkRows;
+        const chunk = await rows.rows(offset, Math.min(total, offset + chunkRows), ring[slot]);
+        // A chunk read ahead whose stream was cancelled meanwhile is not computed.
         signal.throwIfAborted();
-        const { chunk, output } = await (ahead.shift() as (typeof ahead)[number]);
-        refill();
-        session.lastUsed = Date.now();
-        const outputs = [{ name: outputName, tensor: output }];
-        const report = session.spec?.reportNonFinite
-          ? { nonFinite: nonFiniteReport([{ name: inputName, tensor: chunk }], outputs) }
-          : {};
-        yield { offset, total, outputs, ...report };
-      }
-    } finally {
-      // A cancelled or abandoned stream lets the chunks in flight finish before its rows are closed.
-      await Promise.allSettled(ahead);
+        const output = await inSpan(this.observe.tracer, "predict chunk", { offset, rows: chunk.shape[0] ?? 0 }, () =>
+          session.model.predict(chunk),
+        );
+        return { offset, chunk, output };
+      },
+      signal,
+    );
+    for await (const { offset, chunk, output } of predicted) {
+      session.lastUsed = Date.now();
+      const outputs = [{ name: outputName, tensor: output }];
+      const report = session.spec?.reportNonFinite
+        ? { nonFinite: nonFiniteReport([{ name: inputName, tensor: chunk }], outputs) }
+        : {};
+      yield { offset, total, outputs, ...report };
     }
   }
 
