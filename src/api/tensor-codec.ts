@@ -47,7 +47,7 @@ function viewAs<T extends Float32Array | Int32Array | Float64Array | BigInt64Arr
     new (length: number): T;
     BYTES_PER_ELEMENT: number;
   },
-  bytes: Buffer,
+  bytes: Uint8Array,
 ): T {
   const n = bytes.byteLength / Ctor.BYTES_PER_ELEMENT;
   if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer, bytes.byteOffset, n);
@@ -67,7 +67,17 @@ function int64ToInt32(values: ArrayLike<number | bigint>, field: string): Int32A
   return out;
 }
 
-export function tensorFromWire(t: Tensor, field: string, limits: TensorLimits): TensorData {
+/** A wire tensor checked against itself and the limits: its type, shape, and where its values are. */
+interface CheckedTensor {
+  wire: { name: string; size: number };
+  shape: number[];
+  count: number;
+  /** The values come as raw_contents (of exactly the right length), not as typed values. */
+  raw: boolean;
+  expectedField: keyof Tensor;
+}
+
+function checkWireTensor(t: Tensor, field: string, limits: TensorLimits): CheckedTensor {
   const wire = WIRE_TYPES[t.dtype as keyof typeof WIRE_TYPES];
   if (!wire) throw invalidArgument(`${field}.dtype`, "is required (FLOAT32, INT32, BOOL, FLOAT64 or INT64)");
   for (const [d, dim] of t.shape.entries()) {
@@ -90,15 +100,18 @@ export function tensorFromWire(t: Tensor, field: string, limits: TensorLimits): 
     throw invalidArgument(field, `dtype ${wire.name} expects its values in ${expectedField} or raw_contents`);
   }
   const shape = [...t.shape];
-  if (raw) {
-    if (t.rawContents.byteLength !== bytes) {
-      throw invalidArgument(
-        `${field}.raw_contents`,
-        `has ${t.rawContents.byteLength} bytes but shape [${shape.join(", ")}] of ${wire.name} needs ${bytes}`,
-      );
-    }
-    return fromRaw(wire.name, shape, t.rawContents, field);
+  if (raw && t.rawContents.byteLength !== bytes) {
+    throw invalidArgument(
+      `${field}.raw_contents`,
+      `has ${t.rawContents.byteLength} bytes but shape [${shape.join(", ")}] of ${wire.name} needs ${bytes}`,
+    );
   }
+  return { wire, shape, count, raw, expectedField };
+}
+
+export function tensorFromWire(t: Tensor, field: string, limits: TensorLimits): TensorData {
+  const { wire, shape, count, raw, expectedField } = checkWireTensor(t, field, limits);
+  if (raw) return fromRaw(wire.name, shape, t.rawContents, field);
   const values = t[expectedField] as ArrayLike<number | boolean>;
   if (values.length !== count) {
     throw invalidArgument(field, `has ${values.length} values but shape [${shape.join(", ")}] holds ${count}`);
@@ -116,7 +129,22 @@ export function tensorFromWire(t: Tensor, field: string, limits: TensorLimits): 
   }
 }
 
-function fromRaw(name: string, shape: number[], bytes: Buffer, field: string): TensorData {
+/**
+ * A tensor sent as raw_contents already in the domain's form (float32, int32 or bool), checked as
+ * tensorFromWire checks it, as the request's own bytes: not copied, so not necessarily aligned.
+ * Undefined for typed values or types that need converting.
+ */
+export function rawTensorFromWire(
+  t: Tensor,
+  field: string,
+  limits: TensorLimits,
+): { dtype: DType; shape: number[]; bytes: Uint8Array } | undefined {
+  const { shape, raw } = checkWireTensor(t, field, limits);
+  const dtype = dataTypeFromWire(t.dtype);
+  return raw && dtype ? { dtype, shape, bytes: t.rawContents } : undefined;
+}
+
+function fromRaw(name: string, shape: number[], bytes: Uint8Array, field: string): TensorData {
   switch (name) {
     case "float32":
       return { dtype: "float32", shape, data: viewAs(Float32Array, bytes) };

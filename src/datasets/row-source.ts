@@ -5,7 +5,6 @@ import {
   BYTES_PER_ELEMENT,
   type DType,
   elementCount,
-  sliceRows,
   type TensorData,
   type TypedData,
 } from "../compute/tensor-data.js";
@@ -33,20 +32,34 @@ function typedView(dtype: DType, bytes: Uint8Array): TypedData {
   return bytes;
 }
 
-export function tensorRows(name: string, t: TensorData): RowSource {
+/**
+ * Rows of a tensor held as raw little-endian bytes, e.g. a request's own buffer, where they need not
+ * be aligned: each chunk is copied out as it is asked for, never the whole tensor at once.
+ */
+export function bytesRows(name: string, dtype: DType, shape: number[], bytes: Uint8Array): RowSource {
+  const rowBytes = elementCount(shape.slice(1)) * BYTES_PER_ELEMENT[dtype];
   return {
     name,
-    dtype: t.dtype,
-    shape: t.shape,
+    dtype,
+    shape,
     rows: async (start, end, into) => {
-      const rows = sliceRows(t, start, end);
-      if (!into) return rows;
-      const bytes = into.subarray(0, rows.data.byteLength);
-      bytes.set(new Uint8Array(rows.data.buffer, rows.data.byteOffset, rows.data.byteLength));
-      return { ...rows, data: typedView(rows.dtype, bytes) };
+      const part = bytes.subarray(start * rowBytes, end * rowBytes);
+      const rowsShape = [end - start, ...shape.slice(1)];
+      if (into) {
+        const out = into.subarray(0, part.byteLength);
+        out.set(part);
+        return { dtype, shape: rowsShape, data: typedView(dtype, out) };
+      }
+      // Aligned bytes are viewed where they are; others are copied to a buffer of their own.
+      const aligned = part.byteOffset % BYTES_PER_ELEMENT[dtype] === 0 ? part : part.slice();
+      return { dtype, shape: rowsShape, data: typedView(dtype, aligned) };
     },
     close: async () => {},
   };
+}
+
+export function tensorRows(name: string, t: TensorData): RowSource {
+  return bytesRows(name, t.dtype, t.shape, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
 }
 
 const DTYPE_OF: Record<string, DType> = {

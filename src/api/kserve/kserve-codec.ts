@@ -31,7 +31,7 @@ export function tensorMetadata(s: TensorSignature) {
 /** One request input as a domain tensor; `raw` is its raw_input_contents entry, if the request has them. */
 export function inputFromKserve(
   input: ModelInferRequest_InferInputTensor,
-  raw: Buffer | undefined,
+  raw: Uint8Array | undefined,
   field: string,
   limits: TensorLimits,
 ): TensorData {
