@@ -4,22 +4,27 @@
 
 /**
  * Yields `produce(i, slot)` for i = 0 .. count-1 in order, with up to `ahead` items started before
- * the consumer asks for them. `slot` (i modulo ahead + 1) names a buffer of a ring of ahead + 1: the
- * item yielded last still holds its slot while `ahead` more are in flight. Once `stop` is aborted no
- * new item starts. Items in flight are awaited before the generator finishes, however it ends.
+ * the consumer asks for them. `slot` is a shared buffer of `slotBytes` from a ring of ahead + 1: the
+ * item yielded last still holds its slot while `ahead` more are in flight, and a slot is refilled
+ * only once the consumer has asked past its item. Once `stop` is aborted no new item starts. Items
+ * in flight are awaited before the generator finishes, however it ends.
  */
 export async function* readAhead<T>(
   count: number,
   ahead: number,
-  produce: (index: number, slot: number) => Promise<T>,
+  slotBytes: number,
+  produce: (index: number, slot: Uint8Array) => Promise<T>,
   stop?: AbortSignal,
 ): AsyncGenerator<T> {
-  const slots = ahead + 1;
+  const ring = Array.from(
+    { length: Math.min(ahead + 1, count) },
+    () => new Uint8Array(new SharedArrayBuffer(slotBytes)),
+  );
   const pending: Promise<T>[] = [];
   let next = 0;
   const refill = () => {
     while (pending.length < ahead && next < count && !stop?.aborted) {
-      const item = produce(next, next % slots);
+      const item = produce(next, ring[next % ring.length] as Uint8Array);
       // Settled later (or by the finally below); never an unhandled rejection meanwhile.
       item.catch(() => undefined);
       pending.push(item);
@@ -38,9 +43,4 @@ export async function* readAhead<T>(
   } finally {
     await Promise.allSettled(pending);
   }
-}
-
-/** `count` shared buffers of `bytes` each, for the slots of readAhead. */
-export function sharedRing(count: number, bytes: number): Uint8Array[] {
-  return Array.from({ length: count }, () => new Uint8Array(new SharedArrayBuffer(bytes)));
 }

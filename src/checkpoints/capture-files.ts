@@ -2,7 +2,7 @@
 // weights.bin / optimizer.bin streamed out of the device in slices while they are written.
 import type { StateCapture } from "../compute/engine.js";
 import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
-import { readAhead, sharedRing } from "../read-ahead.js";
+import { readAhead } from "../read-ahead.js";
 import { type CheckpointHeader, checkpointMetadataFiles } from "./checkpoint-codec.js";
 import { inMemoryFile, type StreamedFile } from "./checkpoint-store.js";
 
@@ -34,10 +34,9 @@ export function groupBytes(capture: StateCapture, group: Group): () => AsyncGene
       return out;
     });
     const largest = Math.max(0, ...slices.map((s) => s.count));
-    const ring = sharedRing(Math.min(READ_AHEAD + 1, slices.length), largest * MAX_BYTES_PER_ELEMENT);
-    yield* readAhead(slices.length, READ_AHEAD, (i, slot) => {
+    yield* readAhead(slices.length, READ_AHEAD, largest * MAX_BYTES_PER_ELEMENT, (i, slot) => {
       const { index, start, count } = slices[i] as (typeof slices)[number];
-      return capture.read(index, start, count, ring[slot] as Uint8Array);
+      return capture.read(index, start, count, slot);
     });
   };
 }

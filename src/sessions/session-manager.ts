@@ -18,7 +18,7 @@ import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
 import type { RowSource } from "../datasets/row-source.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
 import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
-import { readAhead, sharedRing } from "../read-ahead.js";
+import { readAhead } from "../read-ahead.js";
 import { inSpan, type Observability, unobserved } from "../telemetry/spans.js";
 import { matchInputs, type NamedTensor } from "./input-check.js";
 import { checkModelId, newModelId } from "./model-id.js";
@@ -339,16 +339,16 @@ export class SessionManager {
     // the p99 of health checks served meanwhile.
     const rowBytes = elementCount(rows.shape.slice(1)) * BYTES_PER_ELEMENT[rows.dtype];
     const chunks = Math.ceil((total - startOffset) / chunkRows);
-    const ring = sharedRing(Math.min(CHUNKS_AHEAD + 1, chunks), Math.min(chunkRows, total - startOffset) * rowBytes);
     // A few chunks ahead: the device computes the next ones while this one is encoded and sent
     // (with one, device and event loop each sat idle half the time waiting for the other).
     // A cancelled or abandoned stream lets the chunks in flight finish before its rows are closed.
     const predicted = readAhead(
       chunks,
       CHUNKS_AHEAD,
+      Math.min(chunkRows, total - startOffset) * rowBytes,
       async (i, slot) => {
         const offset = startOffset + i * chunkRows;
-        const chunk = await rows.rows(offset, Math.min(total, offset + chunkRows), ring[slot]);
+        const chunk = await rows.rows(offset, Math.min(total, offset + chunkRows), slot);
         // A chunk read ahead whose stream was cancelled meanwhile is not computed.
         signal.throwIfAborted();
         const output = await inSpan(this.observe.tracer, "predict chunk", { offset, rows: chunk.shape[0] ?? 0 }, () =>
