@@ -14,26 +14,22 @@ type H5wasm = typeof import("h5wasm/node");
 let loading: Promise<H5wasm> | undefined;
 let loaded: H5wasm | undefined;
 
-function h5wasm(): Promise<H5wasm> {
-  loading ??= import("h5wasm/node").then(async (lib) => {
-    await lib.default.ready;
-    loaded = lib;
-    return lib;
-  });
-  return loading;
-}
-
 /** The library, from code that runs inside readHdf5/writeHdf5 (so after it loaded). */
 function lib(): H5wasm {
   if (!loaded) throw new Error("h5wasm is used before it loaded");
   return loaded;
 }
 
-async function withTempFile<T>(use: (file: string, h5: H5wasm["default"]) => T): Promise<T> {
-  const { default: h5 } = await h5wasm();
+async function withTempFile<T>(use: (file: string) => T): Promise<T> {
+  loading ??= import("h5wasm/node").then(async (library) => {
+    await library.default.ready;
+    loaded = library;
+    return library;
+  });
+  await loading;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-h5-"));
   try {
-    return use(path.join(dir, "weights.h5"), h5);
+    return use(path.join(dir, "weights.h5"));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -41,9 +37,9 @@ async function withTempFile<T>(use: (file: string, h5: H5wasm["default"]) => T):
 
 /** Opens HDF5 bytes read-only for the duration of `read`. */
 export function readHdf5<T>(bytes: Uint8Array, read: (file: File) => T): Promise<T> {
-  return withTempFile((file, library) => {
+  return withTempFile((file) => {
     fs.writeFileSync(file, bytes);
-    const h5 = new library.File(file, "r");
+    const h5 = new (lib().default.File)(file, "r");
     try {
       return read(h5);
     } finally {
@@ -54,8 +50,8 @@ export function readHdf5<T>(bytes: Uint8Array, read: (file: File) => T): Promise
 
 /** Builds an HDF5 file with `write` and returns its bytes. */
 export function writeHdf5(write: (file: File) => void): Promise<Buffer> {
-  return withTempFile((file, library) => {
-    const h5 = new library.File(file, "w");
+  return withTempFile((file) => {
+    const h5 = new (lib().default.File)(file, "w");
     try {
       write(h5);
     } finally {
