@@ -10,6 +10,9 @@ const [address = "", secondsArg = "8"] = process.argv.slice(2);
 export async function probeHealth(target: string, seconds: number): Promise<number[]> {
   const probe = connect(target);
   const out: number[] = [];
+  // The channel's first calls connect and warm up; they are not checks of a running server (they
+  // alone made the idle p99 of the checker in its own process 11 ms, its max 25 ms).
+  for (let i = 0; i < 5; i++) await probe.health("", { deadline: Date.now() + 5000 });
   const until = performance.now() + seconds * 1000;
   while (performance.now() < until) {
     const t0 = performance.now();

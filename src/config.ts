@@ -162,6 +162,19 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "heap-growing-percent",
+    env: "MODELBAY_HEAP_GROWING_PERCENT",
+    help: "how far the heap grows, in % of its live size, before the next full garbage collection (fewer pauses of the RPC thread under load; 0: V8's own choice)",
+    default: String(DEFAULT_OPTIONS.heapGrowingPercent),
+    apply: (o, v) => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 0 || n > 1000) {
+        throw new Error(`heap-growing-percent: expected an integer from 0 to 1000, got "${v}"`);
+      }
+      o.heapGrowingPercent = n;
+    },
+  },
+  {
     flag: "tls-cert",
     env: "MODELBAY_TLS_CERT",
     help: "PEM certificate (chain) of the server; with --tls-key serves TLS",

@@ -15,6 +15,7 @@ import type { BackendChoice } from "./compute/backend-choice.js";
 import { createDevicePool } from "./compute/device-pool.js";
 import { discoverDevices } from "./compute/devices.js";
 import { GRPCInferenceServiceService } from "./gen/inference/grpc_predict_v2.js";
+import { setHeapGrowingPercent } from "./heap-growth.js";
 import { createLogger, type Logger } from "./log.js";
 import { SessionManager } from "./sessions/session-manager.js";
 import { startTelemetry } from "./telemetry/telemetry.js";
@@ -55,6 +56,8 @@ export interface ServerOptions extends SecurityOptions {
   spanExporter?: SpanExporter;
   /** How long a shutdown lets running calls finish (after jobs checkpoint) before closing them. */
   shutdownGraceMs: number;
+  /** How far the heap grows (% of its live size) before the next full collection; 0: V8's choice. */
+  heapGrowingPercent: number;
 }
 
 export const DEFAULT_OPTIONS: ServerOptions = {
@@ -73,6 +76,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   compute: "worker",
   metricsAddress: "",
   shutdownGraceMs: 10_000,
+  heapGrowingPercent: 200,
 };
 
 export interface RunningServer {
@@ -99,6 +103,7 @@ function reflectionPackage(): protoLoader.PackageDefinition {
 export async function startServer(options: Partial<ServerOptions> = {}): Promise<RunningServer> {
   const opts = { ...DEFAULT_OPTIONS, ...options };
   const log = opts.log ?? createLogger();
+  setHeapGrowingPercent(opts.heapGrowingPercent);
   // Settings that can be wrong are checked before anything starts.
   const security = serverSecurity(opts);
   const store = new CheckpointStore(opts.checkpointDir);

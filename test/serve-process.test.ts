@@ -59,6 +59,9 @@ test("a bad setting exits 2 and names it", () => {
   const grace = spawnSync(process.execPath, [bin, "serve", "--shutdown-grace-seconds", "soon"], { encoding: "utf8" });
   assert.equal(grace.status, 2);
   assert.match(grace.stderr, /shutdown-grace-seconds: expected seconds >= 0, got "soon"/);
+  const growing = spawnSync(process.execPath, [bin, "serve", "--heap-growing-percent", "lots"], { encoding: "utf8" });
+  assert.equal(growing.status, 2);
+  assert.match(growing.stderr, /heap-growing-percent: expected an integer from 0 to 1000, got "lots"/);
 });
 
 test("a config file supplies settings under env and flags; unknown keys, bad values and an unwritable checkpoint dir exit 2", () => {
