@@ -1,71 +1,36 @@
-// Holds the model sessions of the server: each a built model, its spec, its metadata and where its
-// training stands; saves them to and restores them from the checkpoint store.
+// What the server does with model sessions (each a built model, its spec, its metadata and where
+// its training stands): creates them, predicts and streams predictions, saves them to and restores
+// them from the checkpoint store. Which sessions exist and where they live: session-registry.ts.
 
 import { streamedCheckpointFiles } from "../checkpoints/capture-files.js";
-import {
-  type CheckpointHeader,
-  decodeCheckpoint,
-  summarizeState,
-  type TrainingCursor,
-} from "../checkpoints/checkpoint-codec.js";
+import { type CheckpointHeader, decodeCheckpoint, summarizeState } from "../checkpoints/checkpoint-codec.js";
 import type { CheckpointStore, StoredCheckpoint, StreamedFile } from "../checkpoints/checkpoint-store.js";
 import type { RetentionPolicy } from "../checkpoints/retention.js";
 import type { DevicePool } from "../compute/device-pool.js";
-import { chooseDevice } from "../compute/devices.js";
-import type { ComputeEngine, ComputeModel } from "../compute/engine.js";
+import type { ComputeEngine } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
 import type { RowSource } from "../datasets/row-source.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
-import { type ArtifactFormat, defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
+import { defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
 import { readAhead } from "../read-ahead.js";
 import { inSpan, type Observability, unobserved } from "../telemetry/spans.js";
 import { matchInputs, type NamedTensor } from "./input-check.js";
 import { checkModelId, newModelId } from "./model-id.js";
 import { type NonFiniteReport, nonFiniteReport } from "./non-finite.js";
 import { type BatchingOptions, PredictBatcher } from "./predict-batcher.js";
-import { type Reloader, type ResidencyHooks, ResidentModel } from "./resident-model.js";
+import type { Reloader } from "./resident-model.js";
+import { type RoomLimits, type Session, SessionRegistry } from "./session-registry.js";
+
+export type { Session, SessionSource } from "./session-registry.js";
 
 // PredictStream computes this many chunks ahead of the one being sent.
 const CHUNKS_AHEAD = 3;
 
-/** How a session was opened; artifacts by their format. */
-export type SessionSource = "spec" | "checkpoint" | ArtifactFormat;
-
-export interface Session {
-  readonly id: string;
-  /** What the model was built from; undefined for predict-only models (SavedModels). */
-  readonly spec: ModelSpec | undefined;
-  readonly source: SessionSource;
-  /** The model; it may be out of device memory (evicted), and reloads on its next use. */
-  readonly model: ResidentModel;
-  readonly createTime: Date;
-  readonly device: string;
-  lastUsed: number;
-  /** Where training stands; saved with every checkpoint. */
-  training?: TrainingCursor;
-  /** Set by a Restore with resume: the next Train continues from here. */
-  resumeFrom?: TrainingCursor;
-  /** Latest loss and metrics, saved with checkpoints. */
-  metrics: Record<string, number>;
-  /** Id of the training job running on this session, if any. */
-  trainingJob?: string;
-}
-
-export interface SessionLimits {
-  /** Most models held in device memory at once. */
-  maxSessions: number;
-  /** Device memory the models in it may take, in bytes (weights, and optimizer slots). */
-  maxSessionBytes: number;
+export interface SessionLimits extends RoomLimits {
   /** Dynamic batching of concurrent Predicts; off when absent or maxBatchRows <= 1. */
   batching?: BatchingOptions;
 }
-
-/** What a session is opened from: a built model, and how to rebuild it if it is saved. */
-type Opened = Omit<Session, "id" | "lastUsed" | "createTime" | "device" | "model"> & {
-  model: ComputeModel;
-  reload?: Reloader;
-};
 
 export interface RestoredSession {
   session: Session;
@@ -91,117 +56,15 @@ export interface ImportedSession {
 }
 
 export class SessionManager {
-  private readonly sessions = new Map<string, Session>();
-  // Ids being built, so that two concurrent calls cannot both take one id.
-  private readonly reserved = new Set<string>();
+  private readonly registry: SessionRegistry;
 
   constructor(
     readonly pool: DevicePool,
     readonly store: CheckpointStore,
     private readonly limits: SessionLimits,
     private readonly observe: Observability = unobserved,
-  ) {}
-
-  private readonly hooks: ResidencyHooks = {
-    beforeReload: async (model) => {
-      const session = [...this.sessions.values()].find((x) => x.model === model);
-      await this.makeRoom(model.residentBytes, session?.id);
-    },
-  };
-
-  /**
-   * Evicts idle, saved models, least recently used first, until `needBytes` more fit in the memory
-   * budget and one more model fits in the count. `exclude` is the model making the room.
-   */
-  private async makeRoom(needBytes: number, exclude: string | undefined): Promise<void> {
-    const { maxSessions, maxSessionBytes } = this.limits;
-    if (needBytes > maxSessionBytes) {
-      throw new ModelbayError(
-        Code.RESOURCE_EXHAUSTED,
-        `the model needs about ${needBytes} bytes of device memory, more than the whole budget of ${maxSessionBytes} (--max-session-bytes)`,
-      );
-    }
-    for (;;) {
-      const resident = [...this.sessions.values()].filter((x) => x.id !== exclude && x.model.resident);
-      const bytes = resident.reduce((n, x) => n + x.model.residentBytes, 0);
-      const building = [...this.reserved].filter((r) => r !== exclude).length;
-      const overCount = resident.length + building + 1 > maxSessions;
-      const overBytes = bytes + needBytes > maxSessionBytes;
-      if (!overCount && !overBytes) return;
-      const victim = resident.filter((x) => x.model.evictable).sort((a, b) => a.lastUsed - b.lastUsed)[0];
-      if (!victim) {
-        const limit = overCount
-          ? `the server holds its maximum of ${maxSessions} models in memory (--max-sessions)`
-          : `the models in memory would take ${bytes + needBytes} bytes, over the budget of ${maxSessionBytes} (--max-session-bytes)`;
-        throw new ModelbayError(
-          Code.RESOURCE_EXHAUSTED,
-          `${limit}, and none can be evicted: only idle models whose current state is checkpointed leave memory; checkpoint or delete one`,
-        );
-      }
-      victim.model.evict();
-    }
-  }
-
-  /** Reserves an id, builds the model with `build`, makes room for it, and registers the session. */
-  private async open(
-    id: string,
-    replace: boolean,
-    build: (engine: ComputeEngine) => Promise<Opened>,
-  ): Promise<Session> {
-    const existing = this.sessions.get(id);
-    if (this.reserved.has(id) || (existing && !replace))
-      throw new ModelbayError(Code.ALREADY_EXISTS, `model "${id}" already exists`);
-    if (existing?.trainingJob) {
-      throw new ModelbayError(
-        Code.FAILED_PRECONDITION,
-        `model "${id}" is training (job ${existing.trainingJob}); cancel the job first`,
-      );
-    }
-    // Fail fast when even evicting everything evictable could not make room for one more model.
-    await this.makeRoom(0, id);
-    this.reserved.add(id);
-    try {
-      // Least loaded device by memory; a replaced session's memory is about to be freed.
-      const used = (name: string) =>
-        this.usedOn(name) - (existing?.device === name && existing.model.resident ? existing.model.residentBytes : 0);
-      let device = chooseDevice(this.pool.devices, used, 0);
-      let opened = await build(device.engine);
-      // Trainable models also hold two optimizer slots per weight (Adam).
-      const bytesOf = (o: Opened) => o.model.description.weightBytes * (o.spec ? 3 : 1);
-      // Its size is known once built: a model too big for the GPU it was given goes to the CPU.
-      const fitted = chooseDevice(this.pool.devices, used, bytesOf(opened));
-      if (
-        fitted.name !== device.name &&
-        device.kind === "gpu" &&
-        bytesOf(opened) > device.memoryBytes - used(device.name)
-      ) {
-        opened.model.dispose();
-        device = fitted;
-        opened = await build(device.engine);
-      }
-      const { model: built, reload, ...rest } = opened;
-      const bytes = bytesOf(opened);
-      const model = new ResidentModel(built, built.description, bytes, this.hooks, reload);
-      try {
-        await this.makeRoom(bytes, id);
-      } catch (err) {
-        model.dispose();
-        throw err;
-      }
-      const session: Session = {
-        ...rest,
-        model,
-        id,
-        createTime: new Date(),
-        device: device.name,
-        lastUsed: Date.now(),
-      };
-      this.sessions.get(id)?.model.dispose();
-      this.sessions.set(id, session);
-      return session;
-    } finally {
-      this.reserved.delete(id);
-    }
+  ) {
+    this.registry = new SessionRegistry(pool, limits);
   }
 
   /** The CPU's engine: where work not tied to a device runs (and the only one without GPUs). */
@@ -209,29 +72,11 @@ export class SessionManager {
     return this.pool.primary;
   }
 
-  /** Bytes of the loaded models on each device. */
-  private usedOn(device: string): number {
-    return [...this.sessions.values()]
-      .filter((x) => x.device === device && x.model.resident)
-      .reduce((n, x) => n + x.model.residentBytes, 0);
-  }
-
-  /** Devices with the sessions placed on them and their estimated memory use. */
-  deviceLoads(): { name: string; kind: string; sessions: number; usedBytes: number; memoryBytes: number }[] {
-    return this.pool.devices.map((d) => ({
-      name: d.name,
-      kind: d.kind,
-      sessions: [...this.sessions.values()].filter((x) => x.device === d.name).length,
-      usedBytes: this.usedOn(d.name),
-      memoryBytes: d.memoryBytes,
-    }));
-  }
-
   /** Rebuilds a model from a checkpoint, for a session whose memory was evicted or lost. */
   private reloadFrom(sessionId: string, storeModelId: string, checkpointId: string): Reloader {
     return async () => {
       const content = decodeCheckpoint((await this.store.read(storeModelId, checkpointId)).files);
-      const session = this.sessions.get(sessionId);
+      const session = this.registry.find(sessionId);
       // After a worker crash the model comes back as the checkpoint has it; so does its cursor.
       if (session && !session.trainingJob) {
         session.metrics = content.metrics;
@@ -243,7 +88,7 @@ export class SessionManager {
 
   create(requestedId: string, spec: ModelSpec): Promise<Session> {
     const id = requestedId === "" ? newModelId() : checkModelId(requestedId);
-    return this.open(id, false, async (engine) => ({
+    return this.registry.open(id, false, async (engine) => ({
       spec,
       source: "spec",
       model: await engine.buildModel(spec),
@@ -252,14 +97,14 @@ export class SessionManager {
   }
 
   get(id: string): Session {
-    const session = this.sessions.get(checkModelId(id));
+    const session = this.registry.find(checkModelId(id));
     if (!session) throw notFound(`model "${id}"`);
     session.lastUsed = Date.now();
     return session;
   }
 
   list(): Session[] {
-    return [...this.sessions.values()].sort((a, b) => a.id.localeCompare(b.id));
+    return this.registry.all().sort((a, b) => a.id.localeCompare(b.id));
   }
 
   async delete(id: string, deleteCheckpoints: boolean): Promise<void> {
@@ -270,7 +115,7 @@ export class SessionManager {
         `model "${id}" is training (job ${session.trainingJob}); cancel the job first`,
       );
     }
-    this.sessions.delete(id);
+    this.registry.remove(id);
     session.model.dispose();
     if (deleteCheckpoints) await this.store.deleteAll(id);
   }
@@ -411,8 +256,8 @@ export class SessionManager {
       );
       const bytes = saved.manifest.files.reduce((n, f) => n + f.size, 0);
       this.observe.metrics.checkpointWritten(captured.modelId, bytes, (performance.now() - started) / 1000);
-      this.sessions
-        .get(captured.modelId)
+      this.registry
+        .find(captured.modelId)
         ?.model.markSaved(captured.version, this.reloadFrom(captured.modelId, captured.modelId, saved.id));
       return saved;
     } finally {
@@ -445,7 +290,7 @@ export class SessionManager {
       async () => {
         const read = await this.store.read(modelId, checkpointId);
         const content = decodeCheckpoint(read.files);
-        const session = await this.open(id, true, async (engine) => ({
+        const session = await this.registry.open(id, true, async (engine) => ({
           spec: content.spec,
           source: "checkpoint" as const,
           model: await engine.restoreModel(content.spec, content.snapshot),
@@ -474,7 +319,7 @@ export class SessionManager {
     const id = targetId === "" ? defaultModelId(relativePath) : checkModelId(targetId, "target_model_id");
     const artifact = await locateArtifact(artifactRoot, relativePath);
     if (artifact.format === "saved_model") {
-      const session = await this.open(id, true, async (engine) => ({
+      const session = await this.registry.open(id, true, async (engine) => ({
         spec: undefined,
         source: "saved_model" as const,
         model: await engine.loadSavedModel(artifact.dir),
@@ -483,9 +328,9 @@ export class SessionManager {
       }));
       return { session, warnings: [] };
     }
-    const targetSpec = spec ?? this.sessions.get(id)?.spec;
+    const targetSpec = spec ?? this.registry.find(id)?.spec;
     const imported = await readTrainableArtifact(artifact, relativePath, targetSpec);
-    const session = await this.open(id, true, async (engine) => ({
+    const session = await this.registry.open(id, true, async (engine) => ({
       spec: imported.spec,
       source: artifact.format,
       model: await engine.restoreModel(imported.spec, imported),
@@ -500,13 +345,17 @@ export class SessionManager {
   }
 
   private engineOf(sessionId: string): ComputeEngine {
-    const device = this.sessions.get(sessionId)?.device;
+    const device = this.registry.find(sessionId)?.device;
     return device ? this.pool.device(device).engine : this.engine;
   }
 
+  /** Devices with the sessions placed on them and their estimated memory use. */
+  deviceLoads(): ReturnType<SessionRegistry["deviceLoads"]> {
+    return this.registry.deviceLoads();
+  }
+
   closeAll(): void {
-    for (const session of this.sessions.values()) session.model.dispose();
-    this.sessions.clear();
+    this.registry.disposeAll();
   }
 }
 
