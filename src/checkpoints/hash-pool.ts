@@ -9,12 +9,18 @@ import { Worker } from "node:worker_threads";
 const HASH_THREAD = `
 const { parentPort } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
+require("node:v8").setFlagsFromString("--expose-gc");
+const collect = require("node:vm").runInNewContext("gc");
 const jobs = new Map();
+// This thread allocates next to nothing, so it would never collect the handles of the buffers it
+// hashed, and each one pins its memory (shared with the caller) for good: collect once idle (as
+// src/collect-garbage.ts does; this thread's code is plain JavaScript and cannot import it).
+const idle = () => { if (jobs.size === 0) collect(); };
 parentPort.on("message", (m) => {
   if (m.kind === "begin") jobs.set(m.job, { hash: createHash("sha256"), bytes: new Uint8Array(m.buffer) });
   else if (m.kind === "update") { const j = jobs.get(m.job); j.hash.update(j.bytes.subarray(m.start, m.end)); }
-  else if (m.kind === "drop") jobs.delete(m.job);
-  else { const j = jobs.get(m.job); jobs.delete(m.job); parentPort.postMessage({ job: m.job, digest: j.hash.digest("hex") }); }
+  else if (m.kind === "drop") { jobs.delete(m.job); setImmediate(idle); }
+  else { const j = jobs.get(m.job); jobs.delete(m.job); parentPort.postMessage({ job: m.job, digest: j.hash.digest("hex") }); setImmediate(idle); }
 });
 `;
 

@@ -6,6 +6,7 @@ import { streamedCheckpointFiles } from "../checkpoints/capture-files.js";
 import { type CheckpointHeader, decodeCheckpoint, summarizeState } from "../checkpoints/checkpoint-codec.js";
 import type { CheckpointStore, StoredCheckpoint, StreamedFile } from "../checkpoints/checkpoint-store.js";
 import type { RetentionPolicy } from "../checkpoints/retention.js";
+import { COLLECT_AFTER_BYTES, collectSoon } from "../collect-garbage.js";
 import type { DevicePool } from "../compute/device-pool.js";
 import type { ComputeEngine } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
@@ -75,14 +76,17 @@ export class SessionManager {
   /** Rebuilds a model from a checkpoint, for a session whose memory was evicted or lost. */
   private reloadFrom(sessionId: string, storeModelId: string, checkpointId: string): Reloader {
     return async () => {
-      const content = decodeCheckpoint((await this.store.read(storeModelId, checkpointId)).files);
+      const read = await this.store.read(storeModelId, checkpointId);
+      const content = decodeCheckpoint(read.files);
       const session = this.registry.find(sessionId);
       // After a worker crash the model comes back as the checkpoint has it; so does its cursor.
       if (session && !session.trainingJob) {
         session.metrics = content.metrics;
         if (content.training) session.training = content.training;
       }
-      return this.engineOf(sessionId).restoreModel(content.spec, content.snapshot);
+      const model = await this.engineOf(sessionId).restoreModel(content.spec, content.snapshot);
+      releaseSharedFiles(read);
+      return model;
     };
   }
 
@@ -303,6 +307,7 @@ export class SessionManager {
       },
     );
     const { files: _files, ...checkpoint } = read;
+    releaseSharedFiles(read);
     return { session, checkpoint, warnings: read.warnings };
   }
 
@@ -357,6 +362,15 @@ export class SessionManager {
   closeAll(): void {
     this.registry.disposeAll();
   }
+}
+
+/**
+ * A checkpoint's files are read into shared memory, which V8 does not count toward collecting:
+ * once they are used, the thread that read them collects soon rather than whenever it next would.
+ */
+function releaseSharedFiles(read: { manifest: { files: readonly { size: number }[] } }): void {
+  const bytes = read.manifest.files.reduce((n, f) => n + f.size, 0);
+  if (bytes >= COLLECT_AFTER_BYTES) collectSoon();
 }
 
 /** The spec of a session that can train and checkpoint; predict-only sessions have none. */

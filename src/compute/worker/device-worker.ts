@@ -3,6 +3,7 @@
 // a child process (GPUs: CUDA reads CUDA_VISIBLE_DEVICES from the process environment, so pinning
 // a GPU takes a process of its own).
 import { parentPort, workerData } from "node:worker_threads";
+import { COLLECT_AFTER_BYTES, collectSoon } from "../../collect-garbage.js";
 import { ModelbayError } from "../../errors.js";
 import type { ComputeModel, StateCapture, Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
@@ -89,10 +90,15 @@ async function main(): Promise<void> {
         captures.get(req.capture)?.release();
         captures.delete(req.capture);
         return null;
-      case "disposeModel":
-        models.get(req.model)?.dispose();
+      case "disposeModel": {
+        const model = models.get(req.model);
+        model?.dispose();
         models.delete(req.model);
+        // Its weights may have come in shared memory (a restore) that this thread pins until it
+        // collects the handles.
+        if ((model?.description.weightBytes ?? 0) >= COLLECT_AFTER_BYTES) collectSoon();
         return null;
+      }
       case "createTrainer": {
         const trainer = await need(models, req.model, "model").createTrainer(req.x, req.y, req.opts);
         const h = nextHandle++;
