@@ -17,6 +17,16 @@ function nonEmpty(name: string, value: string): string {
   return value;
 }
 
+/** An integer from `min` (and up to `max`, when given). */
+function intAtLeast(name: string, value: string, min: number, max?: number): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
+    const range = max === undefined ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new Error(`${name}: expected an integer ${range}, got "${value}"`);
+  }
+  return n;
+}
+
 function positiveInt(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name}: expected a positive integer, got "${value}"`);
@@ -67,9 +77,7 @@ export const SETTINGS: Setting[] = [
     help: "dynamic batching: concurrent Predicts of one model are joined into batches of up to this many rows (0: off)",
     default: String(DEFAULT_OPTIONS.batchMaxRows),
     apply: (o, v) => {
-      const n = Number(v);
-      if (!Number.isSafeInteger(n) || n < 0) throw new Error(`batch-max-rows: expected an integer >= 0, got "${v}"`);
-      o.batchMaxRows = n;
+      o.batchMaxRows = intAtLeast("batch-max-rows", v, 0);
     },
   },
   {
@@ -167,11 +175,7 @@ export const SETTINGS: Setting[] = [
     help: "how far the heap grows, in % of its live size, before the next full garbage collection (fewer pauses of the RPC thread under load; 0: V8's own choice)",
     default: String(DEFAULT_OPTIONS.heapGrowingPercent),
     apply: (o, v) => {
-      const n = Number(v);
-      if (!Number.isSafeInteger(n) || n < 0 || n > 1000) {
-        throw new Error(`heap-growing-percent: expected an integer from 0 to 1000, got "${v}"`);
-      }
-      o.heapGrowingPercent = n;
+      o.heapGrowingPercent = intAtLeast("heap-growing-percent", v, 0, 1000);
     },
   },
   {
