@@ -77,16 +77,18 @@ export class SessionManager {
   private reloadFrom(sessionId: string, storeModelId: string, checkpointId: string): Reloader {
     return async () => {
       const read = await this.store.read(storeModelId, checkpointId);
-      const content = decodeCheckpoint(read.files);
-      const session = this.registry.find(sessionId);
-      // After a worker crash the model comes back as the checkpoint has it; so does its cursor.
-      if (session && !session.trainingJob) {
-        session.metrics = content.metrics;
-        if (content.training) session.training = content.training;
+      try {
+        const content = decodeCheckpoint(read.files);
+        const session = this.registry.find(sessionId);
+        // After a worker crash the model comes back as the checkpoint has it; so does its cursor.
+        if (session && !session.trainingJob) {
+          session.metrics = content.metrics;
+          if (content.training) session.training = content.training;
+        }
+        return await this.engineOf(sessionId).restoreModel(content.spec, content.snapshot);
+      } finally {
+        releaseSharedFiles(read);
       }
-      const model = await this.engineOf(sessionId).restoreModel(content.spec, content.snapshot);
-      releaseSharedFiles(read);
-      return model;
     };
   }
 
@@ -293,21 +295,24 @@ export class SessionManager {
       { "modelbay.model_id": modelId },
       async () => {
         const read = await this.store.read(modelId, checkpointId);
-        const content = decodeCheckpoint(read.files);
-        const session = await this.registry.open(id, true, async (engine) => ({
-          spec: content.spec,
-          source: "checkpoint" as const,
-          model: await engine.restoreModel(content.spec, content.snapshot),
-          reload: this.reloadFrom(id, modelId, read.id),
-          metrics: content.metrics,
-          ...(content.training ? { training: content.training } : {}),
-          ...(resume && content.training ? { resumeFrom: content.training } : {}),
-        }));
-        return { read, session };
+        try {
+          const content = decodeCheckpoint(read.files);
+          const session = await this.registry.open(id, true, async (engine) => ({
+            spec: content.spec,
+            source: "checkpoint" as const,
+            model: await engine.restoreModel(content.spec, content.snapshot),
+            reload: this.reloadFrom(id, modelId, read.id),
+            metrics: content.metrics,
+            ...(content.training ? { training: content.training } : {}),
+            ...(resume && content.training ? { resumeFrom: content.training } : {}),
+          }));
+          return { read, session };
+        } finally {
+          releaseSharedFiles(read);
+        }
       },
     );
     const { files: _files, ...checkpoint } = read;
-    releaseSharedFiles(read);
     return { session, checkpoint, warnings: read.warnings };
   }
 
@@ -366,7 +371,8 @@ export class SessionManager {
 
 /**
  * A checkpoint's files are read into shared memory, which V8 does not count toward collecting:
- * once they are used, the thread that read them collects soon rather than whenever it next would.
+ * once they are used (or failed to be), the thread that read them collects soon rather than whenever
+ * it next would.
  */
 function releaseSharedFiles(read: { manifest: { files: readonly { size: number }[] } }): void {
   const bytes = read.manifest.files.reduce((n, f) => n + f.size, 0);
