@@ -107,6 +107,41 @@ function need(files: ReadonlyMap<string, Buffer>, name: string): Buffer {
   return data;
 }
 
+// TensorFlow takes tensor memory at this alignment as it is; it copies tensors from elsewhere.
+const TENSOR_ALIGNMENT = 64;
+
+/**
+ * Where weights.bin and optimizer.bin start in their buffers (see Placement): shifted so that the
+ * largest tensor in each lands on a 64-byte boundary and reaches TensorFlow without a copy (the
+ * others sit where the packing puts them). 0 for other files, or when the specs cannot be read
+ * (decoding then reports it).
+ */
+export function tensorPlacement(name: string, small: ReadonlyMap<string, Buffer>): number {
+  let specs: WeightSpec[];
+  try {
+    if (name === "weights.bin") {
+      const modelJson = JSON.parse(small.get("model.json")?.toString("utf8") ?? "") as {
+        weightsManifest: { weights: WeightSpec[] }[];
+      };
+      specs = modelJson.weightsManifest.flatMap((g) => g.weights);
+    } else if (name === "optimizer.bin") {
+      specs = (JSON.parse(small.get("optimizer.json")?.toString("utf8") ?? "") as { weights: WeightSpec[] }).weights;
+    } else {
+      return 0;
+    }
+    let offset = 0;
+    let largest = { bytes: -1, offset: 0 };
+    for (const spec of specs) {
+      const bytes = elementCount(spec.shape) * (BYTES_PER_ELEMENT[spec.dtype] ?? 0);
+      if (bytes > largest.bytes) largest = { bytes, offset };
+      offset += bytes;
+    }
+    return (TENSOR_ALIGNMENT - (largest.offset % TENSOR_ALIGNMENT)) % TENSOR_ALIGNMENT;
+  } catch {
+    return 0;
+  }
+}
+
 export function decodeCheckpoint(files: ReadonlyMap<string, Buffer>): CheckpointContent {
   const modelJson = JSON.parse(need(files, "model.json").toString("utf8")) as {
     modelTopology: unknown;

@@ -5,6 +5,7 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { Code, invalidArgument, ModelbayError, notFound } from "../errors.js";
+import { tensorPlacement } from "./checkpoint-codec.js";
 import {
   CorruptCheckpointError,
   MANIFEST_FILE,
@@ -276,7 +277,7 @@ export class CheckpointStore {
       const key = `${modelId}/${id}`;
       this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
       try {
-        const { manifest, files } = await readVerified(dir);
+        const { manifest, files } = await readVerified(dir, tensorPlacement);
         const stat = await fs.stat(path.join(dir, MANIFEST_FILE));
         return { id, dir, manifest, files, createTime: stat.mtime, warnings };
       } catch (err) {

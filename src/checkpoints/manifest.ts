@@ -40,13 +40,38 @@ export async function readManifest(dir: string): Promise<Manifest> {
 }
 
 const READ_CHUNK = 16 * 2 ** 20;
+// Node has WebAssembly; the project's TypeScript libraries do not declare it.
+const wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Memory: new (d: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer };
+    };
+  }
+).WebAssembly;
+// The most a WebAssembly memory holds (65,536 pages of 64 KiB).
+const MAX_WASM_MEMORY_BYTES = 2 ** 32;
+
+/**
+ * Shared memory that starts on a page boundary: a shared WebAssembly memory is page-aligned (a
+ * plain SharedArrayBuffer of this size starts 16 bytes past one), up to 4 GiB.
+ */
+function alignedSharedBuffer(bytes: number): SharedArrayBuffer {
+  const pages = Math.ceil(bytes / 65_536);
+  if (bytes === 0 || pages * 65_536 > MAX_WASM_MEMORY_BYTES) return new SharedArrayBuffer(bytes);
+  return new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
+}
 
 /**
  * Reads a file of `size` bytes into its own shared allocation (so tensors can be views into it and
  * a device thread can use it without a copy) while a helper thread hashes each chunk that has
  * arrived, and the next chunk is read meanwhile.
  */
-async function readHashed(file: string, name: string, size: number): Promise<{ data: Buffer; digest: string }> {
+async function readHashed(
+  file: string,
+  name: string,
+  size: number,
+  shift: number,
+): Promise<{ data: Buffer; digest: string }> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, "r");
@@ -56,15 +81,15 @@ async function readHashed(file: string, name: string, size: number): Promise<{ d
   try {
     const actual = (await handle.stat()).size;
     if (actual !== size) throw new CorruptCheckpointError(`${name} has ${actual} bytes, manifest says ${size}`);
-    const shared = new SharedArrayBuffer(size);
-    const data = Buffer.from(shared);
+    const shared = alignedSharedBuffer(shift + size);
+    const data = Buffer.from(shared, shift, size);
     const hash = sharedHash(shared);
     try {
       let offset = 0;
       while (offset < size) {
         const n = (await handle.read(data, offset, Math.min(READ_CHUNK, size - offset), offset)).bytesRead;
         if (n === 0) throw new CorruptCheckpointError(`${name} ended after ${offset} bytes, manifest says ${size}`);
-        hash.update(offset, offset + n);
+        hash.update(shift + offset, shift + offset + n);
         offset += n;
       }
     } catch (err) {
@@ -77,8 +102,24 @@ async function readHashed(file: string, name: string, size: number): Promise<{ d
   }
 }
 
-/** Reads every file the manifest lists, all at once, and checks its size and hash. Returns the contents. */
-export async function readVerified(dir: string): Promise<{ manifest: Manifest; files: Map<string, Buffer> }> {
+/**
+ * Where a file's first byte goes in its buffer (whose start is page-aligned): a shift of a few bytes
+ * can put a large tensor inside it on a 64-byte boundary, where TensorFlow uses the memory as it is
+ * (it copies tensors from other addresses). Given the small files of the checkpoint, already read.
+ */
+export type Placement = (name: string, small: ReadonlyMap<string, Buffer>) => number;
+
+// Files under this size (the JSON ones) are read first, for a placement to look at.
+const SMALL_FILE_BYTES = 2 ** 20;
+
+/**
+ * Reads every file the manifest lists and checks its size and hash: the small ones first, then the
+ * others at once, placed by `placement`. Returns the contents.
+ */
+export async function readVerified(
+  dir: string,
+  placement?: Placement,
+): Promise<{ manifest: Manifest; files: Map<string, Buffer> }> {
   let manifest: Manifest;
   try {
     manifest = await readManifest(dir);
@@ -89,14 +130,18 @@ export async function readVerified(dir: string): Promise<{ manifest: Manifest; f
     if (f.path.includes("/") || f.path.startsWith("."))
       throw new CorruptCheckpointError(`manifest lists a bad path ${f.path}`);
   }
-  const contents = await Promise.all(
-    manifest.files.map(async (f) => {
-      const { data, digest } = await readHashed(path.join(dir, f.path), f.path, f.size);
+  const read = (f: ManifestFile, shift: number) =>
+    readHashed(path.join(dir, f.path), f.path, f.size, shift).then(({ data, digest }) => {
       if (digest !== f.sha256) throw new CorruptCheckpointError(`${f.path} does not match its sha256`);
       return [f.path, data] as const;
-    }),
+    });
+  const small = new Map(
+    await Promise.all(manifest.files.filter((f) => f.size < SMALL_FILE_BYTES).map((f) => read(f, 0))),
   );
-  const files = new Map(contents);
+  const large = await Promise.all(
+    manifest.files.filter((f) => f.size >= SMALL_FILE_BYTES).map((f) => read(f, placement?.(f.path, small) ?? 0)),
+  );
+  const files = new Map([...small, ...large]);
   if (fingerprintOf(manifest.files) !== manifest.fingerprint) throw new CorruptCheckpointError("fingerprint mismatch");
   return { manifest, files };
 }

@@ -1,6 +1,8 @@
-// Child process for test/restore-memory.test.ts: checkpoints a ~25 MB model (75 MB with Adam's
-// slots), then restores and deletes it `argv[2]` times over loopback, and prints the bytes of
-// ArrayBuffers and SharedArrayBuffers still allocated afterwards, against the checkpoint's size.
+// Child process for test/restore-memory.test.ts: checkpoints a ~36 MB model (108 MB with Adam's
+// slots), then restores and deletes it `argv[2]` times over loopback, and prints how much the
+// process grew from the first round to the last (resident memory: the files are read into shared
+// WebAssembly memory, which Node's arrayBuffers figure leaves out), against the checkpoint's size;
+// and how much it grew during the first Predict after the first restore.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -16,7 +18,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-restore-memory-"));
 const server = await startServer({ address: "127.0.0.1:0", checkpointDir: dir, log: silentLogger });
 const client = connect(server.address);
 try {
-  await client.createModel({ modelId: "m", spec: denseStackSpec([2500, 2500], 3) });
+  await client.createModel({ modelId: "m", spec: denseStackSpec([3000, 3000], 3) });
   const { x, y } = regressionData(256);
   const inline = { x: floatTensor(x, [256, 10], true), y: floatTensor(y, [256, 1], true) };
   for await (const _ of client.train({
@@ -33,17 +35,39 @@ try {
   }
   const saved = await client.checkpoint({ modelId: "m" });
   const checkpointBytes = saved.checkpoint?.sizeBytes ?? 0;
+  let firstPredictGrowth = 0;
+  let afterFirstRound = 0;
   for (let i = 0; i < rounds; i++) {
     await client.restore({
       source: { $case: "checkpoint", checkpoint: { modelId: "m", checkpointId: "latest" } },
       targetModelId: `r${i}`,
       resume: false,
     });
+    if (i === 0) {
+      // Once the restore's own collections have run.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const before = process.memoryUsage().rss;
+      await client.predict({
+        modelId: "r0",
+        inputs: [floatTensor(new Float32Array(10), [1, 10], true)],
+        rawOutput: true,
+      });
+      firstPredictGrowth = process.memoryUsage().rss - before;
+    }
     await client.deleteModel({ modelId: `r${i}`, deleteCheckpoints: false });
+    // Collections requested by the threads run once their current work is done.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    if (i === 0) afterFirstRound = process.memoryUsage().rss;
   }
-  // Collections requested by the threads run once their current work is done.
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  process.stdout.write(`${JSON.stringify({ checkpointBytes, arrayBuffers: process.memoryUsage().arrayBuffers })}\n`);
+  const weightBytes = (await client.getModel({ modelId: "m" })).model?.parameterCount ?? 0;
+  process.stdout.write(
+    `${JSON.stringify({
+      checkpointBytes,
+      growth: process.memoryUsage().rss - afterFirstRound,
+      firstPredictGrowth,
+      weightBytes: 4 * weightBytes,
+    })}\n`,
+  );
 } finally {
   client.close();
   await server.shutdown();
