@@ -53,12 +53,17 @@ const MAX_WASM_MEMORY_BYTES = 2 ** 32;
 
 /**
  * Shared memory that starts on a page boundary: a shared WebAssembly memory is page-aligned (a
- * plain SharedArrayBuffer of this size starts 16 bytes past one), up to 4 GiB.
+ * plain SharedArrayBuffer of this size starts 16 bytes past one), up to 4 GiB. Each one reserves
+ * ~10 GiB of address space, so a process runs out after ~13,000 at once: then, plain memory.
  */
 function alignedSharedBuffer(bytes: number): SharedArrayBuffer {
   const pages = Math.ceil(bytes / 65_536);
   if (bytes === 0 || pages * 65_536 > MAX_WASM_MEMORY_BYTES) return new SharedArrayBuffer(bytes);
-  return new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
+  try {
+    return new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
+  } catch {
+    return new SharedArrayBuffer(bytes);
+  }
 }
 
 /**
