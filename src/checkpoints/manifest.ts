@@ -48,6 +48,8 @@ const wasm = (
     };
   }
 ).WebAssembly;
+// Files under this size (the JSON ones) are read first, for a placement to look at.
+const SMALL_FILE_BYTES = 2 ** 20;
 // The most a WebAssembly memory holds (65,536 pages of 64 KiB).
 const MAX_WASM_MEMORY_BYTES = 2 ** 32;
 
@@ -58,7 +60,8 @@ const MAX_WASM_MEMORY_BYTES = 2 ** 32;
  */
 function alignedSharedBuffer(bytes: number): SharedArrayBuffer {
   const pages = Math.ceil(bytes / 65_536);
-  if (bytes === 0 || pages * 65_536 > MAX_WASM_MEMORY_BYTES) return new SharedArrayBuffer(bytes);
+  // Small files (the JSON ones) hold no tensors worth aligning.
+  if (bytes < SMALL_FILE_BYTES || pages * 65_536 > MAX_WASM_MEMORY_BYTES) return new SharedArrayBuffer(bytes);
   try {
     return new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
   } catch {
@@ -113,9 +116,6 @@ async function readHashed(
  * (it copies tensors from other addresses). Given the small files of the checkpoint, already read.
  */
 export type Placement = (name: string, small: ReadonlyMap<string, Buffer>) => number;
-
-// Files under this size (the JSON ones) are read first, for a placement to look at.
-const SMALL_FILE_BYTES = 2 ** 20;
 
 /**
  * Reads every file the manifest lists and checks its size and hash: the small ones first, then the
