@@ -7,13 +7,13 @@ import v8 from "node:v8";
 import vm from "node:vm";
 
 // Shared buffers at least this large are worth a collection once they are dropped.
-export const COLLECT_AFTER_BYTES = 16 * 2 ** 20;
+const COLLECT_AFTER_BYTES = 16 * 2 ** 20;
 
 let gc: (() => void) | undefined;
 let pending = false;
 
 /** Runs a full collection of the calling thread's heap now. */
-export function collectGarbage(): void {
+function collectGarbage(): void {
   if (!gc) {
     // Exposed to contexts created from now on: only this new one, no global `gc` elsewhere.
     v8.setFlagsFromString("--expose-gc");
@@ -22,9 +22,12 @@ export function collectGarbage(): void {
   gc();
 }
 
-/** A full collection once the current call stack has unwound and let go of what it held. */
-export function collectSoon(): void {
-  if (pending) return;
+/**
+ * A full collection once the current call stack has unwound and let go of what it held, when what
+ * it dropped (`bytes` of shared memory) is worth one.
+ */
+export function collectSoonAfter(bytes: number): void {
+  if (bytes < COLLECT_AFTER_BYTES || pending) return;
   pending = true;
   setImmediate(() => {
     pending = false;

@@ -2,7 +2,7 @@
 // as the tensorflowjs converter produces) and modelbay's own checkpoint directories, as artifacts.
 import fs from "node:fs/promises";
 import path from "node:path";
-import { decodeCheckpoint, unpackWeights, type WeightSpec } from "../checkpoints/checkpoint-codec.js";
+import { decodeCheckpoint, tensorPlacement, unpackWeights, type WeightSpec } from "../checkpoints/checkpoint-codec.js";
 import { CorruptCheckpointError, readVerified } from "../checkpoints/manifest.js";
 import { DEFAULT_INPUT_NAME, DEFAULT_OUTPUT_NAME } from "../compute/model-spec.js";
 import { resolveUnder } from "../datasets/data-root.js";
@@ -58,7 +58,7 @@ export async function readTfjsLayers(root: string, file: string, label: string):
 /** A modelbay checkpoint directory (with MANIFEST.json), verified by its hashes. */
 export async function readCheckpointDirectory(dir: string, label: string): Promise<ImportedTrainable> {
   try {
-    const { files } = await readVerified(dir);
+    const { files } = await readVerified(dir, tensorPlacement);
     const content = decodeCheckpoint(files);
     return {
       spec: content.spec,

@@ -6,9 +6,9 @@ import { streamedCheckpointFiles } from "../checkpoints/capture-files.js";
 import { type CheckpointHeader, decodeCheckpoint, summarizeState } from "../checkpoints/checkpoint-codec.js";
 import type { CheckpointStore, StoredCheckpoint, StreamedFile } from "../checkpoints/checkpoint-store.js";
 import type { RetentionPolicy } from "../checkpoints/retention.js";
-import { COLLECT_AFTER_BYTES, collectSoon } from "../collect-garbage.js";
+import { collectSoonAfter } from "../collect-garbage.js";
 import type { DevicePool } from "../compute/device-pool.js";
-import type { ComputeEngine } from "../compute/engine.js";
+import type { ComputeEngine, ModelSnapshot } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
 import type { RowSource } from "../datasets/row-source.js";
@@ -87,7 +87,7 @@ export class SessionManager {
         }
         return await this.engineOf(sessionId).restoreModel(content.spec, content.snapshot);
       } finally {
-        releaseSharedFiles(read);
+        collectSoonAfter(fileBytes(read));
       }
     };
   }
@@ -308,7 +308,7 @@ export class SessionManager {
           }));
           return { read, session };
         } finally {
-          releaseSharedFiles(read);
+          collectSoonAfter(fileBytes(read));
         }
       },
     );
@@ -340,18 +340,26 @@ export class SessionManager {
     }
     const targetSpec = spec ?? this.registry.find(id)?.spec;
     const imported = await readTrainableArtifact(artifact, relativePath, targetSpec);
-    const session = await this.registry.open(id, true, async (engine) => ({
-      spec: imported.spec,
-      source: artifact.format,
-      model: await engine.restoreModel(imported.spec, imported),
-      // Read again on reload rather than holding a host copy of the weights meanwhile.
-      reload: async () => {
-        const again = await readTrainableArtifact(artifact, relativePath, imported.spec);
-        return engine.restoreModel(again.spec, again);
-      },
-      metrics: {},
-    }));
-    return { session, warnings: imported.warnings };
+    try {
+      const session = await this.registry.open(id, true, async (engine) => ({
+        spec: imported.spec,
+        source: artifact.format,
+        model: await engine.restoreModel(imported.spec, imported),
+        // Read again on reload rather than holding a host copy of the weights meanwhile.
+        reload: async () => {
+          const again = await readTrainableArtifact(artifact, relativePath, imported.spec);
+          try {
+            return await engine.restoreModel(again.spec, again);
+          } finally {
+            collectSoonAfter(snapshotBytes(again));
+          }
+        },
+        metrics: {},
+      }));
+      return { session, warnings: imported.warnings };
+    } finally {
+      collectSoonAfter(snapshotBytes(imported));
+    }
   }
 
   private engineOf(sessionId: string): ComputeEngine {
@@ -369,15 +377,13 @@ export class SessionManager {
   }
 }
 
-/**
- * A checkpoint's files are read into shared memory, which V8 does not count toward collecting:
- * once they are used (or failed to be), the thread that read them collects soon rather than whenever
- * it next would.
- */
-function releaseSharedFiles(read: { manifest: { files: readonly { size: number }[] } }): void {
-  const bytes = read.manifest.files.reduce((n, f) => n + f.size, 0);
-  if (bytes >= COLLECT_AFTER_BYTES) collectSoon();
-}
+// A checkpoint's files, and a checkpoint directory's weights, are read into shared memory, which V8
+// does not count toward collecting: once they are used (or failed to be), the thread that read them
+// collects soon rather than whenever it next would.
+const fileBytes = (read: { manifest: { files: readonly { size: number }[] } }) =>
+  read.manifest.files.reduce((n, f) => n + f.size, 0);
+const snapshotBytes = (s: Pick<ModelSnapshot, "weights" | "optimizer">) =>
+  [...s.weights, ...s.optimizer].reduce((n, w) => n + w.tensor.data.byteLength, 0);
 
 /** The spec of a session that can train and checkpoint; predict-only sessions have none. */
 export function trainableSpec(session: Session, what: string): ModelSpec {

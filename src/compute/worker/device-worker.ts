@@ -3,7 +3,7 @@
 // a child process (GPUs: CUDA reads CUDA_VISIBLE_DEVICES from the process environment, so pinning
 // a GPU takes a process of its own).
 import { parentPort, workerData } from "node:worker_threads";
-import { COLLECT_AFTER_BYTES, collectSoon } from "../../collect-garbage.js";
+import { collectSoonAfter } from "../../collect-garbage.js";
 import { ModelbayError } from "../../errors.js";
 import type { ComputeModel, StateCapture, Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
         models.delete(req.model);
         // Its weights may have come in shared memory (a restore) that this thread pins until it
         // collects the handles.
-        if ((model?.description.weightBytes ?? 0) >= COLLECT_AFTER_BYTES) collectSoon();
+        collectSoonAfter(model?.description.weightBytes ?? 0);
         return null;
       }
       case "createTrainer": {
