@@ -167,7 +167,7 @@ export class TrainingJob {
         attributes: { "modelbay.model_id": this.modelId, epoch: epoch + 1 },
       });
       const epochPrng = prng.state();
-      const order = s.shuffle ? prng.permutation(trainer.rows) : null;
+      const order = s.shuffle ? await prng.permutation(trainer.rows) : null;
       let lossSum = 0;
       let samples = 0;
       const metricSums: Record<string, number> = {};
