@@ -3,7 +3,13 @@
 // slots; state.json the spec, training cursor, metadata, metrics and versions.
 import type { ModelSnapshot, NamedTensorData } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
-import { BYTES_PER_ELEMENT, type DType, elementCount, type TensorSignature } from "../compute/tensor-data.js";
+import {
+  BYTES_PER_ELEMENT,
+  type DType,
+  elementCount,
+  type TensorSignature,
+  typedView,
+} from "../compute/tensor-data.js";
 import { Code, ModelbayError } from "../errors.js";
 
 /** Where a training run stands, so that a resumed run continues exactly. */
@@ -37,28 +43,32 @@ export interface WeightSpec {
   dtype: DType;
 }
 
-export function unpackWeights(specs: readonly WeightSpec[], data: Buffer, file: string): NamedTensorData[] {
+/**
+ * Where each tensor of a .bin file starts and how many bytes it takes: packed in the specs' order,
+ * without gaps (as TensorFlow.js lays out a weights file).
+ */
+function packedLayout(specs: readonly WeightSpec[], file: string): { offset: number; bytes: number }[] {
   let offset = 0;
   return specs.map((spec) => {
     const size = BYTES_PER_ELEMENT[spec.dtype];
     if (size === undefined) throw new ModelbayError(Code.DATA_LOSS, `${file}: unsupported dtype ${spec.dtype}`);
-    const count = elementCount(spec.shape);
-    const bytes = count * size;
+    const at = { offset, bytes: elementCount(spec.shape) * size };
+    offset += at.bytes;
+    return at;
+  });
+}
+
+export function unpackWeights(specs: readonly WeightSpec[], data: Buffer, file: string): NamedTensorData[] {
+  const layout = packedLayout(specs, file);
+  return specs.map((spec, i) => {
+    const { offset, bytes } = layout[i] as { offset: number; bytes: number };
     if (offset + bytes > data.byteLength)
       throw new ModelbayError(Code.DATA_LOSS, `${file} is shorter than its weight specs`);
     // A view when the bytes sit aligned in the buffer (a file read into its own allocation, as the
     // store reads them: no copy of a large state); a copy into fresh memory otherwise.
-    const start = data.byteOffset + offset;
-    const aligned = start % size === 0;
-    const buffer = aligned ? data.buffer : new Uint8Array(data.subarray(offset, offset + bytes)).buffer;
-    const at = aligned ? start : 0;
-    offset += bytes;
-    const tensorData =
-      spec.dtype === "float32"
-        ? new Float32Array(buffer, at, count)
-        : spec.dtype === "int32"
-          ? new Int32Array(buffer, at, count)
-          : new Uint8Array(buffer, at, count);
+    const part = data.subarray(offset, offset + bytes);
+    const aligned = part.byteOffset % BYTES_PER_ELEMENT[spec.dtype] === 0;
+    const tensorData = typedView(spec.dtype, aligned ? part : new Uint8Array(part));
     return { name: spec.name, tensor: { dtype: spec.dtype, shape: spec.shape, data: tensorData } };
   });
 }
@@ -129,13 +139,7 @@ export function tensorPlacement(name: string, small: ReadonlyMap<string, Buffer>
     } else {
       return 0;
     }
-    let offset = 0;
-    let largest = { bytes: -1, offset: 0 };
-    for (const spec of specs) {
-      const bytes = elementCount(spec.shape) * (BYTES_PER_ELEMENT[spec.dtype] ?? 0);
-      if (bytes > largest.bytes) largest = { bytes, offset };
-      offset += bytes;
-    }
+    const largest = packedLayout(specs, name).reduce((a, b) => (b.bytes > a.bytes ? b : a), { offset: 0, bytes: -1 });
     return (TENSOR_ALIGNMENT - (largest.offset % TENSOR_ALIGNMENT)) % TENSOR_ALIGNMENT;
   } catch {
     return 0;

@@ -17,6 +17,14 @@ export function elementCount(shape: readonly number[]): number {
 /** Bytes per element of each dtype, as stored in raw little-endian form. */
 export const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, int32: 4, bool: 1 };
 
+/** `bytes` as a typed array of `dtype` over the same memory (aligned to its element size). */
+export function typedView(dtype: DType, bytes: Uint8Array): TypedData {
+  const count = bytes.byteLength / BYTES_PER_ELEMENT[dtype];
+  if (dtype === "float32") return new Float32Array(bytes.buffer, bytes.byteOffset, count);
+  if (dtype === "int32") return new Int32Array(bytes.buffer, bytes.byteOffset, count);
+  return bytes;
+}
+
 /** Name, dtype and shape of a model input or output; -1 marks a dimension of any size. */
 export interface TensorSignature {
   name: string;

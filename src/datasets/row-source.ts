@@ -1,13 +1,7 @@
 // Rows to predict, read a chunk at a time: from a tensor in memory, or straight from a .npy file
 // so that streaming a file of any size holds only the chunks in flight.
 import fs from "node:fs/promises";
-import {
-  BYTES_PER_ELEMENT,
-  type DType,
-  elementCount,
-  type TensorData,
-  type TypedData,
-} from "../compute/tensor-data.js";
+import { BYTES_PER_ELEMENT, type DType, elementCount, type TensorData, typedView } from "../compute/tensor-data.js";
 import { invalidArgument } from "../errors.js";
 import { decodeNpyData, npyLayout } from "./npy.js";
 
@@ -22,14 +16,6 @@ export interface RowSource {
    */
   rows(start: number, end: number, into?: Uint8Array): Promise<TensorData>;
   close(): Promise<void>;
-}
-
-/** `bytes` as a typed array of `dtype` over the same memory. */
-function typedView(dtype: DType, bytes: Uint8Array): TypedData {
-  const count = bytes.byteLength / BYTES_PER_ELEMENT[dtype];
-  if (dtype === "float32") return new Float32Array(bytes.buffer, bytes.byteOffset, count);
-  if (dtype === "int32") return new Int32Array(bytes.buffer, bytes.byteOffset, count);
-  return bytes;
 }
 
 /**
