@@ -18,7 +18,7 @@ import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
 import { loadSavedModel } from "./saved-model.js";
-import { fromTensor, toDType, toTensor } from "./tensor-conversion.js";
+import { fromTensor, releaseHostCopy, toDType, toTensor } from "./tensor-conversion.js";
 import type { TensorData } from "./tensor-data.js";
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
 
@@ -102,8 +102,11 @@ class InProcessModel implements ComputeModel {
               `a slice of ${data.byteLength} bytes does not fit ${into.byteLength}`,
             );
           }
-          into.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-          return into.subarray(0, data.byteLength);
+          const filled = data.byteLength;
+          into.set(new Uint8Array(data.buffer, data.byteOffset, filled));
+          // A slice is a new tensor whose values TensorFlow computed: this read is a copy we own.
+          if (part.dataId !== held_.tensor.dataId) releaseHostCopy(data);
+          return into.subarray(0, filled);
         } finally {
           part.dispose();
         }
