@@ -7,11 +7,13 @@
 //      every few steps against one that never saves;
 //   3. restore time (read + verify + load into the device worker + a first 1-row Predict) against
 //      reading the bytes.
-// Run: npx tsx bench/checkpoint.ts   (BENCH_DIR picks the directory; default under the user cache)
+// Run: npx tsx bench/checkpoint.ts   (BENCH_DIR picks the directory, default under the user cache;
+// PARTS=write,stall,restore picks the measurements; RESTORE_ROUNDS=7)
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { alignedSharedBuffer } from "../src/checkpoints/manifest.js";
 import { connect } from "../src/cli/client.js";
 import { regressionData } from "../src/cli/example-data.js";
 import { denseStackSpec } from "../src/cli/example-specs.js";
@@ -25,7 +27,9 @@ const UNITS = 5000;
 const ROWS = 4096;
 const BATCH = 256;
 const WRITE_ROUNDS = 5;
-const RESTORE_ROUNDS = 7;
+const RESTORE_ROUNDS = Number(process.env.RESTORE_ROUNDS ?? 7);
+// Which parts run: PARTS=restore skips the write and stall measurements.
+const PARTS = new Set((process.env.PARTS ?? "write,stall,restore").split(","));
 const cacheDir = process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache");
 const baseDir = process.env.BENCH_DIR ?? path.join(cacheDir, "modelbay", "bench-checkpoints");
 
@@ -114,97 +118,137 @@ async function main() {
     // each output deleted once timed (steady state under a keep-last-N retention), and all outputs
     // kept (fresh blocks for both).
     let bytes = 0;
-    let source = "";
-    const write = async (keep: boolean) => {
-      // Capture and commit: the commit streams the tensors out of the device as it writes them.
-      const t0 = performance.now();
-      const saved = await server.sessions.commitCheckpoint(await server.sessions.captureCheckpoint("big"));
-      const seconds = (performance.now() - t0) / 1000;
-      bytes = saved.manifest.files.reduce((n, f) => n + f.size, 0);
-      source ||= sameBytesSource(saved.dir, baseDir);
-      if (!keep) {
-        await client.deleteCheckpoint({ modelId: "big", checkpointId: saved.id, force: true });
-        settle();
+    if (PARTS.has("write")) {
+      let source = "";
+      const write = async (keep: boolean) => {
+        // Capture and commit: the commit streams the tensors out of the device as it writes them.
+        const t0 = performance.now();
+        const saved = await server.sessions.commitCheckpoint(await server.sessions.captureCheckpoint("big"));
+        const seconds = (performance.now() - t0) / 1000;
+        bytes = saved.manifest.files.reduce((n, f) => n + f.size, 0);
+        source ||= sameBytesSource(saved.dir, baseDir);
+        if (!keep) {
+          await client.deleteCheckpoint({ modelId: "big", checkpointId: saved.id, force: true });
+          settle();
+        }
+        return seconds;
+      };
+      await write(false); // makes the dd source; the pairs start after it
+      const rate = (seconds: number) => `${(bytes / seconds / 1e6).toFixed(0)} MB/s`;
+      for (const keep of [false, true]) {
+        const writes: number[] = [];
+        const dds: number[] = [];
+        for (let i = 0; i < WRITE_ROUNDS; i++) {
+          if (i % 2 === 0) writes.push(await write(keep));
+          dds.push(ddSeconds(dir, bytes, source, keep ? `dd-${i}.bin` : "dd.bin"));
+          if (i % 2 === 1) writes.push(await write(keep));
+        }
+        for (let i = 0; keep && i < WRITE_ROUNDS; i++) fs.rmSync(path.join(dir, `dd-${i}.bin`));
+        const pairRatios = dds.map((d, i) => d / (writes[i] as number));
+        process.stdout.write(
+          `checkpoint write of ${mb(bytes)} (model weights ${mb(4 * server.sessions.get("big").model.description.parameterCount)}), ` +
+            `${WRITE_ROUNDS} rounds alternating with dd conv=fsync of the same bytes into the same dir, ` +
+            `${keep ? "every output kept (fresh blocks)" : "each output deleted once timed (blocks reused)"}:\n` +
+            `  write ${writes.map(rate).join(", ")}\n  dd    ${dds.map(rate).join(", ")}\n` +
+            `  ratio per pair ${pairRatios.map((r) => r.toFixed(2)).join(", ")}; median ${median(pairRatios).toFixed(2)}x\n`,
+        );
       }
-      return seconds;
-    };
-    await write(false); // makes the dd source; the pairs start after it
-    const rate = (seconds: number) => `${(bytes / seconds / 1e6).toFixed(0)} MB/s`;
-    for (const keep of [false, true]) {
-      const writes: number[] = [];
-      const dds: number[] = [];
-      for (let i = 0; i < WRITE_ROUNDS; i++) {
-        if (i % 2 === 0) writes.push(await write(keep));
-        dds.push(ddSeconds(dir, bytes, source, keep ? `dd-${i}.bin` : "dd.bin"));
-        if (i % 2 === 1) writes.push(await write(keep));
+      fs.rmSync(source, { force: true });
+    }
+
+    if (PARTS.has("stall")) {
+      // 2. Training stall: the capture the step loop waits for, against one training step.
+      const captures: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        const captured = await server.sessions.captureCheckpoint("big");
+        captures.push(performance.now() - t0);
+        captured.release();
       }
-      for (let i = 0; keep && i < WRITE_ROUNDS; i++) fs.rmSync(path.join(dir, `dd-${i}.bin`));
-      const pairRatios = dds.map((d, i) => d / (writes[i] as number));
+      const plain = await stepsPerSecond("big", 0);
+      const saving = await stepsPerSecond("big", 4);
+      const stepMs = 1000 / plain.rate;
       process.stdout.write(
-        `checkpoint write of ${mb(bytes)} (model weights ${mb(4 * server.sessions.get("big").model.description.parameterCount)}), ` +
-          `${WRITE_ROUNDS} rounds alternating with dd conv=fsync of the same bytes into the same dir, ` +
-          `${keep ? "every output kept (fresh blocks)" : "each output deleted once timed (blocks reused)"}:\n` +
-          `  write ${writes.map(rate).join(", ")}\n  dd    ${dds.map(rate).join(", ")}\n` +
-          `  ratio per pair ${pairRatios.map((r) => r.toFixed(2)).join(", ")}; median ${median(pairRatios).toFixed(2)}x\n`,
+        `training step (batch ${BATCH}) ${stepMs.toFixed(0)} ms; capture for an async save ${median(captures).toFixed(0)} ms = ` +
+          `${((100 * median(captures)) / stepMs).toFixed(0)}% of a step; Train saving every 4 steps (${saving.saves} saves): ` +
+          `${saving.rate.toFixed(2)} steps/s vs ${plain.rate.toFixed(2)} without saves, ratio ${(saving.rate / plain.rate).toFixed(2)}x\n`,
       );
     }
-    fs.rmSync(source, { force: true });
 
-    // 2. Training stall: the capture the step loop waits for, against one training step.
-    const captures: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      const captured = await server.sessions.captureCheckpoint("big");
-      captures.push(performance.now() - t0);
-      captured.release();
+    if (!PARTS.has("write")) {
+      const saved = await server.sessions.commitCheckpoint(await server.sessions.captureCheckpoint("big"));
+      bytes = saved.manifest.files.reduce((n, f) => n + f.size, 0);
     }
-    const plain = await stepsPerSecond("big", 0);
-    const saving = await stepsPerSecond("big", 4);
-    const stepMs = 1000 / plain.rate;
-    process.stdout.write(
-      `training step (batch ${BATCH}) ${stepMs.toFixed(0)} ms; capture for an async save ${median(captures).toFixed(0)} ms = ` +
-        `${((100 * median(captures)) / stepMs).toFixed(0)}% of a step; Train saving every 4 steps (${saving.saves} saves): ` +
-        `${saving.rate.toFixed(2)} steps/s vs ${plain.rate.toFixed(2)} without saves, ratio ${(saving.rate / plain.rate).toFixed(2)}x\n`,
-    );
-
-    // 3. Restore against reading the checkpoint's bytes.
-    const latest = (await client.listCheckpoints({ modelId: "big" })).checkpoints[0];
-    const ckptDir = path.join(dir, "big", latest?.checkpointId ?? "");
-    const reads: number[] = [];
-    const restores: number[] = [];
-    const readFiles = () => {
-      const t0 = performance.now();
-      for (const f of fs.readdirSync(ckptDir)) fs.readFileSync(path.join(ckptDir, f));
-      reads.push((performance.now() - t0) / 1000);
-    };
-    const restore = async (i: number) => {
-      const t0 = performance.now();
-      await client.restore({
-        source: { $case: "checkpoint", checkpoint: { modelId: "big", checkpointId: "latest" } },
-        targetModelId: `restored-${i}`,
-        resume: false,
-      });
-      // Until it has answered once: the backend may upload restored weights on first use.
-      await client.predict({
-        modelId: `restored-${i}`,
-        inputs: [floatTensor(new Float32Array(10), [1, 10], true)],
-        rawOutput: true,
-      });
-      restores.push((performance.now() - t0) / 1000);
-      await client.deleteModel({ modelId: `restored-${i}`, deleteCheckpoints: false });
-    };
-    for (let i = 0; i < RESTORE_ROUNDS; i++) {
-      if (i % 2 === 0) readFiles();
-      await restore(i);
-      if (i % 2 === 1) readFiles();
+    if (PARTS.has("restore")) {
+      // 3. Restore against reading the checkpoint's bytes.
+      const latest = (await client.listCheckpoints({ modelId: "big" })).checkpoints[0];
+      const ckptDir = path.join(dir, "big", latest?.checkpointId ?? "");
+      const reads: number[] = [];
+      const freshReads: number[] = [];
+      const restores: number[] = [];
+      // Two ways to read the bytes: readFileSync (Node's buffers, which may reuse memory the process
+      // just freed: this bench saw 37-106 ms and 160-370 ms for the same 301 MB in different runs) and
+      // into the same fresh page-aligned shared memory a restore reads into (the restored model keeps
+      // it; its pages fault in on first touch, ~0.5 ms/MB on this VM).
+      const readFiles = () => {
+        const t0 = performance.now();
+        for (const f of fs.readdirSync(ckptDir)) fs.readFileSync(path.join(ckptDir, f));
+        reads.push((performance.now() - t0) / 1000);
+      };
+      const readIntoFreshPages = () => {
+        const t0 = performance.now();
+        for (const f of fs.readdirSync(ckptDir)) {
+          const file = path.join(ckptDir, f);
+          const size = fs.statSync(file).size;
+          const into = new Uint8Array(alignedSharedBuffer(size), 0, size);
+          const fd = fs.openSync(file, "r");
+          try {
+            for (let at = 0; at < size; ) at += fs.readSync(fd, into, at, size - at, at);
+          } finally {
+            fs.closeSync(fd);
+          }
+        }
+        freshReads.push((performance.now() - t0) / 1000);
+      };
+      const restore = async (i: number) => {
+        const t0 = performance.now();
+        await client.restore({
+          source: { $case: "checkpoint", checkpoint: { modelId: "big", checkpointId: "latest" } },
+          targetModelId: `restored-${i}`,
+          resume: false,
+        });
+        // Until it has answered once: the backend may upload restored weights on first use.
+        await client.predict({
+          modelId: `restored-${i}`,
+          inputs: [floatTensor(new Float32Array(10), [1, 10], true)],
+          rawOutput: true,
+        });
+        restores.push((performance.now() - t0) / 1000);
+        await client.deleteModel({ modelId: `restored-${i}`, deleteCheckpoints: false });
+      };
+      for (let i = 0; i < RESTORE_ROUNDS; i++) {
+        if (i % 2 === 0) {
+          readFiles();
+          readIntoFreshPages();
+        }
+        await restore(i);
+        if (i % 2 === 1) {
+          readIntoFreshPages();
+          readFiles();
+        }
+      }
+      const ms = (seconds: number) => `${(seconds * 1000).toFixed(0)} ms`;
+      const ratios = (baseline: number[]) => {
+        const r = restores.map((x, i) => x / (baseline[i] as number));
+        return `ratio per round ${r.map((x) => x.toFixed(2)).join(", ")}; median ${median(r).toFixed(2)}x`;
+      };
+      process.stdout.write(
+        `restore of ${mb(bytes)} (restore + first Predict, page cache warm), ${RESTORE_ROUNDS} rounds alternating with reading its files:\n` +
+          `  restore               ${restores.map(ms).join(", ")}\n` +
+          `  readFileSync          ${reads.map(ms).join(", ")}; ${ratios(reads)}\n` +
+          `  read into fresh pages ${freshReads.map(ms).join(", ")}; ${ratios(freshReads)}\n`,
+      );
     }
-    const restoreRatios = restores.map((r, i) => r / (reads[i] as number));
-    const ms = (seconds: number) => `${(seconds * 1000).toFixed(0)} ms`;
-    process.stdout.write(
-      `restore of ${mb(bytes)} (restore + first Predict, page cache warm), ${RESTORE_ROUNDS} rounds alternating with reading its files:\n` +
-        `  restore ${restores.map(ms).join(", ")}\n  read    ${reads.map(ms).join(", ")}\n` +
-        `  ratio per pair ${restoreRatios.map((r) => r.toFixed(2)).join(", ")}; median ${median(restoreRatios).toFixed(2)}x\n`,
-    );
   } finally {
     client.close();
     await server.shutdown();

@@ -58,7 +58,7 @@ const MAX_WASM_MEMORY_BYTES = 2 ** 32;
  * plain SharedArrayBuffer of this size starts 16 bytes past one), up to 4 GiB. Each one reserves
  * ~10 GiB of address space, so a process runs out after ~13,000 at once: then, plain memory.
  */
-function alignedSharedBuffer(bytes: number): SharedArrayBuffer {
+export function alignedSharedBuffer(bytes: number): SharedArrayBuffer {
   const pages = Math.ceil(bytes / 65_536);
   // Small files (the JSON ones) hold no tensors worth aligning.
   if (bytes < SMALL_FILE_BYTES || pages * 65_536 > MAX_WASM_MEMORY_BYTES) return new SharedArrayBuffer(bytes);
