@@ -7,7 +7,8 @@
  * the consumer asks for them. `slot` is a shared buffer of `slotBytes` from a ring of ahead + 1: the
  * item yielded last still holds its slot while `ahead` more are in flight, and a slot is refilled
  * only once the consumer has asked past its item. Once `stop` is aborted no new item starts. Items
- * in flight are awaited before the generator finishes, however it ends.
+ * in flight are awaited before the generator finishes, however it ends. `allocate` makes each slot's
+ * memory (plain shared memory unless the caller needs more, e.g. page-aligned).
  */
 export async function* readAhead<T>(
   count: number,
@@ -15,11 +16,9 @@ export async function* readAhead<T>(
   slotBytes: number,
   produce: (index: number, slot: Uint8Array) => Promise<T>,
   stop?: AbortSignal,
+  allocate: (bytes: number) => SharedArrayBuffer = (bytes) => new SharedArrayBuffer(bytes),
 ): AsyncGenerator<T> {
-  const ring = Array.from(
-    { length: Math.min(ahead + 1, count) },
-    () => new Uint8Array(new SharedArrayBuffer(slotBytes)),
-  );
+  const ring = Array.from({ length: Math.min(ahead + 1, count) }, () => new Uint8Array(allocate(slotBytes)));
   const pending: Promise<T>[] = [];
   let next = 0;
   const refill = () => {

@@ -19,7 +19,7 @@ import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
 import { loadSavedModel } from "./saved-model.js";
 import { fromTensor, releaseHostCopy, toDType, toTensor } from "./tensor-conversion.js";
-import type { TensorData } from "./tensor-data.js";
+import { BYTES_PER_ELEMENT, type TensorData } from "./tensor-data.js";
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
 
 function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
@@ -37,6 +37,9 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
     weightBytes: parameterCount * 4,
   };
 }
+
+// Where TensorFlow's Slice can share memory instead of copying (EIGEN_MAX_ALIGN_BYTES).
+const SLICE_ALIGNMENT_BYTES = 64;
 
 class InProcessModel implements ComputeModel {
   private graphTrainer: GraphTrainer | undefined;
@@ -93,20 +96,27 @@ class InProcessModel implements ComputeModel {
       async read(index, start, count, into) {
         const held_ = held[index];
         if (!held_ || released) throw new ModelbayError(Code.FAILED_PRECONDITION, "the captured state was released");
-        const part = tf.tidy(() => held_.tensor.reshape([-1]).slice([start], [count]));
+        // TensorFlow's Slice shares its input's memory only when both ends fall on 64-byte
+        // boundaries (or the end is the tensor's); otherwise it copies, on its thread pool. So the
+        // slice read is widened to such ends, and the bytes asked for are picked out of it here.
+        const step = SLICE_ALIGNMENT_BYTES / BYTES_PER_ELEMENT[toDType(held_.tensor.dtype)];
+        const from = start - (start % step);
+        const to = Math.min(held_.tensor.size, Math.ceil((start + count) / step) * step);
+        const part = tf.tidy(() => held_.tensor.reshape([-1]).slice([from], [to - from]));
         try {
           const { data } = await fromTensor(part);
-          if (data.byteLength > into.byteLength) {
+          const size = data.BYTES_PER_ELEMENT;
+          const bytes = new Uint8Array(data.buffer, data.byteOffset + (start - from) * size, count * size);
+          if (bytes.byteLength > into.byteLength) {
             throw new ModelbayError(
               Code.INTERNAL,
-              `a slice of ${data.byteLength} bytes does not fit ${into.byteLength}`,
+              `a slice of ${bytes.byteLength} bytes does not fit ${into.byteLength}`,
             );
           }
-          const filled = data.byteLength;
-          into.set(new Uint8Array(data.buffer, data.byteOffset, filled));
+          into.set(bytes);
           // A slice is a new tensor whose values TensorFlow computed: this read is a copy we own.
           if (part.dataId !== held_.tensor.dataId) releaseHostCopy(data);
-          return into.subarray(0, filled);
+          return into.subarray(0, count * size);
         } finally {
           part.dispose();
         }
