@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomFillSync } from "node:crypto";
 import { test } from "node:test";
-import { sharedHash } from "../src/checkpoints/hash-pool.js";
+import { sharedHash, streamHash } from "../src/checkpoints/hash-pool.js";
 
 function filledShared(size: number): SharedArrayBuffer {
   const buffer = new SharedArrayBuffer(size);
@@ -45,4 +45,32 @@ test("an abandoned hash neither holds the process open nor blocks the next one",
   const second = sharedHash(buffer);
   second.update(0, size);
   assert.equal(await second.digest(), createHash("sha256").update(new Uint8Array(buffer)).digest("hex"));
+});
+
+test("a streamed hash is done with each chunk when its update resolves: the memory can be refilled at once", async () => {
+  // Two 4 MiB slots reused for 9 chunks, each refilled the moment its update resolves; two streams
+  // at once (two files of a checkpoint), and a chunk outside shared memory (copied across).
+  const slotBytes = 4 * 2 ** 20;
+  const run = async (seed: number) => {
+    const ring = [new Uint8Array(new SharedArrayBuffer(slotBytes)), new Uint8Array(new SharedArrayBuffer(slotBytes))];
+    const expected = createHash("sha256");
+    const hash = streamHash();
+    for (let k = 0; k < 9; k++) {
+      const slot = ring[k % 2] as Uint8Array;
+      slot.fill((k * 37 + seed) & 255);
+      slot[k] = seed;
+      const chunk = slot.subarray(0, slotBytes - k);
+      expected.update(chunk);
+      await hash.update(chunk);
+      // Reused at once, starting from the end (which a hash still under way reaches last): the
+      // hash must have read all of it already.
+      chunk.set([~(chunk.at(-1) as number) & 255], chunk.byteLength - 1);
+      slot.fill(0);
+    }
+    const tail = Buffer.from(`tail ${seed}`);
+    expected.update(tail);
+    await hash.update(tail);
+    assert.equal(await hash.digest(), expected.digest("hex"), `stream ${seed}`);
+  };
+  await Promise.all([run(1), run(2)]);
 });

@@ -6,6 +6,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { Code, invalidArgument, ModelbayError, notFound } from "../errors.js";
 import { tensorPlacement } from "./checkpoint-codec.js";
+import { type StreamHash, streamHash } from "./hash-pool.js";
 import {
   CorruptCheckpointError,
   MANIFEST_FILE,
@@ -93,7 +94,8 @@ async function writeStream(
   const handle = await fs.open(file, "w");
   // Opened on the first chunk that can use it; null: none to be had.
   let direct: fs.FileHandle | null | undefined;
-  const hash = createHash("sha256");
+  // Chosen on the first chunk: a file of large chunks in shared memory is hashed on a helper thread.
+  let hash: StreamHash | undefined;
   let size = 0;
   const writeChunk = async (chunk: Uint8Array, position: number) => {
     const aligned =
@@ -117,14 +119,17 @@ async function writeStream(
     }
     await writeAll(handle, chunk.subarray(done), position + done);
   };
+  let digest: string;
   try {
     for await (const chunk of chunks) {
-      const written = writeChunk(chunk, size);
-      hash.update(chunk);
+      hash ??= chunk.buffer instanceof SharedArrayBuffer && chunk.byteLength >= 2 ** 20 ? streamHash() : inlineHash();
+      // The chunk's memory is reused once the next one is asked for: written and hashed by then.
+      await Promise.all([writeChunk(chunk, size), hash.update(chunk)]);
       size += chunk.byteLength;
-      await written;
     }
+    digest = await (hash ?? inlineHash()).digest();
   } catch (err) {
+    hash?.abandon();
     await Promise.all([handle.close(), direct?.close()]);
     throw err;
   }
@@ -132,7 +137,19 @@ async function writeStream(
   const durable = handle.sync().finally(() => Promise.all([handle.close(), direct?.close()]));
   // Awaited by the commit; a commit that fails first must not leave the rejection unhandled.
   durable.catch(() => undefined);
-  return { entry: { path: path.basename(file), size, sha256: hash.digest("hex") }, durable };
+  return { entry: { path: path.basename(file), size, sha256: digest }, durable };
+}
+
+/** A stream's sha256 on this thread, for files of small chunks. */
+function inlineHash(): StreamHash {
+  const hash = createHash("sha256");
+  return {
+    update: async (chunk) => {
+      hash.update(chunk);
+    },
+    digest: async () => hash.digest("hex"),
+    abandon: () => undefined,
+  };
 }
 
 async function writeAll(handle: fs.FileHandle, chunk: Uint8Array, position: number): Promise<void> {
@@ -241,15 +258,16 @@ export class CheckpointStore {
       let manifest: Manifest;
       try {
         await fs.mkdir(temp, { recursive: true });
-        const entries: ManifestFile[] = [];
-        const durable: Promise<void>[] = [];
-        for (const f of files) {
-          const written = await writeStream(path.join(temp, f.path), f.chunks());
-          entries.push(written.entry);
-          durable.push(written.durable);
-        }
-        await Promise.all(durable);
-        manifest = manifestOf(entries);
+        // All files at once: each large one hashes on its own helper thread while the device
+        // streams both. Every write has ended (or failed) before anything is cleaned up.
+        const written = await Promise.allSettled(files.map((f) => writeStream(path.join(temp, f.path), f.chunks())));
+        const failed = written.find((w) => w.status === "rejected");
+        const done = written.flatMap((w) => (w.status === "fulfilled" ? [w.value] : []));
+        const durable = await Promise.allSettled(done.map((w) => w.durable));
+        if (failed) throw failed.reason;
+        const notDurable = durable.find((d) => d.status === "rejected");
+        if (notDurable) throw notDurable.reason;
+        manifest = manifestOf(done.map((w) => w.entry));
         await writeFileSynced(path.join(temp, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
         await fsyncPath(temp);
         await fs.rename(temp, final);
