@@ -67,9 +67,10 @@ export function inMemoryFile(path: string, data: Uint8Array): StreamedFile {
 // block-aligned lengths and offsets from block-aligned memory (the capture's page-aligned chunks).
 const DIRECT_FLAG = fs.constants.O_DIRECT;
 const DIRECT_ALIGNMENT = 4096;
-// Smaller chunks go through the page cache: their copy costs little, and they may not sit in
-// page-aligned memory (shared memory under 1 MiB is plain; see alignedSharedBuffer).
-const DIRECT_MIN_BYTES = 2 ** 20;
+// Chunks of at least this size in shared memory (a capture's) are written past the page cache and
+// hashed on a helper thread. Smaller ones cost little either way, and may not sit in page-aligned
+// memory (shared memory under 1 MiB is plain; see alignedSharedBuffer).
+const LARGE_CHUNK_BYTES = 2 ** 20;
 
 /** A handle on `file` that bypasses the page cache, or none where the system or filesystem has none. */
 async function openDirect(file: string): Promise<fs.FileHandle | undefined> {
@@ -82,10 +83,10 @@ async function openDirect(file: string): Promise<fs.FileHandle | undefined> {
 }
 
 /**
- * Writes the chunks to `file`, hashing each on this thread while the thread pool writes it: block-
- * aligned chunks through a direct handle when there is one, the rest (and everything, should a
- * direct write be refused) through the page cache. Returns once every byte is written, with
- * `durable`: the fsync, which proceeds while the next file is written.
+ * Writes the chunks to `file`, hashing each while the thread pool writes it: large block-aligned
+ * chunks through a direct handle when there is one, the rest (and everything, should a direct write
+ * be refused) through the page cache. Returns once every byte is written, with `durable`: the
+ * fsync, which proceeds while the other files are written.
  */
 async function writeStream(
   file: string,
@@ -98,11 +99,7 @@ async function writeStream(
   let hash: StreamHash | undefined;
   let size = 0;
   const writeChunk = async (chunk: Uint8Array, position: number) => {
-    const aligned =
-      chunk.byteLength >= DIRECT_MIN_BYTES &&
-      position % DIRECT_ALIGNMENT === 0 &&
-      chunk.byteOffset % DIRECT_ALIGNMENT === 0 &&
-      chunk.buffer instanceof SharedArrayBuffer;
+    const aligned = isLarge(chunk) && position % DIRECT_ALIGNMENT === 0 && chunk.byteOffset % DIRECT_ALIGNMENT === 0;
     if (aligned && direct === undefined) direct = (await openDirect(file)) ?? null;
     const directBytes = direct && aligned ? chunk.byteLength - (chunk.byteLength % DIRECT_ALIGNMENT) : 0;
     let done = 0;
@@ -122,7 +119,7 @@ async function writeStream(
   let digest: string;
   try {
     for await (const chunk of chunks) {
-      hash ??= chunk.buffer instanceof SharedArrayBuffer && chunk.byteLength >= 2 ** 20 ? streamHash() : inlineHash();
+      hash ??= isLarge(chunk) ? streamHash() : inlineHash();
       // The chunk's memory is reused once the next one is asked for: written and hashed by then.
       await Promise.all([writeChunk(chunk, size), hash.update(chunk)]);
       size += chunk.byteLength;
@@ -139,6 +136,9 @@ async function writeStream(
   durable.catch(() => undefined);
   return { entry: { path: path.basename(file), size, sha256: digest }, durable };
 }
+
+const isLarge = (chunk: Uint8Array) =>
+  chunk.byteLength >= LARGE_CHUNK_BYTES && chunk.buffer instanceof SharedArrayBuffer;
 
 /** A stream's sha256 on this thread, for files of small chunks. */
 function inlineHash(): StreamHash {
