@@ -51,7 +51,12 @@ function expected(specs: Spec[]): { digest: string; bytes: number } {
   return { digest: hash.digest("hex"), bytes };
 }
 
-async function drain(specs: Spec[], reads: { index: number; start: number; count: number }[]) {
+/**
+ * Streams the file of `specs` as a slow writer would and checks its bytes: returns the chunk sizes,
+ * the file's size and how many reads the device got.
+ */
+async function drainAndCheck(specs: Spec[]): Promise<{ sizes: number[]; bytes: number; reads: number }> {
+  const reads: { index: number; start: number; count: number }[] = [];
   const hash = createHash("sha256");
   const sizes: number[] = [];
   for await (const chunk of groupBytes(fakeCapture(specs, reads), "weights")()) {
@@ -60,35 +65,29 @@ async function drain(specs: Spec[], reads: { index: number; start: number; count
     hash.update(chunk);
     sizes.push(chunk.byteLength);
   }
-  return { digest: hash.digest("hex"), sizes };
+  const want = expected(specs);
+  assert.equal(hash.digest("hex"), want.digest, "the file's bytes");
+  return { sizes, bytes: want.bytes, reads: reads.length };
 }
 
 test("a slow writer gets every byte in order, in whole chunks, although buffers are reused for reads ahead", async () => {
   // 28 MB and a bit: eight chunks, more than the ring holds; tensors cross chunk edges.
-  const specs: Spec[] = [
+  const got = await drainAndCheck([
     { dtype: "float32", count: 3 * FLOATS_PER_CHUNK + 5 },
     { dtype: "float32", count: 4 * FLOATS_PER_CHUNK },
     { dtype: "float32", count: 1000 },
-  ];
-  const reads: { index: number; start: number; count: number }[] = [];
-  const got = await drain(specs, reads);
-  const want = expected(specs);
-  assert.equal(got.digest, want.digest);
-  assert.deepEqual(got.sizes, [...Array(7).fill(CHUNK_BYTES), want.bytes - 7 * CHUNK_BYTES]);
+  ]);
+  assert.deepEqual(got.sizes, [...Array(7).fill(CHUNK_BYTES), got.bytes - 7 * CHUNK_BYTES]);
   // Tensor 0 in 4 pieces, tensor 1 in 5 (it starts 20 bytes into a chunk), tensor 2 in 1.
-  assert.equal(reads.length, 10);
+  assert.equal(got.reads, 10);
 });
 
 test("a tensor of one-byte elements shifts the edges: pieces that cut an element are still exact", async () => {
   // After 3 bools, every float's bytes straddle the chunk edges by 3 bytes.
-  const specs: Spec[] = [
+  const got = await drainAndCheck([
     { dtype: "bool", count: 3 },
     { dtype: "float32", count: 2 * FLOATS_PER_CHUNK },
     { dtype: "bool", count: 5 },
-  ];
-  const reads: { index: number; start: number; count: number }[] = [];
-  const got = await drain(specs, reads);
-  const want = expected(specs);
-  assert.equal(got.digest, want.digest);
-  assert.deepEqual(got.sizes, [CHUNK_BYTES, CHUNK_BYTES, want.bytes - 2 * CHUNK_BYTES]);
+  ]);
+  assert.deepEqual(got.sizes, [CHUNK_BYTES, CHUNK_BYTES, got.bytes - 2 * CHUNK_BYTES]);
 });
