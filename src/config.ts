@@ -101,6 +101,16 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "checkpoint-writes",
+    env: "MODELBAY_CHECKPOINT_WRITES",
+    help: "how large checkpoint files are written: direct (past the page cache where the filesystem allows: less CPU per save, and saves do not push other files out of the cache; a restore right after a save reads from disk) or cached (through the page cache)",
+    default: DEFAULT_OPTIONS.checkpointWrites,
+    apply: (o, v) => {
+      if (v !== "direct" && v !== "cached") throw new Error(`checkpoint-writes: expected direct or cached, got "${v}"`);
+      o.checkpointWrites = v;
+    },
+  },
+  {
     flag: "data-dir",
     env: "MODELBAY_DATA_DIR",
     help: "root of the data files (.npy, .csv) that requests may name",

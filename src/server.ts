@@ -10,7 +10,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-
 import { authInterceptor } from "./api/auth-interceptor.js";
 import { kserveHandlers } from "./api/kserve/kserve-handlers.js";
 import { modelServiceDefinition, modelServiceHandlers } from "./api/model-service.js";
-import { CheckpointStore } from "./checkpoints/checkpoint-store.js";
+import { CheckpointStore, type CheckpointWrites } from "./checkpoints/checkpoint-store.js";
 import type { BackendChoice } from "./compute/backend-choice.js";
 import { createDevicePool } from "./compute/device-pool.js";
 import { discoverDevices } from "./compute/devices.js";
@@ -43,6 +43,8 @@ export interface ServerOptions extends SecurityOptions {
   maxBatchSize: number;
   /** Directory of the local checkpoint store. */
   checkpointDir: string;
+  /** How large checkpoint files are written: past the page cache (direct) or through it (cached). */
+  checkpointWrites: CheckpointWrites;
   /** Root of the data files that PredictStream and Train may name. */
   dataDir: string;
   /** Root of the models saved by TensorFlow or Keras that Restore may name. */
@@ -71,6 +73,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   maxMessageBytes: 512 * 1024 * 1024,
   maxBatchSize: 65536,
   checkpointDir: "modelbay-data/checkpoints",
+  checkpointWrites: "direct",
   dataDir: "modelbay-data/data",
   artifactDir: "modelbay-data/artifacts",
   compute: "worker",
@@ -106,7 +109,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   setHeapGrowingPercent(opts.heapGrowingPercent);
   // Settings that can be wrong are checked before anything starts.
   const security = serverSecurity(opts);
-  const store = new CheckpointStore(opts.checkpointDir);
+  const store = new CheckpointStore(opts.checkpointDir, opts.checkpointWrites);
   await store.init();
   const telemetry = await startTelemetry({
     metricsAddress: opts.metricsAddress,

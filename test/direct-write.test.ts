@@ -32,8 +32,13 @@ function streamed(name: string, allocate: (bytes: number) => SharedArrayBuffer):
   };
 }
 
-test("files from page-aligned chunks, from plain shared memory and from a Buffer are written exactly", async () => {
-  const store = new CheckpointStore(tempDir("modelbay-direct-"));
+for (const writes of ["direct", "cached"] as const) {
+  test(`${writes}: files from page-aligned chunks, from plain shared memory and from a Buffer are written exactly`, async () => {
+    await commitAndCheck(new CheckpointStore(tempDir("modelbay-direct-"), writes));
+  });
+}
+
+async function commitAndCheck(store: CheckpointStore): Promise<void> {
   await store.init();
   const expected = Buffer.from(Uint8Array.from({ length: TOTAL }, (_, i) => byteAt(i)));
   const saved = await store.commit("m", [
@@ -57,4 +62,4 @@ test("files from page-aligned chunks, from plain shared memory and from a Buffer
   // And the store reads it back as intact.
   const read = await store.read("m", saved.id);
   assert.ok(read.files.get("aligned.bin")?.equals(expected));
-});
+}

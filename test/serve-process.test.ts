@@ -62,6 +62,9 @@ test("a bad setting exits 2 and names it", () => {
   const growing = spawnSync(process.execPath, [bin, "serve", "--heap-growing-percent", "lots"], { encoding: "utf8" });
   assert.equal(growing.status, 2);
   assert.match(growing.stderr, /heap-growing-percent: expected an integer from 0 to 1000, got "lots"/);
+  const writes = spawnSync(process.execPath, [bin, "serve", "--checkpoint-writes", "sometimes"], { encoding: "utf8" });
+  assert.equal(writes.status, 2);
+  assert.match(writes.stderr, /checkpoint-writes: expected direct or cached, got "sometimes"/);
 });
 
 test("a config file supplies settings under env and flags; unknown keys, bad values and an unwritable checkpoint dir exit 2", () => {
