@@ -54,7 +54,7 @@ test("a streamed hash is done with each chunk when its update resolves: the memo
   const run = async (seed: number) => {
     const ring = [new Uint8Array(new SharedArrayBuffer(slotBytes)), new Uint8Array(new SharedArrayBuffer(slotBytes))];
     const expected = createHash("sha256");
-    const hash = streamHash();
+    const hash = streamHash(ring[0] as Uint8Array);
     for (let k = 0; k < 9; k++) {
       const slot = ring[k % 2] as Uint8Array;
       slot.fill((k * 37 + seed) & 255);

@@ -1,7 +1,7 @@
 // A local directory of checkpoints, one folder per model, committed atomically:
 // files are written and fsynced into a temporary folder, the manifest last, the folder is renamed
 // into place and its parent fsynced; only then does the model's LATEST pointer move.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { Code, invalidArgument, ModelbayError, notFound } from "../errors.js";
@@ -74,10 +74,10 @@ export type CheckpointWrites = "direct" | "cached";
 // block-aligned lengths and offsets from block-aligned memory (the capture's page-aligned chunks).
 const DIRECT_FLAG = fs.constants.O_DIRECT;
 const DIRECT_ALIGNMENT = 4096;
-// Chunks of at least this size in shared memory (a capture's) are written past the page cache and
-// hashed on a helper thread. Smaller ones cost little either way, and may not sit in page-aligned
-// memory (shared memory under 1 MiB is plain; see alignedSharedBuffer).
-const LARGE_CHUNK_BYTES = 2 ** 20;
+// Chunks of at least this size in shared memory (a capture's) are written past the page cache.
+// Smaller ones cost little to copy, and may not sit in page-aligned memory (shared memory under
+// 1 MiB is plain; see alignedSharedBuffer).
+const DIRECT_MIN_BYTES = 2 ** 20;
 
 /** A handle on `file` that bypasses the page cache, or none where the system or filesystem has none. */
 async function openDirect(file: string): Promise<fs.FileHandle | undefined> {
@@ -103,11 +103,15 @@ async function writeStream(
   const handle = await fs.open(file, "w");
   // Opened on the first chunk that can use it; null: none to be had (or wanted).
   let direct = (allowDirect ? undefined : null) as fs.FileHandle | null | undefined;
-  // Chosen on the first chunk: a file of large chunks in shared memory is hashed on a helper thread.
+  // Chosen by the first chunk: a file of large chunks in shared memory is hashed on a helper thread.
   let hash: StreamHash | undefined;
   let size = 0;
   const writeChunk = async (chunk: Uint8Array, position: number) => {
-    const aligned = isLarge(chunk) && position % DIRECT_ALIGNMENT === 0 && chunk.byteOffset % DIRECT_ALIGNMENT === 0;
+    const aligned =
+      chunk.byteLength >= DIRECT_MIN_BYTES &&
+      chunk.buffer instanceof SharedArrayBuffer &&
+      position % DIRECT_ALIGNMENT === 0 &&
+      chunk.byteOffset % DIRECT_ALIGNMENT === 0;
     if (aligned && direct === undefined) direct = (await openDirect(file)) ?? null;
     const directBytes = direct && aligned ? chunk.byteLength - (chunk.byteLength % DIRECT_ALIGNMENT) : 0;
     let done = 0;
@@ -127,12 +131,12 @@ async function writeStream(
   let digest: string;
   try {
     for await (const chunk of chunks) {
-      hash ??= isLarge(chunk) ? streamHash() : inlineHash();
+      hash ??= streamHash(chunk);
       // The chunk's memory is reused once the next one is asked for: written and hashed by then.
       await Promise.all([writeChunk(chunk, size), hash.update(chunk)]);
       size += chunk.byteLength;
     }
-    digest = await (hash ?? inlineHash()).digest();
+    digest = await (hash ?? streamHash(new Uint8Array())).digest();
   } catch (err) {
     hash?.abandon();
     await Promise.all([handle.close(), direct?.close()]);
@@ -143,21 +147,6 @@ async function writeStream(
   // Awaited by the commit; a commit that fails first must not leave the rejection unhandled.
   durable.catch(() => undefined);
   return { entry: { path: path.basename(file), size, sha256: digest }, durable };
-}
-
-const isLarge = (chunk: Uint8Array) =>
-  chunk.byteLength >= LARGE_CHUNK_BYTES && chunk.buffer instanceof SharedArrayBuffer;
-
-/** A stream's sha256 on this thread, for files of small chunks. */
-function inlineHash(): StreamHash {
-  const hash = createHash("sha256");
-  return {
-    update: async (chunk) => {
-      hash.update(chunk);
-    },
-    digest: async () => hash.digest("hex"),
-    abandon: () => undefined,
-  };
 }
 
 async function writeAll(handle: fs.FileHandle, chunk: Uint8Array, position: number): Promise<void> {

@@ -176,10 +176,20 @@ export function sharedHash(buffer: SharedArrayBuffer): SharedHash {
 }
 
 /**
- * Starts hashing a stream of chunks on the least busy helper thread: for streams of large chunks
- * in shared memory (a checkpoint's tensors as they leave the device), so that two files can be
- * hashed at once and the event loop's thread hashes nothing.
+ * Starts hashing a stream of chunks, judged by its first: large chunks in shared memory (a
+ * checkpoint's tensors as they leave the device) on the least busy helper thread, so that two files
+ * are hashed at once and the event loop's thread hashes nothing; small ones here.
  */
-export function streamHash(): StreamHash {
-  return pickThread().beginStream(nextJob++);
+export function streamHash(first: Uint8Array): StreamHash {
+  if (first.byteLength >= OFF_THREAD_MIN_BYTES && first.buffer instanceof SharedArrayBuffer) {
+    return pickThread().beginStream(nextJob++);
+  }
+  const hash = createHash("sha256");
+  return {
+    update: async (chunk) => {
+      hash.update(chunk);
+    },
+    digest: async () => hash.digest("hex"),
+    abandon: () => undefined,
+  };
 }
