@@ -2,14 +2,17 @@
 // chunks, and through it otherwise: either way, and when a direct write is refused halfway through a
 // file, the bytes on disk and the manifest's sha256 must be exactly what was streamed.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
+import type * as grpc from "@grpc/grpc-js";
 import { CHUNK_BYTES } from "../src/checkpoints/capture-files.js";
 import { CheckpointStore, inMemoryFile, type StreamedFile } from "../src/checkpoints/checkpoint-store.js";
 import { alignedSharedBuffer } from "../src/checkpoints/manifest.js";
-import { tempDir } from "./helpers/server.js";
+import { startTestServer, tempDir } from "./helpers/server.js";
+import { denseStackSpec } from "./helpers/specs.js";
 
 const TOTAL = 2 * CHUNK_BYTES + 12_345;
 
@@ -63,3 +66,58 @@ async function commitAndCheck(store: CheckpointStore): Promise<void> {
   const read = await store.read("m", saved.id);
   assert.ok(read.files.get("aligned.bin")?.equals(expected));
 }
+
+/** A small ext4 filesystem on a loop device at `dir` (direct I/O works there, unlike tmpfs). */
+function mountSmallExt4(dir: string, image: string): boolean {
+  try {
+    fs.writeFileSync(image, "");
+    fs.truncateSync(image, 8 * 2 ** 20);
+    execFileSync("mkfs.ext4", ["-q", "-F", image], { stdio: "ignore" });
+    execFileSync("mount", ["-o", "loop", image, dir], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const canMount = process.getuid?.() === 0 && process.platform === "linux";
+test("a full disk during direct writes answers RESOURCE_EXHAUSTED; latest stays and restores", {
+  skip: !canMount && "needs root to mount a loop filesystem",
+}, async (ctx) => {
+  const dir = tempDir("modelbay-ext4-");
+  const image = `${dir}.img`;
+  if (!mountSmallExt4(dir, image)) {
+    fs.rmSync(image, { force: true });
+    return ctx.skip("no loop device or mkfs.ext4 here");
+  }
+  const small = await startTestServer({ checkpointDir: dir });
+  try {
+    // ~4.2 MB of weights: one checkpoint fits the ~6.5 MB free, a second does not; its chunks are
+    // large enough to go past the page cache.
+    await small.client.createModel({ modelId: "big", spec: denseStackSpec([1024, 1024], 1) });
+    const kept = (await small.client.checkpoint({ modelId: "big" })).checkpoint?.checkpointId;
+    assert.ok(kept, "the first checkpoint fits");
+    await assert.rejects(small.client.checkpoint({ modelId: "big" }), (err: grpc.ServiceError) => {
+      assert.equal(err.code, 8 /* RESOURCE_EXHAUSTED */, err.details);
+      assert.match(err.details, /no space left/);
+      return true;
+    });
+    const res = await small.client.restore({
+      source: { $case: "checkpoint", checkpoint: { modelId: "big", checkpointId: "latest" } },
+      targetModelId: "back",
+      resume: false,
+    });
+    assert.equal(res.checkpointId, kept);
+    assert.deepEqual(res.warnings, []);
+    assert.deepEqual(
+      fs.readdirSync(path.join(dir, "big")).filter((e) => e.startsWith(".tmp-")),
+      [],
+      "no temporaries left behind",
+    );
+  } finally {
+    await small.close();
+    execFileSync("umount", [dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(image, { force: true });
+  }
+});
