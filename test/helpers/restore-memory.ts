@@ -2,7 +2,8 @@
 // slots), then restores and deletes it `argv[2]` times over loopback, and prints how much the
 // process grew from the first round to the last (resident memory: the files are read into shared
 // WebAssembly memory, which Node's arrayBuffers figure leaves out), against the checkpoint's size;
-// and how much it grew during the first Predict after the first restore.
+// how much it grew during the first Predict after the first restore; and how much it grew over as
+// many more checkpoints of the model (their chunks leave the device through shared memory too).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -59,11 +60,20 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 300));
     if (i === 0) afterFirstRound = process.memoryUsage().rss;
   }
+  const growth = process.memoryUsage().rss - afterFirstRound;
+  // Then as many checkpoints of the model, each deleted once written (as retention would).
+  let afterFirstCommit = 0;
+  for (let i = 0; i < rounds; i++) {
+    const c = await client.checkpoint({ modelId: "m" });
+    await client.deleteCheckpoint({ modelId: "m", checkpointId: c.checkpoint?.checkpointId ?? "", force: true });
+    if (i === 0) afterFirstCommit = process.memoryUsage().rss;
+  }
   const weightBytes = (await client.getModel({ modelId: "m" })).model?.parameterCount ?? 0;
   process.stdout.write(
     `${JSON.stringify({
       checkpointBytes,
-      growth: process.memoryUsage().rss - afterFirstRound,
+      growth,
+      commitGrowth: process.memoryUsage().rss - afterFirstCommit,
       firstPredictGrowth,
       weightBytes: 4 * weightBytes,
     })}\n`,
