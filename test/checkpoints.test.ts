@@ -2,13 +2,13 @@
 // the latest protected, ids that cannot escape the store, leftovers cleaned, and a full disk that
 // costs nothing already stored.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
+import { canMount, mountTmpfs, unmount } from "./helpers/small-disks.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
 import { checkpointPolicy, collect, ofKind, trainRequest } from "./helpers/training.js";
@@ -189,16 +189,6 @@ test("a restart cleans leftover temporaries and restores latest from disk", asyn
   }
 });
 
-function mountTmpfs(dir: string, size: string): boolean {
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const canMount = process.getuid?.() === 0 && process.platform === "linux";
 test("a full disk answers RESOURCE_EXHAUSTED and leaves earlier checkpoints and latest intact", {
   skip: !canMount && "needs root to mount a small tmpfs",
 }, async () => {
@@ -234,7 +224,7 @@ test("a full disk answers RESOURCE_EXHAUSTED and leaves earlier checkpoints and 
     );
   } finally {
     await small.close();
-    execFileSync("umount", [dir]);
+    unmount(dir);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -275,7 +265,7 @@ test("a checkpoint that cannot be written during training is a checkpoint_failed
     assert.deepEqual(res.warnings, []);
   } finally {
     await small.close();
-    execFileSync("umount", [dir]);
+    unmount(dir);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -2,7 +2,6 @@
 // chunks, and through it otherwise: either way, and when a direct write is refused halfway through a
 // file, the bytes on disk and the manifest's sha256 must be exactly what was streamed.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -12,6 +11,7 @@ import { CHUNK_BYTES } from "../src/checkpoints/capture-files.js";
 import { CheckpointStore, inMemoryFile, type StreamedFile } from "../src/checkpoints/checkpoint-store.js";
 import { alignedSharedBuffer } from "../src/checkpoints/manifest.js";
 import { startTestServer, tempDir } from "./helpers/server.js";
+import { canMount, mountSmallExt4, unmount } from "./helpers/small-disks.js";
 import { denseStackSpec } from "./helpers/specs.js";
 
 const TOTAL = 2 * CHUNK_BYTES + 12_345;
@@ -67,20 +67,6 @@ async function commitAndCheck(store: CheckpointStore): Promise<void> {
   assert.ok(read.files.get("aligned.bin")?.equals(expected));
 }
 
-/** A small ext4 filesystem on a loop device at `dir` (direct I/O works there, unlike tmpfs). */
-function mountSmallExt4(dir: string, image: string): boolean {
-  try {
-    fs.writeFileSync(image, "");
-    fs.truncateSync(image, 8 * 2 ** 20);
-    execFileSync("mkfs.ext4", ["-q", "-F", image], { stdio: "ignore" });
-    execFileSync("mount", ["-o", "loop", image, dir], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const canMount = process.getuid?.() === 0 && process.platform === "linux";
 test("a full disk during direct writes answers RESOURCE_EXHAUSTED; latest stays and restores", {
   skip: !canMount && "needs root to mount a loop filesystem",
 }, async (ctx) => {
@@ -116,7 +102,7 @@ test("a full disk during direct writes answers RESOURCE_EXHAUSTED; latest stays 
     );
   } finally {
     await small.close();
-    execFileSync("umount", [dir]);
+    unmount(dir);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(image, { force: true });
   }
