@@ -46,6 +46,12 @@ function chunkPlan(capture: StateCapture, group: Group): Piece[][] {
   return chunks;
 }
 
+/** Bytes in a chunk: where its last piece ends. */
+function chunkLength(pieces: readonly Piece[]): number {
+  const last = pieces[pieces.length - 1];
+  return last ? last.at + (last.end - last.start) : 0;
+}
+
 /** Reads one piece into `chunk` at its place; through a scratch copy if it cuts an element in two. */
 async function readPiece(capture: StateCapture, p: Piece, chunk: Uint8Array): Promise<void> {
   const size = BYTES_PER_ELEMENT[(capture.tensors[p.index] as StateCapture["tensors"][number]).dtype];
@@ -80,7 +86,9 @@ function takeRingBuffer(bytes: number): SharedArrayBuffer {
 function returnRingBuffers(buffers: readonly SharedArrayBuffer[]): void {
   for (const buffer of buffers) {
     if (idleRingBytes + buffer.byteLength > MAX_IDLE_RING_BYTES) continue;
-    idleRing.set(buffer.byteLength, [...(idleRing.get(buffer.byteLength) ?? []), buffer]);
+    const idle = idleRing.get(buffer.byteLength) ?? [];
+    idle.push(buffer);
+    idleRing.set(buffer.byteLength, idle);
     idleRingBytes += buffer.byteLength;
   }
 }
@@ -94,20 +102,17 @@ function returnRingBuffers(buffers: readonly SharedArrayBuffer[]): void {
 export function groupBytes(capture: StateCapture, group: Group): () => AsyncGenerator<Uint8Array> {
   return async function* () {
     const chunks = chunkPlan(capture, group);
-    const first = chunks[0] ?? [];
-    const firstBytes = first.reduce((n, p) => n + (p.end - p.start), 0);
     const ring: SharedArrayBuffer[] = [];
     try {
       yield* readAhead(
         chunks.length,
         READ_AHEAD,
         // A file of one chunk needs no more room than its bytes.
-        chunks.length > 1 ? CHUNK_BYTES : firstBytes,
+        chunks.length > 1 ? CHUNK_BYTES : chunkLength(chunks[0] ?? []),
         async (k, slot) => {
           const pieces = chunks[k] as Piece[];
           await Promise.all(pieces.map((p) => readPiece(capture, p, slot)));
-          const last = pieces[pieces.length - 1] as Piece;
-          return slot.subarray(0, last.at + (last.end - last.start));
+          return slot.subarray(0, chunkLength(pieces));
         },
         undefined,
         (bytes) => {
