@@ -61,7 +61,13 @@ export async function setOptimizerTensors(
   slots: { name: string; tensor: tf.Tensor }[],
   adamPowers?: { beta1: number; beta2: number },
 ): Promise<void> {
+  // tfjs optimizers replace their slot variables in setWeights without freeing the old ones: every
+  // graph trainer flush (train, then read the model) leaked the previous slots, twice the weights'
+  // bytes for Adam, and with them a restored checkpoint's mapped file. getWeights() names them
+  // (after a fresh copy of the iteration count).
+  const previous = await optimizer.getWeights();
   await optimizer.setWeights(slots);
+  tf.dispose(previous.map((w) => w.tensor));
   if (isAdam(optimizer) && adamPowers) {
     const adam = optimizer as unknown as AdamInternals;
     tf.tidy(() => {
