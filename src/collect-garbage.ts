@@ -6,8 +6,13 @@
 import v8 from "node:v8";
 import vm from "node:vm";
 
-// Shared buffers at least this large are worth a collection once they are dropped.
-const COLLECT_AFTER_BYTES = 16 * 2 ** 20;
+// Shared buffers at least this large are worth a collection once they are dropped (and mapped
+// files are at least this large, so that a dropped mapping is always collected and ends).
+export const COLLECT_AFTER_BYTES = 16 * 2 ** 20;
+// How long the collection waits: for the answer of the call that dropped the memory to leave first.
+// grpc-js writes a unary answer a few turns of the event loop after the handler returns, and a full
+// collection (13-26 ms after a restore here) run at the next turn came before it, every time.
+const COLLECT_DELAY_MS = 30;
 
 let gc: (() => void) | undefined;
 let pending = false;
@@ -23,14 +28,14 @@ function collectGarbage(): void {
 }
 
 /**
- * A full collection once the current call stack has unwound and let go of what it held, when what
- * it dropped (`bytes` of shared memory) is worth one.
+ * A full collection shortly after the current call has unwound, let go of what it held and
+ * answered, when what it dropped (`bytes` of shared memory) is worth one.
  */
 export function collectSoonAfter(bytes: number): void {
   if (bytes < COLLECT_AFTER_BYTES || pending) return;
   pending = true;
-  setImmediate(() => {
+  setTimeout(() => {
     pending = false;
     collectGarbage();
-  });
+  }, COLLECT_DELAY_MS).unref();
 }
