@@ -13,6 +13,9 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { alignedSharedBuffer } from "../src/checkpoints/manifest.js";
 import { connect } from "../src/cli/client.js";
 import { regressionData } from "../src/cli/example-data.js";
@@ -28,6 +31,11 @@ const ROWS = 4096;
 const BATCH = 256;
 const WRITE_ROUNDS = 5;
 const RESTORE_ROUNDS = Number(process.env.RESTORE_ROUNDS ?? 7);
+// CACHE=cold drops the checkpoint's files from the page cache before each timed read or restore
+// (as after a restart, or after a save with direct writes, which leaves nothing in the cache).
+const COLD = process.env.CACHE === "cold";
+// READS=copied restores by copying files into memory instead of mapping them (see CheckpointReads).
+const READS = process.env.READS === "copied" ? "copied" : "mapped";
 // Which parts run: PARTS=restore skips the write and stall measurements.
 const PARTS = new Set((process.env.PARTS ?? "write,stall,restore").split(","));
 const cacheDir = process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache");
@@ -75,7 +83,12 @@ function sameBytesSource(checkpointDir: string, into: string): string {
 async function main() {
   fs.mkdirSync(baseDir, { recursive: true });
   const dir = fs.mkdtempSync(path.join(baseDir, "run-"));
-  const server = await startServer({ address: "127.0.0.1:0", checkpointDir: dir, log: silentLogger });
+  const server = await startServer({
+    address: "127.0.0.1:0",
+    checkpointDir: dir,
+    checkpointReads: READS,
+    log: silentLogger,
+  });
   const client = connect(server.address);
   const { x, y } = regressionData(ROWS);
   const train = (modelId: string, everySteps: number) => ({
@@ -185,17 +198,35 @@ async function main() {
       const ckptDir = path.join(dir, "big", latest?.checkpointId ?? "");
       const reads: number[] = [];
       const freshReads: number[] = [];
+      const passReads: number[] = [];
       const restores: number[] = [];
       // Two ways to read the bytes: readFileSync (Node's buffers, which may reuse memory the process
       // just freed: this bench saw 37-106 ms and 160-370 ms for the same 301 MB in different runs) and
       // into the same fresh page-aligned shared memory a restore reads into (the restored model keeps
       // it; its pages fault in on first touch, ~0.5 ms/MB on this VM).
+      // `dd iflag=nocache count=0` drops a whole file's cached pages (posix_fadvise DONTNEED).
+      const dropCache = () => {
+        if (!COLD) return;
+        for (const f of fs.readdirSync(ckptDir))
+          execFileSync("dd", [`if=${path.join(ckptDir, f)}`, "iflag=nocache", "count=0", "status=none"]);
+      };
+      // Each timed operation starts without the garbage of the one before (a read leaves 301 MB to
+      // collect, which otherwise lands in whatever comes next): a full collection, then a pause in
+      // which the server's threads settle.
+      v8.setFlagsFromString("--expose-gc");
+      const gc = vm.runInNewContext("gc") as () => void;
+      const settleMemory = async () => {
+        gc();
+        await sleep(100);
+      };
       const readFiles = () => {
+        dropCache();
         const t0 = performance.now();
         for (const f of fs.readdirSync(ckptDir)) fs.readFileSync(path.join(ckptDir, f));
         reads.push((performance.now() - t0) / 1000);
       };
       const readIntoFreshPages = () => {
+        dropCache();
         const t0 = performance.now();
         for (const f of fs.readdirSync(ckptDir)) {
           const file = path.join(ckptDir, f);
@@ -210,7 +241,24 @@ async function main() {
         }
         freshReads.push((performance.now() - t0) / 1000);
       };
+      // A lower bound that keeps nothing: every byte through one reused 4 MiB buffer (as `cat` to
+      // /dev/null), no page faults; a restore also hashes every byte and keeps them all.
+      const passOver = Buffer.alloc(4 * 2 ** 20);
+      const readThroughOneBuffer = () => {
+        dropCache();
+        const t0 = performance.now();
+        for (const f of fs.readdirSync(ckptDir)) {
+          const fd = fs.openSync(path.join(ckptDir, f), "r");
+          try {
+            while (fs.readSync(fd, passOver, 0, passOver.byteLength, null) > 0);
+          } finally {
+            fs.closeSync(fd);
+          }
+        }
+        passReads.push((performance.now() - t0) / 1000);
+      };
       const restore = async (i: number) => {
+        dropCache();
         const t0 = performance.now();
         await client.restore({
           source: { $case: "checkpoint", checkpoint: { modelId: "big", checkpointId: "latest" } },
@@ -226,16 +274,19 @@ async function main() {
         restores.push((performance.now() - t0) / 1000);
         await client.deleteModel({ modelId: `restored-${i}`, deleteCheckpoints: false });
       };
+      const baselines = async () => {
+        await settleMemory();
+        readFiles();
+        await settleMemory();
+        readIntoFreshPages();
+        await settleMemory();
+        readThroughOneBuffer();
+      };
       for (let i = 0; i < RESTORE_ROUNDS; i++) {
-        if (i % 2 === 0) {
-          readFiles();
-          readIntoFreshPages();
-        }
+        if (i % 2 === 0) await baselines();
+        await settleMemory();
         await restore(i);
-        if (i % 2 === 1) {
-          readIntoFreshPages();
-          readFiles();
-        }
+        if (i % 2 === 1) await baselines();
       }
       const ms = (seconds: number) => `${(seconds * 1000).toFixed(0)} ms`;
       const ratios = (baseline: number[]) => {
@@ -243,10 +294,11 @@ async function main() {
         return `ratio per round ${r.map((x) => x.toFixed(2)).join(", ")}; median ${median(r).toFixed(2)}x`;
       };
       process.stdout.write(
-        `restore of ${mb(bytes)} (restore + first Predict, page cache warm), ${RESTORE_ROUNDS} rounds alternating with reading its files:\n` +
+        `restore of ${mb(bytes)} (restore + first Predict, files ${READS}, page cache ${COLD ? "dropped before each" : "warm"}), ${RESTORE_ROUNDS} rounds alternating with reading its files:\n` +
           `  restore               ${restores.map(ms).join(", ")}\n` +
           `  readFileSync          ${reads.map(ms).join(", ")}; ${ratios(reads)}\n` +
-          `  read into fresh pages ${freshReads.map(ms).join(", ")}; ${ratios(freshReads)}\n`,
+          `  read into fresh pages ${freshReads.map(ms).join(", ")}; ${ratios(freshReads)}\n` +
+          `  read, nothing kept    ${passReads.map(ms).join(", ")}; ${ratios(passReads)}\n`,
       );
     }
   } finally {

@@ -189,7 +189,7 @@ function tfjsNodePaths() {
   return { dir, version: pkg.version, bindingPath, napiVersion };
 }
 
-function findNodeHeaders() {
+export function findNodeHeaders() {
   const candidates = [process.env.npm_config_nodedir, path.resolve(path.dirname(process.execPath), "..")].filter(
     Boolean,
   );

@@ -20,4 +20,12 @@ if ! node scripts/provision-native.mjs; then
   fi
 fi
 
+# Restores map checkpoint files with this addon; without it they copy (slower, same results).
+if ! node scripts/build-mapped-file.mjs; then
+  if [ "${CI:-}" = "true" ] || [ "${MODELBAY_REQUIRE_NATIVE:-}" = "1" ]; then
+    echo "[setup] the mapped-file addon is required here; see the message above" >&2
+    exit 1
+  fi
+fi
+
 bash scripts/gen.sh

@@ -111,6 +111,16 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "checkpoint-reads",
+    env: "MODELBAY_CHECKPOINT_READS",
+    help: "how a restore reads large checkpoint files: mapped (the page cache's pages become the model's memory, no copy; where the platform allows) or copied (into memory of its own)",
+    default: DEFAULT_OPTIONS.checkpointReads,
+    apply: (o, v) => {
+      if (v !== "mapped" && v !== "copied") throw new Error(`checkpoint-reads: expected mapped or copied, got "${v}"`);
+      o.checkpointReads = v;
+    },
+  },
+  {
     flag: "data-dir",
     env: "MODELBAY_DATA_DIR",
     help: "root of the data files (.npy, .csv) that requests may name",

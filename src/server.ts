@@ -11,6 +11,7 @@ import { authInterceptor } from "./api/auth-interceptor.js";
 import { kserveHandlers } from "./api/kserve/kserve-handlers.js";
 import { modelServiceDefinition, modelServiceHandlers } from "./api/model-service.js";
 import { CheckpointStore, type CheckpointWrites } from "./checkpoints/checkpoint-store.js";
+import type { CheckpointReads } from "./checkpoints/manifest.js";
 import type { BackendChoice } from "./compute/backend-choice.js";
 import { createDevicePool } from "./compute/device-pool.js";
 import { discoverDevices } from "./compute/devices.js";
@@ -45,6 +46,8 @@ export interface ServerOptions extends SecurityOptions {
   checkpointDir: string;
   /** How large checkpoint files are written: past the page cache (direct) or through it (cached). */
   checkpointWrites: CheckpointWrites;
+  /** How a restore reads large checkpoint files: mapped (where the platform allows) or copied. */
+  checkpointReads: CheckpointReads;
   /** Root of the data files that PredictStream and Train may name. */
   dataDir: string;
   /** Root of the models saved by TensorFlow or Keras that Restore may name. */
@@ -74,6 +77,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   maxBatchSize: 65536,
   checkpointDir: "modelbay-data/checkpoints",
   checkpointWrites: "direct",
+  checkpointReads: "mapped",
   dataDir: "modelbay-data/data",
   artifactDir: "modelbay-data/artifacts",
   compute: "worker",
@@ -109,7 +113,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   setHeapGrowingPercent(opts.heapGrowingPercent);
   // Settings that can be wrong are checked before anything starts.
   const security = serverSecurity(opts);
-  const store = new CheckpointStore(opts.checkpointDir, opts.checkpointWrites);
+  const store = new CheckpointStore(opts.checkpointDir, opts.checkpointWrites, opts.checkpointReads);
   await store.init();
   const telemetry = await startTelemetry({
     metricsAddress: opts.metricsAddress,

@@ -65,6 +65,9 @@ test("a bad setting exits 2 and names it", () => {
   const writes = spawnSync(process.execPath, [bin, "serve", "--checkpoint-writes", "sometimes"], { encoding: "utf8" });
   assert.equal(writes.status, 2);
   assert.match(writes.stderr, /checkpoint-writes: expected direct or cached, got "sometimes"/);
+  const reads = spawnSync(process.execPath, [bin, "serve", "--checkpoint-reads", "borrowed"], { encoding: "utf8" });
+  assert.equal(reads.status, 2);
+  assert.match(reads.stderr, /checkpoint-reads: expected mapped or copied, got "borrowed"/);
 });
 
 test("a config file supplies settings under env and flags; unknown keys, bad values and an unwritable checkpoint dir exit 2", () => {

@@ -1,9 +1,15 @@
 // A checkpoint's files from a state pinned on the device: the small JSON files at once, and
 // weights.bin / optimizer.bin streamed out of the device in chunks while they are written.
 import type { StateCapture } from "../compute/engine.js";
-import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
+import { BYTES_PER_ELEMENT } from "../compute/tensor-data.js";
 import { readAhead } from "../read-ahead.js";
-import { type CheckpointHeader, checkpointMetadataFiles } from "./checkpoint-codec.js";
+import {
+  type CheckpointHeader,
+  checkpointMetadataFiles,
+  OPTIMIZER_ALIGNMENT,
+  tensorLayout,
+  weightFileOrder,
+} from "./checkpoint-codec.js";
 import { inMemoryFile, type StreamedFile } from "./checkpoint-store.js";
 import { alignedSharedBuffer } from "./manifest.js";
 
@@ -18,7 +24,12 @@ const READ_AHEAD = 3;
 
 export type Group = "weights" | "optimizer";
 
-/** Bytes [start, end) of tensor `index` (as its .bin file packs it), landing at `at` in a chunk. */
+// How each file aligns its tensors (see tensorLayout).
+const ALIGNMENT: Record<Group, number> = { weights: 1, optimizer: OPTIMIZER_ALIGNMENT };
+// A piece of this index is zero bytes: the padding between two aligned tensors.
+const ZEROS = -1;
+
+/** Bytes [start, end) of tensor `index` (as its .bin file lays it out), landing at `at` in a chunk. */
 interface Piece {
   index: number;
   start: number;
@@ -26,13 +37,10 @@ interface Piece {
   at: number;
 }
 
-/** The pieces of each chunk of a group's file: the tensors back to back, in order. */
+/** The pieces of each chunk of a group's file: its tensors in file order, where tensorLayout puts them. */
 function chunkPlan(capture: StateCapture, group: Group): Piece[][] {
   const chunks: Piece[][] = [];
-  let fileOffset = 0;
-  capture.tensors.forEach((t, index) => {
-    if (t.group !== group) return;
-    const bytes = elementCount(t.shape) * BYTES_PER_ELEMENT[t.dtype];
+  const place = (index: number, fileOffset: number, bytes: number) => {
     for (let start = 0; start < bytes; ) {
       const position = fileOffset + start;
       const chunk = Math.floor(position / CHUNK_BYTES);
@@ -41,7 +49,26 @@ function chunkPlan(capture: StateCapture, group: Group): Piece[][] {
       chunks[chunk].push({ index, start, end, at: position % CHUNK_BYTES });
       start = end;
     }
-    fileOffset += bytes;
+  };
+  const inGroup = capture.tensors.flatMap((t, i) => (t.group === group ? [i] : []));
+  // weights.bin holds the model's weights in weightFileOrder; optimizer.bin its slots in order.
+  const indices =
+    group === "weights"
+      ? weightFileOrder(inGroup.map((i) => capture.tensors[i] as StateCapture["tensors"][number])).map(
+          (k) => inGroup[k] as number,
+        )
+      : inGroup;
+  const layout = tensorLayout(
+    indices.map((i) => capture.tensors[i] as StateCapture["tensors"][number]),
+    `${group}.bin`,
+    ALIGNMENT[group],
+  );
+  let end = 0;
+  indices.forEach((index, k) => {
+    const { offset, bytes } = layout[k] as { offset: number; bytes: number };
+    place(ZEROS, end, offset - end);
+    place(index, offset, bytes);
+    end = offset + bytes;
   });
   return chunks;
 }
@@ -54,6 +81,11 @@ function chunkLength(pieces: readonly Piece[]): number {
 
 /** Reads one piece into `chunk` at its place; through a scratch copy if it cuts an element in two. */
 async function readPiece(capture: StateCapture, p: Piece, chunk: Uint8Array): Promise<void> {
+  // Ring buffers are reused: padding is written, never left as whatever the slot held.
+  if (p.index === ZEROS) {
+    chunk.fill(0, p.at, p.at + (p.end - p.start));
+    return;
+  }
   const size = BYTES_PER_ELEMENT[(capture.tensors[p.index] as StateCapture["tensors"][number]).dtype];
   const first = Math.floor(p.start / size);
   const count = Math.ceil(p.end / size) - first;

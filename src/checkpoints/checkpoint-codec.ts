@@ -43,23 +43,84 @@ export interface WeightSpec {
   dtype: DType;
 }
 
+// TensorFlow takes tensor memory at this alignment as it is; it copies tensors from elsewhere.
+const TENSOR_ALIGNMENT = 64;
+// optimizer.bin (format 2) starts every tensor on a TENSOR_ALIGNMENT boundary, zero bytes between,
+// so that a store mapping the file hands TensorFlow every slot without a copy. weights.bin stays
+// packed (model.json + weights.bin are a TensorFlow.js model, whose loaders read tensors back to
+// back) but puts the largest tensors first, the largest at offset 0 (see weightFileOrder).
+export const OPTIMIZER_ALIGNMENT = TENSOR_ALIGNMENT;
+// The newest state.json format; format 1 packed optimizer.bin and kept weights.bin in model order.
+const FORMAT_VERSION = 2;
+
 /**
- * Where each tensor of a .bin file starts and how many bytes it takes: packed in the specs' order,
- * without gaps (as TensorFlow.js lays out a weights file).
+ * The order of the model's weights in weights.bin (format 2): position i of the file holds weight
+ * order[i] of the model, the largest first (ties in model order). The largest thus starts the file
+ * on a page, and the next ones stay 64-byte aligned while the sizes before them are multiples of 64
+ * (a float kernel's with a multiple of 16 units): a mapped file needs no copy for them. TensorFlow.js
+ * loaders match weights by name, so the file stays one of theirs.
  */
-function packedLayout(specs: readonly WeightSpec[], file: string): { offset: number; bytes: number }[] {
-  let offset = 0;
+export function weightFileOrder(specs: readonly Pick<WeightSpec, "shape" | "dtype">[]): number[] {
+  const bytes = specs.map((s) => elementCount(s.shape) * (BYTES_PER_ELEMENT[s.dtype] ?? 0));
+  return specs.map((_, i) => i).sort((a, b) => (bytes[b] as number) - (bytes[a] as number) || a - b);
+}
+
+/** The weights in the model's order, given them in file order and state.json's `weightOrder`. */
+function inModelOrder(inFile: NamedTensorData[], order: readonly number[] | undefined): NamedTensorData[] {
+  if (order === undefined) return inFile;
+  const weights: NamedTensorData[] = [];
+  order.forEach((k, i) => {
+    if (!Number.isInteger(k) || k < 0 || k >= inFile.length || weights[k])
+      throw new ModelbayError(Code.DATA_LOSS, "state.json: weightOrder is not an order of the model's weights");
+    weights[k] = inFile[i] as NamedTensorData;
+  });
+  if (order.length !== inFile.length)
+    throw new ModelbayError(Code.DATA_LOSS, "state.json: weightOrder does not cover every weight of model.json");
+  return weights;
+}
+
+/**
+ * Where each tensor of a .bin file starts and how many bytes it takes: in the specs' order, each at
+ * the next multiple of `alignment` (1: back to back, as TensorFlow.js lays out a weights file).
+ */
+export function tensorLayout(
+  specs: readonly Pick<WeightSpec, "shape" | "dtype">[],
+  file: string,
+  alignment = 1,
+): { offset: number; bytes: number }[] {
+  let end = 0;
   return specs.map((spec) => {
     const size = BYTES_PER_ELEMENT[spec.dtype];
     if (size === undefined) throw new ModelbayError(Code.DATA_LOSS, `${file}: unsupported dtype ${spec.dtype}`);
-    const at = { offset, bytes: elementCount(spec.shape) * size };
-    offset += at.bytes;
+    const at = { offset: Math.ceil(end / alignment) * alignment, bytes: elementCount(spec.shape) * size };
+    end = at.offset + at.bytes;
     return at;
   });
 }
 
-export function unpackWeights(specs: readonly WeightSpec[], data: Buffer, file: string): NamedTensorData[] {
-  const layout = packedLayout(specs, file);
+/** optimizer.json: the slots' specs and how optimizer.bin aligns them (absent in format 1: packed). */
+interface OptimizerJson {
+  weights: readonly WeightSpec[];
+  alignment?: number;
+}
+
+function optimizerAlignment(json: OptimizerJson): number {
+  const a = json.alignment ?? 1;
+  if (!Number.isInteger(a) || a < 1 || a > 4096 || (a & (a - 1)) !== 0)
+    throw new ModelbayError(
+      Code.DATA_LOSS,
+      `optimizer.json: alignment ${String(json.alignment)} is not a power of two up to 4096`,
+    );
+  return a;
+}
+
+export function unpackWeights(
+  specs: readonly WeightSpec[],
+  data: Buffer,
+  file: string,
+  alignment = 1,
+): NamedTensorData[] {
+  const layout = tensorLayout(specs, file, alignment);
   return specs.map((spec, i) => {
     const { offset, bytes } = layout[i] as { offset: number; bytes: number };
     if (offset + bytes > data.byteLength)
@@ -87,15 +148,17 @@ export function checkpointMetadataFiles(
   weightSpecs: readonly WeightSpec[],
   optimizerSpecs: readonly WeightSpec[],
 ): { path: string; data: Buffer }[] {
+  const order = weightFileOrder(weightSpecs);
   const modelJson = {
     format: "layers-model",
     generatedBy: "modelbay",
     convertedBy: null,
     modelTopology: topology,
-    weightsManifest: [{ paths: ["weights.bin"], weights: weightSpecs }],
+    weightsManifest: [{ paths: ["weights.bin"], weights: order.map((k) => weightSpecs[k] as WeightSpec) }],
   };
   const state = {
-    formatVersion: 1,
+    formatVersion: FORMAT_VERSION,
+    weightOrder: order,
     modelId: c.modelId,
     spec: c.spec,
     metadata: c.metadata,
@@ -106,7 +169,12 @@ export function checkpointMetadataFiles(
   };
   return [
     { path: "model.json", data: Buffer.from(JSON.stringify(modelJson)) },
-    { path: "optimizer.json", data: Buffer.from(JSON.stringify({ weights: optimizerSpecs })) },
+    {
+      path: "optimizer.json",
+      data: Buffer.from(
+        JSON.stringify({ alignment: OPTIMIZER_ALIGNMENT, weights: optimizerSpecs } satisfies OptimizerJson),
+      ),
+    },
     { path: "state.json", data: Buffer.from(JSON.stringify(state, null, 2)) },
   ];
 }
@@ -117,17 +185,15 @@ function need(files: ReadonlyMap<string, Buffer>, name: string): Buffer {
   return data;
 }
 
-// TensorFlow takes tensor memory at this alignment as it is; it copies tensors from elsewhere.
-const TENSOR_ALIGNMENT = 64;
-
 /**
  * Where weights.bin and optimizer.bin start in their buffers (see Placement): shifted so that the
  * largest tensor in each lands on a 64-byte boundary and reaches TensorFlow without a copy (the
- * others sit where the packing puts them). 0 for other files, or when the specs cannot be read
- * (decoding then reports it).
+ * others sit where the packing puts them; an aligned optimizer.bin needs no shift). 0 for other
+ * files, or when the specs cannot be read (decoding then reports it).
  */
 export function tensorPlacement(name: string, small: ReadonlyMap<string, Buffer>): number {
-  let specs: WeightSpec[];
+  let specs: readonly WeightSpec[];
+  let alignment = 1;
   try {
     if (name === "weights.bin") {
       const modelJson = JSON.parse(small.get("model.json")?.toString("utf8") ?? "") as {
@@ -135,11 +201,16 @@ export function tensorPlacement(name: string, small: ReadonlyMap<string, Buffer>
       };
       specs = modelJson.weightsManifest.flatMap((g) => g.weights);
     } else if (name === "optimizer.bin") {
-      specs = (JSON.parse(small.get("optimizer.json")?.toString("utf8") ?? "") as { weights: WeightSpec[] }).weights;
+      const json = JSON.parse(small.get("optimizer.json")?.toString("utf8") ?? "") as OptimizerJson;
+      specs = json.weights;
+      alignment = optimizerAlignment(json);
     } else {
       return 0;
     }
-    const largest = packedLayout(specs, name).reduce((a, b) => (b.bytes > a.bytes ? b : a), { offset: 0, bytes: -1 });
+    const largest = tensorLayout(specs, name, alignment).reduce((a, b) => (b.bytes > a.bytes ? b : a), {
+      offset: 0,
+      bytes: -1,
+    });
     return (TENSOR_ALIGNMENT - (largest.offset % TENSOR_ALIGNMENT)) % TENSOR_ALIGNMENT;
   } catch {
     return 0;
@@ -151,16 +222,17 @@ export function decodeCheckpoint(files: ReadonlyMap<string, Buffer>): Checkpoint
     modelTopology: unknown;
     weightsManifest: { weights: WeightSpec[] }[];
   };
-  const optimizerJson = JSON.parse(need(files, "optimizer.json").toString("utf8")) as { weights: WeightSpec[] };
+  const optimizerJson = JSON.parse(need(files, "optimizer.json").toString("utf8")) as OptimizerJson;
   const state = JSON.parse(need(files, "state.json").toString("utf8")) as Omit<
     CheckpointContent,
     "snapshot" | "createTime" | "training"
   > & {
     formatVersion: number;
+    weightOrder?: number[];
     createTime: string;
     training: TrainingCursor | null;
   };
-  if (state.formatVersion !== 1)
+  if (state.formatVersion !== 1 && state.formatVersion !== FORMAT_VERSION)
     throw new ModelbayError(Code.FAILED_PRECONDITION, `checkpoint format ${state.formatVersion} is not supported`);
   return {
     modelId: state.modelId,
@@ -172,12 +244,20 @@ export function decodeCheckpoint(files: ReadonlyMap<string, Buffer>): Checkpoint
     createTime: new Date(state.createTime),
     snapshot: {
       topology: modelJson.modelTopology,
-      weights: unpackWeights(
-        modelJson.weightsManifest.flatMap((g) => g.weights),
-        need(files, "weights.bin"),
-        "weights.bin",
+      weights: inModelOrder(
+        unpackWeights(
+          modelJson.weightsManifest.flatMap((g) => g.weights),
+          need(files, "weights.bin"),
+          "weights.bin",
+        ),
+        state.weightOrder,
       ),
-      optimizer: unpackWeights(optimizerJson.weights, need(files, "optimizer.bin"), "optimizer.bin"),
+      optimizer: unpackWeights(
+        optimizerJson.weights,
+        need(files, "optimizer.bin"),
+        "optimizer.bin",
+        optimizerAlignment(optimizerJson),
+      ),
     },
   };
 }

@@ -8,6 +8,7 @@ import { Code, invalidArgument, ModelbayError, notFound } from "../errors.js";
 import { tensorPlacement } from "./checkpoint-codec.js";
 import { type StreamHash, streamHash } from "./hash-pool.js";
 import {
+  type CheckpointReads,
   CorruptCheckpointError,
   MANIFEST_FILE,
   type Manifest,
@@ -192,6 +193,7 @@ export class CheckpointStore {
   constructor(
     readonly root: string,
     private readonly writes: CheckpointWrites = "direct",
+    private readonly reads: CheckpointReads = "mapped",
   ) {}
 
   /** Creates the directory, checks it is writable, and removes temporaries a crash left behind. */
@@ -344,7 +346,7 @@ export class CheckpointStore {
       const key = `${modelId}/${id}`;
       this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
       try {
-        const { manifest, files } = await readVerified(dir, tensorPlacement);
+        const { manifest, files } = await readVerified(dir, tensorPlacement, this.reads);
         const stat = await fs.stat(path.join(dir, MANIFEST_FILE));
         return { id, dir, manifest, files, createTime: stat.mtime, warnings };
       } catch (err) {

@@ -3,7 +3,9 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { COLLECT_AFTER_BYTES } from "../collect-garbage.js";
 import { sharedHash } from "./hash-pool.js";
+import { mapFile } from "./mapped-file.js";
 
 export const MANIFEST_FILE = "MANIFEST.json";
 
@@ -50,6 +52,9 @@ const wasm = (
 ).WebAssembly;
 // Files under this size (the JSON ones) are read first, for a placement to look at.
 const SMALL_FILE_BYTES = 2 ** 20;
+// Files at least this large are mapped (with reads "mapped"): below, the page faults a mapping saves
+// cost a few ms at most, and a dropped mapping is collected (which ends it) only from this size on.
+const MAPPED_FILE_MIN_BYTES = COLLECT_AFTER_BYTES;
 // The most a WebAssembly memory holds (65,536 pages of 64 KiB).
 const MAX_WASM_MEMORY_BYTES = 2 ** 32;
 
@@ -70,16 +75,48 @@ export function alignedSharedBuffer(bytes: number): SharedArrayBuffer {
 }
 
 /**
+ * How a checkpoint's large files are read: "mapped" into memory where the platform allows (the page
+ * cache's pages, shared with the restored model; see mapped-file.ts), or "copied" into fresh memory.
+ */
+export type CheckpointReads = "mapped" | "copied";
+
+/** `file` mapped, hashed on a helper thread; undefined when it cannot be mapped. */
+async function mapHashed(
+  file: string,
+  name: string,
+  size: number,
+): Promise<{ data: Buffer; digest: string } | undefined> {
+  let shared: SharedArrayBuffer | undefined;
+  try {
+    shared = mapFile(file);
+  } catch {
+    throw new CorruptCheckpointError(`${name} is missing`);
+  }
+  if (!shared) return undefined;
+  if (shared.byteLength !== size)
+    throw new CorruptCheckpointError(`${name} has ${shared.byteLength} bytes, manifest says ${size}`);
+  const hash = sharedHash(shared);
+  hash.update(0, size);
+  return { data: Buffer.from(shared, 0, size), digest: await hash.digest() };
+}
+
+/**
  * Reads a file of `size` bytes into its own shared allocation (so tensors can be views into it and
  * a device thread can use it without a copy) while a helper thread hashes each chunk that has
- * arrived, and the next chunk is read meanwhile.
+ * arrived, and the next chunk is read meanwhile. With `reads` "mapped", a large file that needs no
+ * shift is mapped instead.
  */
 async function readHashed(
   file: string,
   name: string,
   size: number,
   shift: number,
+  reads: CheckpointReads,
 ): Promise<{ data: Buffer; digest: string }> {
+  if (reads === "mapped" && shift === 0 && size >= MAPPED_FILE_MIN_BYTES) {
+    const mapped = await mapHashed(file, name, size);
+    if (mapped) return mapped;
+  }
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, "r");
@@ -119,11 +156,12 @@ export type Placement = (name: string, small: ReadonlyMap<string, Buffer>) => nu
 
 /**
  * Reads every file the manifest lists and checks its size and hash: the small ones first, then the
- * others at once, placed by `placement`. Returns the contents.
+ * others at once, placed by `placement` (or mapped, see CheckpointReads). Returns the contents.
  */
 export async function readVerified(
   dir: string,
   placement?: Placement,
+  reads: CheckpointReads = "copied",
 ): Promise<{ manifest: Manifest; files: Map<string, Buffer> }> {
   let manifest: Manifest;
   try {
@@ -136,7 +174,7 @@ export async function readVerified(
       throw new CorruptCheckpointError(`manifest lists a bad path ${f.path}`);
   }
   const read = (f: ManifestFile, shift: number) =>
-    readHashed(path.join(dir, f.path), f.path, f.size, shift).then(({ data, digest }) => {
+    readHashed(path.join(dir, f.path), f.path, f.size, shift, reads).then(({ data, digest }) => {
       if (digest !== f.sha256) throw new CorruptCheckpointError(`${f.path} does not match its sha256`);
       return [f.path, data] as const;
     });

@@ -138,8 +138,15 @@ class InProcessModel implements ComputeModel {
         `the model has ${current.length} weight tensors; got ${weights.length} (${weights.map((w) => w.name).join(", ")})`,
       );
     }
+    // By name when the given names cover the model's once each (a TensorFlow.js weights file may
+    // list them in any order; modelbay's puts the largest first); else by position.
+    const byName = new Map(weights.map((w) => [w.name, w]));
+    const ordered =
+      byName.size === weights.length && current.every((w) => byName.has(w.originalName))
+        ? current.map((w) => byName.get(w.originalName) as NamedTensorData)
+        : weights;
     current.forEach((w, i) => {
-      const given = weights[i] as NamedTensorData;
+      const given = ordered[i] as NamedTensorData;
       if (given.tensor.shape.join(",") !== w.shape.join(",")) {
         throw new ModelbayError(
           Code.INVALID_ARGUMENT,
@@ -147,7 +154,7 @@ class InProcessModel implements ComputeModel {
         );
       }
     });
-    const tensors = weights.map((w) => toTensor(w.tensor));
+    const tensors = ordered.map((w) => toTensor(w.tensor));
     this.model.setWeights(tensors);
     for (const t of tensors) t.dispose();
     this.graphTrainer?.invalidate();

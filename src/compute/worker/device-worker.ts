@@ -94,9 +94,9 @@ async function main(): Promise<void> {
         const model = models.get(req.model);
         model?.dispose();
         models.delete(req.model);
-        // Its weights may have come in shared memory (a restore) that this thread pins until it
-        // collects the handles.
-        collectSoonAfter(model?.description.weightBytes ?? 0);
+        // Its weights and optimizer slots (Adam: two per weight) may have come in shared memory or
+        // mapped files (a restore) that this thread pins until it collects the handles.
+        collectSoonAfter(3 * (model?.description.weightBytes ?? 0));
         return null;
       }
       case "createTrainer": {
