@@ -6,13 +6,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { tensorFromWire } from "../src/api/tensor-codec.js";
 import { writeNpy } from "../src/datasets/npy.js";
 import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import { modelbay, run } from "./helpers/cli.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { blockSpec, denseSpec } from "./helpers/specs.js";
-import { firstMismatch, floatTensor, seededFloats } from "./helpers/tensors.js";
+import { firstMismatch, floatTensor, predictFloats, seededFloats } from "./helpers/tensors.js";
 import { checkpointPolicy, collect, ofKind, regressionData, trainRequest } from "./helpers/training.js";
 
 const python = process.env.MODELBAY_PARITY_PYTHON;
@@ -35,11 +34,7 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function predict(modelId: string): Promise<Float32Array> {
-  const res = await t.client.predict({ modelId, inputs: [floatTensor(probe, [16, 10], true)], rawOutput: true });
-  assert.ok(res.outputs[0]);
-  return tensorFromWire(res.outputs[0], "output", { maxTensorBytes: 1 << 30 }).data as Float32Array;
-}
+const predict = (modelId: string) => predictFloats(t.client, modelId, [floatTensor(probe, [16, 10], true)]);
 
 /** Trains `modelId` (2 epochs, a checkpoint each) and exports its latest checkpoint. */
 async function trainAndExport(modelId: string, spec: ModelSpec, out: string): Promise<void> {

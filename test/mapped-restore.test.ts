@@ -9,7 +9,6 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { tensorFromWire } from "../src/api/tensor-codec.js";
 import { tensorLayout, type WeightSpec } from "../src/checkpoints/checkpoint-codec.js";
 import {
   CorruptCheckpointError,
@@ -21,7 +20,7 @@ import {
 import { canMapFiles, mapFile } from "../src/checkpoints/mapped-file.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseStackSpec } from "./helpers/specs.js";
-import { floatTensor, seededFloats } from "./helpers/tensors.js";
+import { floatTensor, predictFloats, seededFloats } from "./helpers/tensors.js";
 import { collect, trainRequest } from "./helpers/training.js";
 
 // Where the native backend is expected (CI), the addon is too: scripts/setup.sh builds both.
@@ -113,11 +112,8 @@ after(async () => {
   fs.rmSync(artifacts, { recursive: true, force: true });
 });
 
-async function predict(modelId: string): Promise<Float32Array> {
-  const res = await t.client.predict({ modelId, inputs: [floatTensor(probe, [8, 10], true)], rawOutput: true });
-  assert.ok(res.outputs[0]);
-  return tensorFromWire(res.outputs[0], "output", { maxTensorBytes: 1 << 30 }).data as Float32Array;
-}
+const predict = (modelId: string, client = t.client) =>
+  predictFloats(client, modelId, [floatTensor(probe, [8, 10], true)]);
 
 const fileHashes = (dir: string) =>
   Object.fromEntries(fs.readdirSync(dir).map((f) => [f, sha256(fs.readFileSync(path.join(dir, f)))]));
@@ -268,13 +264,7 @@ test("copied reads map nothing and restore the same", { skip }, async () => {
     });
     const dir = path.join(store, "orig", res.checkpointId);
     assert.ok(!mappedPaths().has(path.join(dir, "optimizer.bin")));
-    const out = await copied.client.predict({
-      modelId: "copy",
-      inputs: [floatTensor(probe, [8, 10], true)],
-      rawOutput: true,
-    });
-    assert.ok(out.outputs[0]);
-    assert.deepEqual(tensorFromWire(out.outputs[0], "output", { maxTensorBytes: 1 << 30 }).data, atCheckpoint);
+    assert.deepEqual(await predict("copy", copied.client), atCheckpoint);
   } finally {
     await copied.close();
   }

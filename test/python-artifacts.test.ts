@@ -7,14 +7,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { tensorFromWire, tensorToWire } from "../src/api/tensor-codec.js";
+import { tensorToWire } from "../src/api/tensor-codec.js";
 import { type GoldensFile, tensorFromJson } from "../src/cli/goldens-file.js";
 import { readNpy } from "../src/datasets/npy.js";
 import type { Goldens } from "../src/gen/modelbay/v1/checkpoint.js";
 import type { RestoreRequest } from "../src/gen/modelbay/v1/model_service.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
-import { firstMismatch } from "./helpers/tensors.js";
+import { firstMismatch, predictFloats } from "./helpers/tensors.js";
 import { collect, ofKind } from "./helpers/training.js";
 
 const FIXTURES = path.resolve("fixtures/python/tf2.18");
@@ -46,11 +46,7 @@ function goldens(name: string): Goldens & { file: GoldensFile } {
 const restore = (artifactPath: string, more: Partial<RestoreRequest> = {}) =>
   t.client.restore({ source: { $case: "artifactPath", artifactPath }, targetModelId: "", resume: false, ...more });
 
-async function predictValues(modelId: string, g: Goldens): Promise<Float32Array> {
-  const res = await t.client.predict({ modelId, inputs: g.inputs, rawOutput: true });
-  assert.ok(res.outputs[0]);
-  return tensorFromWire(res.outputs[0], "output", { maxTensorBytes: 1 << 30 }).data as Float32Array;
-}
+const predictValues = (modelId: string, g: Goldens) => predictFloats(t.client, modelId, g.inputs);
 
 async function rejects(call: Promise<unknown>, code: grpc.status, message: RegExp): Promise<void> {
   await assert.rejects(call, (err: grpc.ServiceError) => {
