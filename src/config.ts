@@ -33,6 +33,13 @@ function positiveInt(name: string, value: string): number {
   return n;
 }
 
+/** `value` if it is one of `choices` (the error lists them: "expected a or b"). */
+function oneOf<T extends string>(name: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value))
+    throw new Error(`${name}: expected ${choices.join(" or ")}, got "${value}"`);
+  return value as T;
+}
+
 export const SETTINGS: Setting[] = [
   {
     flag: "address",
@@ -106,8 +113,7 @@ export const SETTINGS: Setting[] = [
     help: "how large checkpoint files are written: direct (past the page cache where the filesystem allows: less CPU per save, and saves do not push other files out of the cache; a restore right after a save reads from disk) or cached (through the page cache)",
     default: DEFAULT_OPTIONS.checkpointWrites,
     apply: (o, v) => {
-      if (v !== "direct" && v !== "cached") throw new Error(`checkpoint-writes: expected direct or cached, got "${v}"`);
-      o.checkpointWrites = v;
+      o.checkpointWrites = oneOf("checkpoint-writes", v, ["direct", "cached"] as const);
     },
   },
   {
@@ -116,8 +122,7 @@ export const SETTINGS: Setting[] = [
     help: "how a restore reads large checkpoint files: mapped (the page cache's pages become the model's memory, no copy; where the platform allows) or copied (into memory of its own)",
     default: DEFAULT_OPTIONS.checkpointReads,
     apply: (o, v) => {
-      if (v !== "mapped" && v !== "copied") throw new Error(`checkpoint-reads: expected mapped or copied, got "${v}"`);
-      o.checkpointReads = v;
+      o.checkpointReads = oneOf("checkpoint-reads", v, ["mapped", "copied"] as const);
     },
   },
   {
@@ -144,8 +149,7 @@ export const SETTINGS: Setting[] = [
     help: "where TensorFlow runs: worker (a device worker thread) or inline (the RPC thread)",
     default: DEFAULT_OPTIONS.compute,
     apply: (o, v) => {
-      if (v !== "worker" && v !== "inline") throw new Error(`compute: expected worker or inline, got "${v}"`);
-      o.compute = v;
+      o.compute = oneOf("compute", v, ["worker", "inline"] as const);
     },
   },
   {
