@@ -3,13 +3,7 @@
 import type { StateCapture } from "../compute/engine.js";
 import { BYTES_PER_ELEMENT } from "../compute/tensor-data.js";
 import { readAhead } from "../read-ahead.js";
-import {
-  type CheckpointHeader,
-  checkpointMetadataFiles,
-  OPTIMIZER_ALIGNMENT,
-  tensorLayout,
-  weightFileOrder,
-} from "./checkpoint-codec.js";
+import { binLayout, type CheckpointHeader, checkpointMetadataFiles } from "./checkpoint-codec.js";
 import { inMemoryFile, type StreamedFile } from "./checkpoint-store.js";
 import { alignedSharedBuffer } from "./manifest.js";
 
@@ -24,8 +18,6 @@ const READ_AHEAD = 3;
 
 export type Group = "weights" | "optimizer";
 
-// How each file aligns its tensors (see tensorLayout).
-const ALIGNMENT: Record<Group, number> = { weights: 1, optimizer: OPTIMIZER_ALIGNMENT };
 // A piece of this index is zero bytes: the padding between two aligned tensors.
 const ZEROS = -1;
 
@@ -37,7 +29,7 @@ interface Piece {
   at: number;
 }
 
-/** The pieces of each chunk of a group's file: its tensors in file order, where tensorLayout puts them. */
+/** The pieces of each chunk of a group's file: its tensors where binLayout puts them. */
 function chunkPlan(capture: StateCapture, group: Group): Piece[][] {
   const chunks: Piece[][] = [];
   const place = (index: number, fileOffset: number, bytes: number) => {
@@ -51,18 +43,11 @@ function chunkPlan(capture: StateCapture, group: Group): Piece[][] {
     }
   };
   const inGroup = capture.tensors.flatMap((t, i) => (t.group === group ? [i] : []));
-  // weights.bin holds the model's weights in weightFileOrder; optimizer.bin its slots in order.
-  const indices =
-    group === "weights"
-      ? weightFileOrder(inGroup.map((i) => capture.tensors[i] as StateCapture["tensors"][number])).map(
-          (k) => inGroup[k] as number,
-        )
-      : inGroup;
-  const layout = tensorLayout(
-    indices.map((i) => capture.tensors[i] as StateCapture["tensors"][number]),
+  const { order, layout } = binLayout(
     `${group}.bin`,
-    ALIGNMENT[group],
+    inGroup.map((i) => capture.tensors[i] as StateCapture["tensors"][number]),
   );
+  const indices = order.map((k) => inGroup[k] as number);
   let end = 0;
   indices.forEach((index, k) => {
     const { offset, bytes } = layout[k] as { offset: number; bytes: number };

@@ -60,7 +60,7 @@ const FORMAT_VERSION = 2;
  * (a float kernel's with a multiple of 16 units): a mapped file needs no copy for them. TensorFlow.js
  * loaders match weights by name, so the file stays one of theirs.
  */
-export function weightFileOrder(specs: readonly Pick<WeightSpec, "shape" | "dtype">[]): number[] {
+function weightFileOrder(specs: readonly Pick<WeightSpec, "shape" | "dtype">[]): number[] {
   const bytes = specs.map((s) => elementCount(s.shape) * (BYTES_PER_ELEMENT[s.dtype] ?? 0));
   return specs.map((_, i) => i).sort((a, b) => (bytes[b] as number) - (bytes[a] as number) || a - b);
 }
@@ -96,6 +96,21 @@ export function tensorLayout(
     end = at.offset + at.bytes;
     return at;
   });
+}
+
+/**
+ * Where a checkpoint (format 2) puts the tensors of one of its .bin files, given their specs in the
+ * model's (or the optimizer's) order: `order[i]` is the tensor at position i of the file, which
+ * starts at `layout[i].offset`. weights.bin: weightFileOrder, packed; optimizer.bin: in order, each
+ * slot on an OPTIMIZER_ALIGNMENT boundary.
+ */
+export function binLayout(
+  file: "weights.bin" | "optimizer.bin",
+  specs: readonly Pick<WeightSpec, "shape" | "dtype">[],
+): { order: number[]; layout: { offset: number; bytes: number }[] } {
+  const order = file === "weights.bin" ? weightFileOrder(specs) : specs.map((_, i) => i);
+  const inFile = order.map((k) => specs[k] as Pick<WeightSpec, "shape" | "dtype">);
+  return { order, layout: tensorLayout(inFile, file, file === "optimizer.bin" ? OPTIMIZER_ALIGNMENT : 1) };
 }
 
 /** optimizer.json: the slots' specs and how optimizer.bin aligns them (absent in format 1: packed). */
@@ -148,7 +163,7 @@ export function checkpointMetadataFiles(
   weightSpecs: readonly WeightSpec[],
   optimizerSpecs: readonly WeightSpec[],
 ): { path: string; data: Buffer }[] {
-  const order = weightFileOrder(weightSpecs);
+  const { order } = binLayout("weights.bin", weightSpecs);
   const modelJson = {
     format: "layers-model",
     generatedBy: "modelbay",
