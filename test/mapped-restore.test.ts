@@ -20,7 +20,7 @@ import {
 import { canMapFiles, mapFile } from "../src/checkpoints/mapped-file.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseStackSpec } from "./helpers/specs.js";
-import { floatTensor, predictFloats, seededFloats } from "./helpers/tensors.js";
+import { firstMismatch, floatTensor, predictFloats, seededFloats } from "./helpers/tensors.js";
 import { collect, trainRequest } from "./helpers/training.js";
 
 // Where the native backend is expected (CI), the addon is too: scripts/setup.sh builds both.
@@ -267,5 +267,23 @@ test("copied reads map nothing and restore the same", { skip }, async () => {
     assert.deepEqual(await predict("copy", copied.client), atCheckpoint);
   } finally {
     await copied.close();
+  }
+});
+
+test("TensorFlow.js itself loads a checkpoint's model.json + weights.bin (largest weights first) and predicts the same", {
+  skip: skip || (process.env.MODELBAY_BACKEND === "wasm" && "file:// model loading needs tfjs-node"),
+}, async () => {
+  assert.ok(atCheckpoint, "runs after the mapped restore");
+  const saved = (await t.client.listCheckpoints({ modelId: "orig" })).checkpoints[0]?.checkpointId ?? "";
+  const tf = await import("@tensorflow/tfjs-node");
+  const model = await tf.loadLayersModel(`file://${path.join(store, "orig", saved, "model.json")}`);
+  try {
+    const out = model.predict(tf.tensor2d(probe, [8, 10])) as import("@tensorflow/tfjs-node").Tensor;
+    const got = (await out.data()) as Float32Array;
+    out.dispose();
+    const mismatch = firstMismatch(got, atCheckpoint, 1e-6, 1e-5);
+    assert.equal(mismatch, undefined, mismatch);
+  } finally {
+    model.dispose();
   }
 });
