@@ -7,6 +7,7 @@ import {
   BYTES_PER_ELEMENT,
   type DType,
   elementCount,
+  TENSORFLOW_ALIGNMENT_BYTES,
   type TensorSignature,
   typedView,
 } from "../compute/tensor-data.js";
@@ -43,13 +44,12 @@ export interface WeightSpec {
   dtype: DType;
 }
 
-// TensorFlow takes tensor memory at this alignment as it is; it copies tensors from elsewhere.
-const TENSOR_ALIGNMENT = 64;
-// optimizer.bin (format 2) starts every tensor on a TENSOR_ALIGNMENT boundary, zero bytes between,
-// so that a store mapping the file hands TensorFlow every slot without a copy. weights.bin stays
-// packed (model.json + weights.bin are a TensorFlow.js model, whose loaders read tensors back to
-// back) but puts the largest tensors first, the largest at offset 0 (see weightFileOrder).
-export const OPTIMIZER_ALIGNMENT = TENSOR_ALIGNMENT;
+// optimizer.bin (format 2) starts every tensor on a TENSORFLOW_ALIGNMENT_BYTES boundary, zero
+// bytes between, so that a store mapping the file hands TensorFlow every slot without a copy.
+// weights.bin stays packed (model.json + weights.bin are a TensorFlow.js model, whose loaders read
+// tensors back to back) but puts the largest tensors first, the largest at offset 0 (see
+// weightFileOrder).
+export const OPTIMIZER_ALIGNMENT = TENSORFLOW_ALIGNMENT_BYTES;
 // The newest state.json format; format 1 packed optimizer.bin and kept weights.bin in model order.
 const FORMAT_VERSION = 2;
 
@@ -226,7 +226,7 @@ export function tensorPlacement(name: string, small: ReadonlyMap<string, Buffer>
       offset: 0,
       bytes: -1,
     });
-    return (TENSOR_ALIGNMENT - (largest.offset % TENSOR_ALIGNMENT)) % TENSOR_ALIGNMENT;
+    return (TENSORFLOW_ALIGNMENT_BYTES - (largest.offset % TENSORFLOW_ALIGNMENT_BYTES)) % TENSORFLOW_ALIGNMENT_BYTES;
   } catch {
     return 0;
   }

@@ -19,7 +19,7 @@ import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
 import { loadSavedModel } from "./saved-model.js";
 import { fromTensor, releaseHostCopy, toDType, toTensor } from "./tensor-conversion.js";
-import { BYTES_PER_ELEMENT, type TensorData } from "./tensor-data.js";
+import { BYTES_PER_ELEMENT, TENSORFLOW_ALIGNMENT_BYTES, type TensorData } from "./tensor-data.js";
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
 
 function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
@@ -37,9 +37,6 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
     weightBytes: parameterCount * 4,
   };
 }
-
-// Where TensorFlow's Slice can share memory instead of copying (EIGEN_MAX_ALIGN_BYTES).
-const SLICE_ALIGNMENT_BYTES = 64;
 
 class InProcessModel implements ComputeModel {
   private graphTrainer: GraphTrainer | undefined;
@@ -99,7 +96,7 @@ class InProcessModel implements ComputeModel {
         // TensorFlow's Slice shares its input's memory only when both ends fall on 64-byte
         // boundaries (or the end is the tensor's); otherwise it copies, on its thread pool. So the
         // slice read is widened to such ends, and the bytes asked for are picked out of it here.
-        const step = SLICE_ALIGNMENT_BYTES / BYTES_PER_ELEMENT[toDType(held_.tensor.dtype)];
+        const step = TENSORFLOW_ALIGNMENT_BYTES / BYTES_PER_ELEMENT[toDType(held_.tensor.dtype)];
         const from = start - (start % step);
         const to = Math.min(held_.tensor.size, Math.ceil((start + count) / step) * step);
         const part = tf.tidy(() => held_.tensor.reshape([-1]).slice([from], [to - from]));

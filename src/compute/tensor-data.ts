@@ -17,6 +17,12 @@ export function elementCount(shape: readonly number[]): number {
 /** Bytes per element of each dtype, as stored in raw little-endian form. */
 export const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, int32: 4, bool: 1 };
 
+/**
+ * TensorFlow takes tensor memory at this alignment as it is (EIGEN_MAX_ALIGN_BYTES) and copies
+ * memory from other addresses; its Slice shares its input's memory only at such ends.
+ */
+export const TENSORFLOW_ALIGNMENT_BYTES = 64;
+
 /** `bytes` as a typed array of `dtype` over the same memory (aligned to its element size). */
 export function typedView(dtype: DType, bytes: Uint8Array): TypedData {
   const count = bytes.byteLength / BYTES_PER_ELEMENT[dtype];
