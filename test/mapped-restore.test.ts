@@ -4,7 +4,7 @@
 // a changed or cut file, the mapping ends once the model is gone, and optimizer.bin (format 2,
 // tensors on 64-byte boundaries) restores the same state as a packed format-1 file.
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -160,7 +160,7 @@ function rewriteManifest(to: string): void {
     .filter((f) => f !== MANIFEST_FILE)
     .map((f) => {
       const data = fs.readFileSync(path.join(to, f));
-      return { path: f, size: data.byteLength, sha256: createHash("sha256").update(data).digest("hex") };
+      return { path: f, size: data.byteLength, sha256: sha256(data) };
     });
   fs.writeFileSync(path.join(to, MANIFEST_FILE), JSON.stringify(manifestOf(files)));
 }
