@@ -62,7 +62,7 @@ test("offline with an empty cache it fails, names what it needs, and leaves no a
   assert.equal(fs.existsSync(binding), false, "the broken addon must be removed");
 });
 
-test("offline with a warm cache it installs an addon that loads native TensorFlow", {
+test("offline with a warm cache it installs an addon that loads native TensorFlow, with tensorDataInto", {
   skip: !linuxX64 && "native provisioning is linux-x64 only",
 }, () => {
   const dir = copyTfjsNode("warm-cache");
@@ -70,9 +70,13 @@ test("offline with a warm cache it installs an addon that loads native TensorFlo
   assert.equal(r.status, 0, r.stderr);
   const probe = spawnSync(
     process.execPath,
-    ["-e", `const tf = require(${JSON.stringify(dir)}); console.log(tf.getBackend(), tf.backend().binding.TF_Version)`],
+    [
+      "-e",
+      `const tf = require(${JSON.stringify(dir)}); const b = tf.backend().binding; console.log(tf.getBackend(), b.TF_Version, typeof b.tensorDataInto)`,
+    ],
     { encoding: "utf8", env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" } },
   );
   assert.equal(probe.status, 0, probe.stderr);
-  assert.equal(probe.stdout.trim(), "tensorflow 2.18.0");
+  // With modelbay's read into given memory (native/tfjs-node-read-into) built in.
+  assert.equal(probe.stdout.trim(), "tensorflow 2.18.0 function");
 });

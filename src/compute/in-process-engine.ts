@@ -18,7 +18,8 @@ import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
 import { loadSavedModel } from "./saved-model.js";
-import { fromTensor, releaseHostCopy, toDType, toTensor } from "./tensor-conversion.js";
+import { readTensorBytesInto } from "./tensor-bytes-into.js";
+import { fromTensor, readsReturnCopies, releaseHostCopy, toDType, toTensor } from "./tensor-conversion.js";
 import { BYTES_PER_ELEMENT, TENSORFLOW_ALIGNMENT_BYTES, type TensorData } from "./tensor-data.js";
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
 
@@ -93,27 +94,26 @@ class InProcessModel implements ComputeModel {
       async read(index, start, count, into) {
         const held_ = held[index];
         if (!held_ || released) throw new ModelbayError(Code.FAILED_PRECONDITION, "the captured state was released");
-        // TensorFlow's Slice shares its input's memory only when both ends fall on 64-byte
-        // boundaries (or the end is the tensor's); otherwise it copies, on its thread pool. So the
-        // slice read is widened to such ends, and the bytes asked for are picked out of it here.
-        const step = TENSORFLOW_ALIGNMENT_BYTES / BYTES_PER_ELEMENT[toDType(held_.tensor.dtype)];
+        const size = BYTES_PER_ELEMENT[toDType(held_.tensor.dtype)];
+        if (count * size > into.byteLength) {
+          throw new ModelbayError(Code.INTERNAL, `a read of ${count * size} bytes does not fit ${into.byteLength}`);
+        }
+        const wanted = into.subarray(0, count * size);
+        if (readTensorBytesInto(held_.tensor, start * size, wanted)) return wanted;
+        // Elsewhere (WASM, an addon without tensorDataInto) through a slice read. TensorFlow's
+        // Slice shares its input's memory only when both ends fall on 64-byte boundaries (or the
+        // end is the tensor's); otherwise it copies, on its thread pool. So the slice read is
+        // widened to such ends, and the bytes asked for are picked out of it here.
+        const step = TENSORFLOW_ALIGNMENT_BYTES / size;
         const from = start - (start % step);
         const to = Math.min(held_.tensor.size, Math.ceil((start + count) / step) * step);
         const part = tf.tidy(() => held_.tensor.reshape([-1]).slice([from], [to - from]));
         try {
           const { data } = await fromTensor(part);
-          const size = data.BYTES_PER_ELEMENT;
-          const bytes = new Uint8Array(data.buffer, data.byteOffset + (start - from) * size, count * size);
-          if (bytes.byteLength > into.byteLength) {
-            throw new ModelbayError(
-              Code.INTERNAL,
-              `a slice of ${bytes.byteLength} bytes does not fit ${into.byteLength}`,
-            );
-          }
-          into.set(bytes);
-          // A slice is a new tensor whose values TensorFlow computed: this read is a copy we own.
-          if (part.dataId !== held_.tensor.dataId) releaseHostCopy(data);
-          return into.subarray(0, count * size);
+          wanted.set(new Uint8Array(data.buffer, data.byteOffset + (start - from) * size, count * size));
+          // A slice is a new tensor, and where reads are copies this one is ours to free.
+          if (part.dataId !== held_.tensor.dataId && readsReturnCopies()) releaseHostCopy(data);
+          return wanted;
         } finally {
           part.dispose();
         }

@@ -22,9 +22,18 @@ export async function fromTensor(t: tf.Tensor): Promise<TensorData> {
 // the message, which is never delivered.
 let sink: MessageChannel["port1"] | undefined;
 
+// Backends whose reads return a new copy of a tensor's values. The plain JavaScript backend returns
+// its own storage, which a slice shares with the tensor it was cut from.
+const COPYING_BACKENDS = new Set(["tensorflow", "wasm"]);
+
+/** Whether `fromTensor` of a tensor computed by an op returns a copy the caller owns. */
+export function readsReturnCopies(): boolean {
+  return COPYING_BACKENDS.has(tf.getBackend());
+}
+
 /**
  * Frees the memory of `data`, a host copy from `fromTensor` that the caller owns whole and no longer
- * needs. tfjs-node gives each read a fresh ArrayBuffer that V8 frees only at a collection; reads in
+ * needs (see readsReturnCopies). tfjs-node gives each read a fresh ArrayBuffer that V8 frees only at a collection; reads in
  * a loop (a checkpoint's 4 MB slices) pile them up, the allocator hands the memory back to the
  * system, and each new read faults fresh pages in. Freed at once, the next read reuses the same
  * memory (measured on 300 MB read in 4 MB slices: 96,000 page faults and 160 ms of system time in
