@@ -131,6 +131,30 @@ test("the image runs as non-root with native TensorFlow, serves within 5 s and r
   assert.equal(await stopAndExitCode(container), 0);
 });
 
+test("building the image leaves no untagged modelbay images behind", async (ctx) => {
+  if (!requireEngine(ctx)) return;
+  // The classic builder's untagged build stages and the images a rebuild untagged used to pile up
+  // (~4.5 GB per build) until the disk was full.
+  const dangling = await run("docker", [
+    "images",
+    "-q",
+    "--filter",
+    "dangling=true",
+    "--filter",
+    "label=io.modelbay.image",
+  ]);
+  assert.equal(dangling.status, 0, dangling.stderr);
+  assert.equal(dangling.stdout.trim(), "", "untagged modelbay images left behind");
+  const stage = await run("docker", [
+    "image",
+    "inspect",
+    "-f",
+    '{{index .Config.Labels "io.modelbay.image"}}',
+    "modelbay-build:cache",
+  ]);
+  assert.equal(stage.stdout.trim(), "build", "the build stage is kept under its own tag, as the next build's cache");
+});
+
 test("the Python client's smoke test trains against a container; a new container on the same volume restores latest", async (ctx) => {
   if (!requireEngine(ctx)) return;
   assert.ok(python, "scripts/test.sh sets MODELBAY_CLIENT_PYTHON");
