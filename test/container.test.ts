@@ -158,7 +158,9 @@ test("building the image leaves no untagged modelbay images behind", async (ctx)
 test("the Python client's smoke test trains against a container; a new container on the same volume restores latest", async (ctx) => {
   if (!requireEngine(ctx)) return;
   assert.ok(python, "scripts/test.sh sets MODELBAY_CLIENT_PYTHON");
-  const state = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-smoke-")), "smoke.npz");
+  const smokeDir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-smoke-"));
+  ctx.after(() => fs.rmSync(smokeDir, { recursive: true, force: true }));
+  const state = path.join(smokeDir, "smoke.npz");
   const smoke = async (address: string, phase: string) => {
     const r = await run(
       python,

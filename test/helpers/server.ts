@@ -14,8 +14,21 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+const tempDirs: string[] = [];
+
+/**
+ * A new directory under the system's temporary directory, removed when this test file's process
+ * exits (each file runs in its own), whether or not the test that made it cleaned up.
+ */
 export function tempDir(prefix = "modelbay-test-"): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (tempDirs.length === 0) {
+    process.once("exit", () => {
+      for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+    });
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
 }
 
 export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
