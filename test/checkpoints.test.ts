@@ -109,6 +109,39 @@ test("a bit-flipped latest checkpoint is detected; latest falls back to the newe
   assert.deepEqual((await predict("flip")).floatValues, goodPredictions);
 });
 
+test("a large file found corrupt while the model is built from it: the model is dropped, never shown; latest falls back", async () => {
+  // weights.bin of ~1.5 MB is a large file: hashed in the background while the device builds the
+  // model from its bytes.
+  await t.client.createModel({ modelId: "bigflip", spec: denseStackSpec([600, 600], 5) });
+  const good = (await t.client.checkpoint({ modelId: "bigflip" })).checkpoint?.checkpointId ?? "";
+  const goodPredictions = (await predict("bigflip")).floatValues;
+  await collect(t.client, trainRequest("bigflip", 64, { epochs: 1 }));
+  const bad = (await t.client.checkpoint({ modelId: "bigflip" })).checkpoint?.checkpointId ?? "";
+  const weights = path.join(storeDir, "bigflip", bad, "weights.bin");
+  const bytes = fs.readFileSync(weights);
+  assert.ok(bytes.length >= 2 ** 20, `weights.bin is ${bytes.length} bytes`);
+  bytes[bytes.length - 100] = (bytes[bytes.length - 100] ?? 0) ^ 0x01;
+  fs.writeFileSync(weights, bytes);
+  const tensorsBefore = (await t.server.sessions.engine.memory()).numTensors;
+
+  await assert.rejects(
+    t.client.restore({ source: fromCheckpoint("bigflip", bad), targetModelId: "bigflip-bad", resume: false }),
+    (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.DATA_LOSS);
+      assert.match(err.details, /weights\.bin does not match its sha256/);
+      return true;
+    },
+  );
+  const ids = (await t.client.listModels({})).models.map((m) => m.modelId);
+  assert.ok(!ids.includes("bigflip-bad"), "the model built from the corrupt file is not a session");
+  assert.equal((await t.server.sessions.engine.memory()).numTensors, tensorsBefore, "and its tensors are freed");
+
+  const res = await t.client.restore({ source: fromCheckpoint("bigflip", "latest"), targetModelId: "", resume: false });
+  assert.equal(res.checkpointId, good);
+  assert.match(res.warnings.join("\n"), new RegExp(`checkpoint ${bad} is corrupt`));
+  assert.deepEqual((await predict("bigflip")).floatValues, goodPredictions);
+});
+
 test("a truncated file is detected", async () => {
   await t.client.createModel({ modelId: "trunc", spec: denseSpec(3) });
   const id = (await t.client.checkpoint({ modelId: "trunc" })).checkpoint?.checkpointId ?? "";

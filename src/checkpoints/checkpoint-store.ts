@@ -8,14 +8,15 @@ import { Code, invalidArgument, ModelbayError, notFound } from "../errors.js";
 import { tensorPlacement } from "./checkpoint-codec.js";
 import { type StreamHash, streamHash } from "./hash-pool.js";
 import {
+  type CheckedRead,
   type CheckpointReads,
   CorruptCheckpointError,
   MANIFEST_FILE,
   type Manifest,
   type ManifestFile,
   manifestOf,
+  readChecked,
   readManifest,
-  readVerified,
 } from "./manifest.js";
 import { checkpointsToDelete, keepsEverything, type RetentionPolicy } from "./retention.js";
 
@@ -330,6 +331,25 @@ export class CheckpointStore {
    * of the newest good one, and the response says so.
    */
   async read(modelId: string, idOrLatest: string): Promise<ReadCheckpoint> {
+    return (
+      await this.readThen(modelId, idOrLatest, async (_read, verified) => {
+        await verified;
+      })
+    ).read;
+  }
+
+  /**
+   * Reads a checkpoint (as `read`) and hands it to `use` while its large files are still being
+   * hashed, so that work on their bytes (building the model) overlaps the hashing. `use` must
+   * await `verified` before it makes anything it built visible, and undo its work if that rejects:
+   * a checkpoint that proves corrupt is then treated as `read` treats it (the next older one, for
+   * "latest"). What `use` returns comes back with the checkpoint.
+   */
+  async readThen<T>(
+    modelId: string,
+    idOrLatest: string,
+    use: (read: ReadCheckpoint, verified: Promise<void>) => Promise<T>,
+  ): Promise<{ read: ReadCheckpoint; value: T }> {
     const warnings: string[] = [];
     let candidates: string[];
     if (idOrLatest === "latest") {
@@ -344,13 +364,8 @@ export class CheckpointStore {
     for (const id of candidates) {
       const dir = path.join(this.modelDir(modelId), id);
       const key = `${modelId}/${id}`;
-      this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
-      try {
-        const { manifest, files } = await readVerified(dir, tensorPlacement, this.reads);
-        const stat = await fs.stat(path.join(dir, MANIFEST_FILE));
-        return { id, dir, manifest, files, createTime: stat.mtime, warnings };
-      } catch (err) {
-        if (!(err instanceof CorruptCheckpointError)) throw storageError(`reading checkpoint ${id}`, err);
+      // A corrupt checkpoint: skipped for "latest", an error when asked for by id.
+      const corrupt = async (err: CorruptCheckpointError) => {
         if (idOrLatest !== "latest") {
           const exists = await fs.stat(dir).then(
             () => true,
@@ -360,6 +375,44 @@ export class CheckpointStore {
           throw new ModelbayError(Code.DATA_LOSS, `checkpoint ${id} of model "${modelId}" is corrupt: ${err.message}`);
         }
         warnings.push(`checkpoint ${id} is corrupt (${err.message}); skipped`);
+      };
+      this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
+      try {
+        let checked: CheckedRead;
+        try {
+          checked = await readChecked(dir, tensorPlacement, this.reads);
+        } catch (err) {
+          if (!(err instanceof CorruptCheckpointError)) throw storageError(`reading checkpoint ${id}`, err);
+          await corrupt(err);
+          continue;
+        }
+        const { manifest, files, verified } = checked;
+        // How the hashing ended, whatever `use` does (and without an unobserved rejection).
+        const hashing = verified.then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        const createTime = await fs.stat(path.join(dir, MANIFEST_FILE)).then(
+          (stat) => stat.mtime,
+          async (err: unknown) => {
+            await hashing;
+            throw storageError(`reading checkpoint ${id}`, err);
+          },
+        );
+        const read: ReadCheckpoint = { id, dir, manifest, files, createTime, warnings };
+        try {
+          const value = await use(read, verified);
+          await verified;
+          return { read, value };
+        } catch (err) {
+          const hashError = await hashing;
+          if (hashError instanceof CorruptCheckpointError) {
+            await corrupt(hashError);
+            continue;
+          }
+          if (hashError !== undefined) throw storageError(`reading checkpoint ${id}`, hashError);
+          throw err;
+        }
       } finally {
         const n = (this.reading.get(key) ?? 1) - 1;
         if (n === 0) this.reading.delete(key);

@@ -81,11 +81,7 @@ export function alignedSharedBuffer(bytes: number): SharedArrayBuffer {
 export type CheckpointReads = "mapped" | "copied";
 
 /** `file` mapped, hashed on a helper thread; undefined when it cannot be mapped. */
-async function mapHashed(
-  file: string,
-  name: string,
-  size: number,
-): Promise<{ data: Buffer; digest: string } | undefined> {
+async function mapHashed(file: string, name: string, size: number): Promise<HashedRead | undefined> {
   let shared: SharedArrayBuffer | undefined;
   try {
     shared = mapFile(file);
@@ -97,14 +93,20 @@ async function mapHashed(
     throw new CorruptCheckpointError(`${name} has ${shared.byteLength} bytes, manifest says ${size}`);
   const hash = sharedHash(shared);
   hash.update(0, size);
-  return { data: Buffer.from(shared, 0, size), digest: await hash.digest() };
+  return { data: Buffer.from(shared, 0, size), digest: hash.digest() };
+}
+
+/** A file's bytes, in place, and their sha256, which may still be being computed. */
+interface HashedRead {
+  data: Buffer;
+  digest: Promise<string>;
 }
 
 /**
  * Reads a file of `size` bytes into its own shared allocation (so tensors can be views into it and
  * a device thread can use it without a copy) while a helper thread hashes each chunk that has
  * arrived, and the next chunk is read meanwhile. With `reads` "mapped", a large file that needs no
- * shift is mapped instead.
+ * shift is mapped instead, and its bytes are there at once (the hash reads them from the disk).
  */
 async function readHashed(
   file: string,
@@ -112,7 +114,7 @@ async function readHashed(
   size: number,
   shift: number,
   reads: CheckpointReads,
-): Promise<{ data: Buffer; digest: string }> {
+): Promise<HashedRead> {
   if (reads === "mapped" && shift === 0 && size >= MAPPED_FILE_MIN_BYTES) {
     const mapped = await mapHashed(file, name, size);
     if (mapped) return mapped;
@@ -141,7 +143,7 @@ async function readHashed(
       hash.abandon();
       throw err;
     }
-    return { data, digest: await hash.digest() };
+    return { data, digest: hash.digest() };
   } finally {
     await handle.close();
   }
@@ -154,15 +156,28 @@ async function readHashed(
  */
 export type Placement = (name: string, small: ReadonlyMap<string, Buffer>) => number;
 
+/** A checkpoint's files, read; the large ones' hashes may still be being checked. */
+export interface CheckedRead {
+  manifest: Manifest;
+  files: Map<string, Buffer>;
+  /**
+   * Settles once every large file's sha256 is checked: rejects with a CorruptCheckpointError if
+   * one does not match. Until then their bytes may be used, but nothing built from them may be
+   * trusted or shown.
+   */
+  verified: Promise<void>;
+}
+
 /**
- * Reads every file the manifest lists and checks its size and hash: the small ones first, then the
- * others at once, placed by `placement` (or mapped, see CheckpointReads). Returns the contents.
+ * Reads every file the manifest lists and checks its size: the small ones first, hashes checked,
+ * then the others at once, placed by `placement` (or mapped, see CheckpointReads), their hashes
+ * checked in the background (`verified`), so that a caller can start building from them meanwhile.
  */
-export async function readVerified(
+export async function readChecked(
   dir: string,
   placement?: Placement,
   reads: CheckpointReads = "copied",
-): Promise<{ manifest: Manifest; files: Map<string, Buffer> }> {
+): Promise<CheckedRead> {
   let manifest: Manifest;
   try {
     manifest = await readManifest(dir);
@@ -173,19 +188,37 @@ export async function readVerified(
     if (f.path.includes("/") || f.path.startsWith("."))
       throw new CorruptCheckpointError(`manifest lists a bad path ${f.path}`);
   }
-  const read = (f: ManifestFile, shift: number) =>
-    readHashed(path.join(dir, f.path), f.path, f.size, shift, reads).then(({ data, digest }) => {
-      if (digest !== f.sha256) throw new CorruptCheckpointError(`${f.path} does not match its sha256`);
-      return [f.path, data] as const;
-    });
-  const small = new Map(
-    await Promise.all(manifest.files.filter((f) => f.size < SMALL_FILE_BYTES).map((f) => read(f, 0))),
-  );
-  const large = await Promise.all(
-    manifest.files.filter((f) => f.size >= SMALL_FILE_BYTES).map((f) => read(f, placement?.(f.path, small) ?? 0)),
-  );
-  const files = new Map([...small, ...large]);
   if (fingerprintOf(manifest.files) !== manifest.fingerprint) throw new CorruptCheckpointError("fingerprint mismatch");
+  const check = async (f: ManifestFile, digest: Promise<string>) => {
+    if ((await digest) !== f.sha256) throw new CorruptCheckpointError(`${f.path} does not match its sha256`);
+  };
+  const read = (f: ManifestFile, shift: number) =>
+    readHashed(path.join(dir, f.path), f.path, f.size, shift, reads).then((r) => ({ f, ...r }));
+  const small = await Promise.all(manifest.files.filter((f) => f.size < SMALL_FILE_BYTES).map((f) => read(f, 0)));
+  await Promise.all(small.map((r) => check(r.f, r.digest)));
+  const smallFiles = new Map(small.map((r) => [r.f.path, r.data] as const));
+  const settled = await Promise.allSettled(
+    manifest.files.filter((f) => f.size >= SMALL_FILE_BYTES).map((f) => read(f, placement?.(f.path, smallFiles) ?? 0)),
+  );
+  const large = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const verified = Promise.all(large.map((r) => check(r.f, r.digest))).then(() => undefined);
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) {
+    // The files that were read are still being hashed: wait for that, so none is left mapped.
+    await verified.catch(() => undefined);
+    throw failed.reason;
+  }
+  return { manifest, files: new Map([...smallFiles, ...large.map((r) => [r.f.path, r.data] as const)]), verified };
+}
+
+/** Reads every file the manifest lists and checks its size and hash (readChecked, waited for). */
+export async function readVerified(
+  dir: string,
+  placement?: Placement,
+  reads: CheckpointReads = "copied",
+): Promise<{ manifest: Manifest; files: Map<string, Buffer> }> {
+  const { manifest, files, verified } = await readChecked(dir, placement, reads);
+  await verified;
   return { manifest, files };
 }
 

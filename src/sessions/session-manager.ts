@@ -294,22 +294,34 @@ export class SessionManager {
       "restore",
       { "modelbay.model_id": modelId },
       async () => {
-        const read = await this.store.read(modelId, checkpointId);
-        try {
-          const content = decodeCheckpoint(read.files);
-          const session = await this.registry.open(id, true, async (engine) => ({
-            spec: content.spec,
-            source: "checkpoint" as const,
-            model: await engine.restoreModel(content.spec, content.snapshot),
-            reload: this.reloadFrom(id, modelId, read.id),
-            metrics: content.metrics,
-            ...(content.training ? { training: content.training } : {}),
-            ...(resume && content.training ? { resumeFrom: content.training } : {}),
-          }));
-          return { read, session };
-        } finally {
-          collectSoonAfter(fileBytes(read));
-        }
+        // The model is built on its device while the large files are still being hashed (the
+        // hash of a 200 MB file is ~110 ms of one core); it becomes a session only once they match.
+        const { read, value: session } = await this.store.readThen(modelId, checkpointId, async (read, verified) => {
+          try {
+            const content = decodeCheckpoint(read.files);
+            return await this.registry.open(id, true, async (engine) => {
+              const model = await engine.restoreModel(content.spec, content.snapshot);
+              try {
+                await verified;
+              } catch (err) {
+                model.dispose();
+                throw err;
+              }
+              return {
+                spec: content.spec,
+                source: "checkpoint" as const,
+                model,
+                reload: this.reloadFrom(id, modelId, read.id),
+                metrics: content.metrics,
+                ...(content.training ? { training: content.training } : {}),
+                ...(resume && content.training ? { resumeFrom: content.training } : {}),
+              };
+            });
+          } finally {
+            collectSoonAfter(fileBytes(read));
+          }
+        });
+        return { read, session };
       },
     );
     const { files: _files, ...checkpoint } = read;
