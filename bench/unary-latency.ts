@@ -119,6 +119,8 @@ async function main() {
     log: silentLogger,
     batchMaxRows: Number(process.env.BATCH_MAX_ROWS ?? 0),
     batchDelayMs: Number(process.env.BATCH_DELAY_MS ?? 0),
+    // COMPUTE=inline runs the model on the RPC thread (a debugging mode): what the hop costs.
+    compute: process.env.COMPUTE === "inline" ? "inline" : "worker",
   });
   const echo = await startEcho();
   const client = connect(server.address);
