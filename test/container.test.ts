@@ -2,7 +2,8 @@
 // Debian's archive and this machine's Node, since there is no registry), start it on host
 // networking bound to 127.0.0.1, run the Python client's smoke test against it, stop it, start a
 // new container on the same volume and restore latest; SIGTERM during training checkpoints the job
-// and exits 0. scripts/test.sh starts a container engine (scripts/container-engine.sh) first.
+// and exits 0; deploy/compose.yaml brings it up on loopback ports with a named volume.
+// scripts/test.sh starts a container engine (scripts/container-engine.sh) first.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
@@ -11,6 +12,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { connect } from "../src/cli/client.js";
+import { floatTensor } from "../src/cli/tensors.js";
 import { run } from "./helpers/cli.js";
 import { denseSpec } from "./helpers/specs.js";
 import { trainRequest } from "./helpers/training.js";
@@ -153,6 +155,72 @@ test("building the image leaves no untagged modelbay images behind", async (ctx)
     "modelbay-build:cache",
   ]);
   assert.equal(stage.stdout.trim(), "build", "the build stage is kept under its own tag, as the next build's cache");
+});
+
+/** `docker compose` (v2) or `docker-compose` (v1, Debian's), whichever this machine has. */
+async function composeCommand(): Promise<string[] | undefined> {
+  if ((await run("docker", ["compose", "version"])).status === 0) return ["docker", "compose"];
+  if ((await run("sh", ["-c", "command -v docker-compose"])).status === 0) return ["docker-compose"];
+  return undefined;
+}
+
+test("deploy/compose.yaml serves healthy on loopback ports; its named volume keeps checkpoints across down and up", async (ctx) => {
+  if (!requireEngine(ctx)) return;
+  const compose = await composeCommand();
+  if (!compose) {
+    assert.ok(
+      !process.env.CI,
+      "under CI compose must run (scripts/container-engine.sh installs Debian's docker-compose)",
+    );
+    return ctx.skip("neither docker compose nor docker-compose here");
+  }
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const env = { MODELBAY_IMAGE: IMAGE, MODELBAY_PORT: String(port), MODELBAY_METRICS_PORT: String(metricsPort) };
+  const project = `modelbay-test-${process.pid}`;
+  const dc = (...args: string[]) =>
+    run(compose[0] as string, [...compose.slice(1), "-f", "deploy/compose.yaml", "-p", project, ...args], {
+      cwd: root,
+      env,
+    });
+  ctx.after(() => dc("down", "--volumes", "--timeout", "30"));
+  const up = async () => {
+    const r = await dc("up", "--detach", "--no-build");
+    assert.equal(r.status, 0, r.stderr);
+    await untilServing(`127.0.0.1:${port}`, 60_000);
+  };
+
+  await up();
+  let client = connect(`127.0.0.1:${port}`);
+  let saved = "";
+  let before: number[] = [];
+  const input = floatTensor(new Float32Array(10).fill(0.5), [1, 10], true);
+  try {
+    await client.createModel({ modelId: "composed", spec: denseSpec(7) });
+    saved = (await client.checkpoint({ modelId: "composed" })).checkpoint?.checkpointId ?? "";
+    before =
+      (await client.predict({ modelId: "composed", inputs: [input], rawOutput: false })).outputs[0]?.floatValues ?? [];
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
+    assert.match(metrics, /modelbay_rpc_/);
+  } finally {
+    client.close();
+  }
+
+  // down (without --volumes) removes the container and its network, not the named volume.
+  assert.equal((await dc("down", "--timeout", "30")).status, 0);
+  await up();
+  client = connect(`127.0.0.1:${port}`);
+  try {
+    const restored = await client.restore({
+      source: { $case: "checkpoint", checkpoint: { modelId: "composed", checkpointId: "latest" } },
+      targetModelId: "",
+      resume: false,
+    });
+    assert.equal(restored.checkpointId, saved);
+    const after = (await client.predict({ modelId: "composed", inputs: [input], rawOutput: false })).outputs[0];
+    assert.deepEqual(after?.floatValues, before);
+  } finally {
+    client.close();
+  }
 });
 
 test("the Python client's smoke test trains against a container; a new container on the same volume restores latest", async (ctx) => {
