@@ -33,11 +33,11 @@ export function readsReturnCopies(): boolean {
 
 /**
  * Frees the memory of `data`, a host copy from `fromTensor` that the caller owns whole and no longer
- * needs (see readsReturnCopies). tfjs-node gives each read a fresh ArrayBuffer that V8 frees only at a collection; reads in
- * a loop (a checkpoint's 4 MB slices) pile them up, the allocator hands the memory back to the
- * system, and each new read faults fresh pages in. Freed at once, the next read reuses the same
- * memory (measured on 300 MB read in 4 MB slices: 96,000 page faults and 160 ms of system time in
- * a cold round, none once freed; ~20% less user time, fewer collections).
+ * needs (see readsReturnCopies). tfjs-node gives each read a fresh ArrayBuffer that V8 frees only
+ * at a collection; reads in a loop (a checkpoint's 4 MB slices) pile them up, and each new read
+ * faults fresh pages in. Freed at once, they do not pile up (measured on 300 MB read in 4 MB
+ * slices: 96,000 page faults and 160 ms of system time in a cold round before; fewer collections).
+ * Checkpoints read through tensor-bytes-into.ts where the addon allows, which makes no copies.
  */
 export function releaseHostCopy(data: TypedData): void {
   if (!(data.buffer instanceof ArrayBuffer) || data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength)
