@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
+import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { canMount, mountTmpfs, unmount } from "./helpers/small-disks.js";
@@ -87,59 +88,58 @@ test("goldens that do not match fail the report with the errors measured", async
   assert.ok(Math.abs((check?.maxAbsError ?? 0) - 0.5) < 1e-5, `max abs error ${check?.maxAbsError}`);
 });
 
-test("a bit-flipped latest checkpoint is detected; latest falls back to the newest good one and says so", async () => {
-  await t.client.createModel({ modelId: "flip", spec: denseSpec(3) });
-  const good = (await t.client.checkpoint({ modelId: "flip" })).checkpoint?.checkpointId ?? "";
-  const goodPredictions = (await predict("flip")).floatValues;
-  await collect(t.client, trainRequest("flip", 200, { epochs: 1 }));
-  const bad = (await t.client.checkpoint({ modelId: "flip" })).checkpoint?.checkpointId ?? "";
-  const weights = path.join(storeDir, "flip", bad, "weights.bin");
+/**
+ * A checkpoint of a new model, then training and a second checkpoint whose weights.bin has one bit
+ * flipped (at `flipAt` of its length).
+ */
+async function goodThenFlipped(modelId: string, spec: ModelSpec, rows: number, flipAt: (length: number) => number) {
+  await t.client.createModel({ modelId, spec });
+  const good = (await t.client.checkpoint({ modelId })).checkpoint?.checkpointId ?? "";
+  const goodPredictions = (await predict(modelId)).floatValues;
+  await collect(t.client, trainRequest(modelId, rows, { epochs: 1 }));
+  const bad = (await t.client.checkpoint({ modelId })).checkpoint?.checkpointId ?? "";
+  const weights = path.join(storeDir, modelId, bad, "weights.bin");
   const bytes = fs.readFileSync(weights);
-  bytes[100] = (bytes[100] ?? 0) ^ 0x01;
+  const at = flipAt(bytes.length);
+  bytes[at] = (bytes[at] ?? 0) ^ 0x01;
   fs.writeFileSync(weights, bytes);
+  return { good, bad, goodPredictions, weightsBytes: bytes.length };
+}
 
-  await assert.rejects(t.client.getCheckpoint({ modelId: "flip", checkpointId: bad }), (err: grpc.ServiceError) => {
+const rejectsAsCorruptWeights = (call: Promise<unknown>) =>
+  assert.rejects(call, (err: grpc.ServiceError) => {
     assert.equal(err.code, grpc.status.DATA_LOSS);
     assert.match(err.details, /weights\.bin does not match its sha256/);
     return true;
   });
-  const res = await t.client.restore({ source: fromCheckpoint("flip", "latest"), targetModelId: "", resume: false });
-  assert.equal(res.checkpointId, good);
-  assert.match(res.warnings.join("\n"), new RegExp(`checkpoint ${bad} is corrupt`));
-  assert.deepEqual((await predict("flip")).floatValues, goodPredictions);
+
+/** Restoring latest skips `bad`, says so, and predicts what the model predicted at `good`. */
+async function latestFallsBack(modelId: string, flipped: Awaited<ReturnType<typeof goodThenFlipped>>) {
+  const res = await t.client.restore({ source: fromCheckpoint(modelId, "latest"), targetModelId: "", resume: false });
+  assert.equal(res.checkpointId, flipped.good);
+  assert.match(res.warnings.join("\n"), new RegExp(`checkpoint ${flipped.bad} is corrupt`));
+  assert.deepEqual((await predict(modelId)).floatValues, flipped.goodPredictions);
+}
+
+test("a bit-flipped latest checkpoint is detected; latest falls back to the newest good one and says so", async () => {
+  const flipped = await goodThenFlipped("flip", denseSpec(3), 200, () => 100);
+  await rejectsAsCorruptWeights(t.client.getCheckpoint({ modelId: "flip", checkpointId: flipped.bad }));
+  await latestFallsBack("flip", flipped);
 });
 
 test("a large file found corrupt while the model is built from it: the model is dropped, never shown; latest falls back", async () => {
   // weights.bin of ~1.5 MB is a large file: hashed in the background while the device builds the
   // model from its bytes.
-  await t.client.createModel({ modelId: "bigflip", spec: denseStackSpec([600, 600], 5) });
-  const good = (await t.client.checkpoint({ modelId: "bigflip" })).checkpoint?.checkpointId ?? "";
-  const goodPredictions = (await predict("bigflip")).floatValues;
-  await collect(t.client, trainRequest("bigflip", 64, { epochs: 1 }));
-  const bad = (await t.client.checkpoint({ modelId: "bigflip" })).checkpoint?.checkpointId ?? "";
-  const weights = path.join(storeDir, "bigflip", bad, "weights.bin");
-  const bytes = fs.readFileSync(weights);
-  assert.ok(bytes.length >= 2 ** 20, `weights.bin is ${bytes.length} bytes`);
-  bytes[bytes.length - 100] = (bytes[bytes.length - 100] ?? 0) ^ 0x01;
-  fs.writeFileSync(weights, bytes);
+  const flipped = await goodThenFlipped("bigflip", denseStackSpec([600, 600], 5), 64, (n) => n - 100);
+  assert.ok(flipped.weightsBytes >= 2 ** 20, `weights.bin is ${flipped.weightsBytes} bytes`);
   const tensorsBefore = (await t.server.sessions.engine.memory()).numTensors;
-
-  await assert.rejects(
-    t.client.restore({ source: fromCheckpoint("bigflip", bad), targetModelId: "bigflip-bad", resume: false }),
-    (err: grpc.ServiceError) => {
-      assert.equal(err.code, grpc.status.DATA_LOSS);
-      assert.match(err.details, /weights\.bin does not match its sha256/);
-      return true;
-    },
+  await rejectsAsCorruptWeights(
+    t.client.restore({ source: fromCheckpoint("bigflip", flipped.bad), targetModelId: "bigflip-bad", resume: false }),
   );
   const ids = (await t.client.listModels({})).models.map((m) => m.modelId);
   assert.ok(!ids.includes("bigflip-bad"), "the model built from the corrupt file is not a session");
   assert.equal((await t.server.sessions.engine.memory()).numTensors, tensorsBefore, "and its tensors are freed");
-
-  const res = await t.client.restore({ source: fromCheckpoint("bigflip", "latest"), targetModelId: "", resume: false });
-  assert.equal(res.checkpointId, good);
-  assert.match(res.warnings.join("\n"), new RegExp(`checkpoint ${bad} is corrupt`));
-  assert.deepEqual((await predict("bigflip")).floatValues, goodPredictions);
+  await latestFallsBack("bigflip", flipped);
 });
 
 test("a truncated file is detected", async () => {
