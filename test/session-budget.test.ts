@@ -95,3 +95,28 @@ test("--max-session-bytes evicts by bytes, and a model larger than the budget is
     await t.close();
   }
 });
+
+test("a restore the budget refuses while its files are still being hashed is RESOURCE_EXHAUSTED, and the checkpoint stays good", async () => {
+  const t = await startTestServer({ maxSessions: 1 });
+  try {
+    // weights.bin of ~1.5 MB: hashed in the background while the restore goes on.
+    await t.client.createModel({ modelId: "src", spec: denseStackSpec([600, 600], 4) });
+    const saved = (await t.client.checkpoint({ modelId: "src" })).checkpoint?.checkpointId;
+    await t.client.deleteModel({ modelId: "src", deleteCheckpoints: false });
+    // A model never checkpointed cannot be evicted, so the one session slot stays taken.
+    await t.client.createModel({ modelId: "pinned", spec: denseSpec(1) });
+    const restore = () =>
+      t.client.restore({
+        source: { $case: "checkpoint", checkpoint: { modelId: "src", checkpointId: "latest" } },
+        targetModelId: "",
+        resume: false,
+      });
+    await assert.rejects(restore(), exhausted(/none can be evicted/));
+    await t.client.deleteModel({ modelId: "pinned", deleteCheckpoints: true });
+    const res = await restore();
+    assert.equal(res.checkpointId, saved);
+    assert.deepEqual(res.warnings, [], "the refused restore did not mark the checkpoint corrupt");
+  } finally {
+    await t.close();
+  }
+});
