@@ -192,12 +192,12 @@ test("deploy/compose.yaml serves healthy on loopback ports; its named volume kee
   await up();
   let client = connect(`127.0.0.1:${port}`);
   let saved = "";
-  let before: number[] = [];
+  let predicted: number[] = [];
   const input = floatTensor(new Float32Array(10).fill(0.5), [1, 10], true);
   try {
     await client.createModel({ modelId: "composed", spec: denseSpec(7) });
     saved = (await client.checkpoint({ modelId: "composed" })).checkpoint?.checkpointId ?? "";
-    before =
+    predicted =
       (await client.predict({ modelId: "composed", inputs: [input], rawOutput: false })).outputs[0]?.floatValues ?? [];
     const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
     assert.match(metrics, /modelbay_rpc_/);
@@ -216,8 +216,8 @@ test("deploy/compose.yaml serves healthy on loopback ports; its named volume kee
       resume: false,
     });
     assert.equal(restored.checkpointId, saved);
-    const after = (await client.predict({ modelId: "composed", inputs: [input], rawOutput: false })).outputs[0];
-    assert.deepEqual(after?.floatValues, before);
+    const again = (await client.predict({ modelId: "composed", inputs: [input], rawOutput: false })).outputs[0];
+    assert.deepEqual(again?.floatValues, predicted);
   } finally {
     client.close();
   }
