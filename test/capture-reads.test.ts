@@ -42,8 +42,8 @@ test("slices of a captured state read back the model's values, twice, also right
 test("native TensorFlow copies any range of a tensor's bytes into given memory", (t) => {
   if (!canReadTensorBytesInto() && !nativeExpected) return t.skip("the backend has no tensorDataInto");
   assert.ok(canReadTensorBytesInto(), "the provisioned addon lacks tensorDataInto (scripts/provision-native.mjs)");
-  const bytesOf = (t: tf.Tensor) => {
-    const d = t.dataSync() as Float32Array | Int32Array | Uint8Array;
+  const bytesOf = (tensor: tf.Tensor) => {
+    const d = tensor.dataSync() as Float32Array | Int32Array | Uint8Array;
     return new Uint8Array(d.buffer, d.byteOffset, d.byteLength).slice();
   };
   // Computed by TensorFlow (held as a TensorFlow tensor), and made in JavaScript and never used
