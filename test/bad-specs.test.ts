@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
+import { specFromWire } from "../src/api/spec-codec.js";
+import { sequentialSize } from "../src/compute/model-spec.js";
 import type { Activation, ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { blockSpec, denseSpec } from "./helpers/specs.js";
@@ -76,6 +78,19 @@ const cases: { name: string; spec: () => ModelSpec | undefined; field: RegExp }[
     field: /^spec\.sequential\.layers\[1\]\.dropout\.rate: must be in \[0, 1\)/,
   },
   {
+    name: "blocks that place each other twice over, 2^20 layers",
+    spec: () => {
+      const s = denseSpec();
+      const place = (block: string) => ({ name: "", kind: { $case: "block" as const, block: { block } } });
+      s.blocks = [{ name: "b0", layers: [sequential(denseSpec()).layers[1] as ModelSpec["blocks"][0]["layers"][0]] }];
+      for (let i = 1; i <= 20; i++) s.blocks.push({ name: `b${i}`, layers: [place(`b${i - 1}`), place(`b${i - 1}`)] });
+      sequential(s).layers = [place("b20")];
+      return s;
+    },
+    field:
+      /^spec\.sequential\.layers: expands to \d+ layers once its blocks are placed; the most a model may have is 10000/,
+  },
+  {
     name: "keras_json that is not JSON",
     spec: () => ({ ...denseSpec(), topology: { $case: "kerasJson", kerasJson: "{not json" } }),
     field: /^spec\.keras_json: not valid JSON/,
@@ -126,6 +141,39 @@ test("a taken model id is ALREADY_EXISTS and the first model is untouched", asyn
   });
   const { model } = await t.client.getModel({ modelId: "taken" });
   assert.equal(model?.parameterCount, 10 * 128 + 128 + 128 + 1);
+});
+
+test("a spec too large for the memory budget is RESOURCE_EXHAUSTED before anything is allocated", async () => {
+  const before = (await t.client.getServerInfo({})).devices.reduce((n, d) => n + d.usedBytes, 0);
+  // 2^31 inputs into Dense(128): 275 G weights, far over the 8 GiB default budget. Building it
+  // would first try to allocate the kernel (an error from deep in TensorFlow.js, or the memory).
+  const s = denseSpec();
+  sequential(s).inputShape = [2 ** 31];
+  await assert.rejects(t.client.createModel({ modelId: "huge", spec: s }), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, err.details);
+    // Weights, then two Adam slots per weight.
+    const bytes = (2 ** 31 * 128 + 128 + 128 * 1 + 1) * 4 * 3;
+    assert.match(err.details, new RegExp(`needs about ${bytes} bytes.*--max-session-bytes`));
+    return true;
+  });
+  await assert.rejects(t.client.getModel({ modelId: "huge" }), { code: grpc.status.NOT_FOUND });
+  assert.equal(
+    (await t.client.getServerInfo({})).devices.reduce((n, d) => n + d.usedBytes, 0),
+    before,
+  );
+});
+
+test("the size counted before building is what the built model holds", async () => {
+  for (const [modelId, spec] of [
+    ["size-dense", denseSpec()],
+    ["size-block", blockSpec()],
+  ] as const) {
+    await t.client.createModel({ modelId, spec });
+    const { model } = await t.client.getModel({ modelId });
+    const counted = sequentialSize(specFromWire(spec));
+    assert.equal(model?.parameterCount, counted?.parameters, modelId);
+    await t.client.deleteModel({ modelId, deleteCheckpoints: false });
+  }
 });
 
 test("an unknown model is NOT_FOUND", async () => {

@@ -1,11 +1,17 @@
 // Translates the wire ModelSpec into the domain ModelSpec, validating every field and naming the
 // offending one in INVALID_ARGUMENT; and back, for GetModel.
 import type * as domain from "../compute/model-spec.js";
-import { DEFAULT_INPUT_NAME, DEFAULT_OUTPUT_NAME } from "../compute/model-spec.js";
+import { DEFAULT_INPUT_NAME, DEFAULT_OUTPUT_NAME, sequentialSize } from "../compute/model-spec.js";
 import { invalidArgument } from "../errors.js";
 import * as wire from "../gen/modelbay/v1/model.js";
 
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+/**
+ * Most layers a sequential spec may expand to once its blocks are placed: blocks that place other
+ * blocks twice over multiply, and TensorFlow.js builds every layer on the device thread.
+ */
+export const MAX_LAYERS = 10_000;
 
 /** Wire enum value <-> domain string, in one table per enum so both directions agree. */
 const ACTIVATIONS: [wire.Activation, domain.Activation][] = [
@@ -172,6 +178,13 @@ export function specFromWire(spec: wire.ModelSpec | undefined): domain.ModelSpec
   } else {
     if (topology.kerasJson.trim() === "") throw invalidArgument("spec.keras_json", "is empty");
     domainTopology = { kind: "keras-json", json: topology.kerasJson };
+  }
+  const layerCount = sequentialSize({ topology: domainTopology, blocks } as domain.ModelSpec)?.layers ?? 0;
+  if (layerCount > MAX_LAYERS) {
+    throw invalidArgument(
+      "spec.sequential.layers",
+      `expands to ${layerCount} layers once its blocks are placed; the most a model may have is ${MAX_LAYERS}`,
+    );
   }
   const inputName = spec.inputName || DEFAULT_INPUT_NAME;
   const outputName = spec.outputName || DEFAULT_OUTPUT_NAME;

@@ -62,3 +62,45 @@ export interface ModelSpec {
 
 export const DEFAULT_INPUT_NAME = "input";
 export const DEFAULT_OUTPUT_NAME = "output";
+
+/** What a sequential spec builds, counted without building it. */
+export interface SequentialSize {
+  /** Kernel and bias elements. */
+  parameters: number;
+  /** Layers once every block placement is expanded (a block counts as one more layer). */
+  layers: number;
+}
+
+/**
+ * Counts a sequential spec's weights and layers before anything is allocated, so that a spec
+ * asking for more than the server holds is refused up front. Undefined for a Keras JSON topology,
+ * which only TensorFlow.js reads. Blocks are acyclic (they place only blocks declared before them);
+ * each block's count is kept per input width, so nested placements cost no more than the blocks.
+ */
+export function sequentialSize(spec: ModelSpec): SequentialSize | undefined {
+  if (spec.topology.kind !== "sequential") return undefined;
+  const blocks = new Map(spec.blocks.map((b) => [b.name, b.layers]));
+  const counted = new Map<string, SequentialSize & { width: number }>();
+  const count = (layers: readonly LayerSpec[], inputWidth: number): SequentialSize & { width: number } => {
+    let width = inputWidth;
+    let parameters = 0;
+    let total = 0;
+    for (const layer of layers) {
+      total += 1;
+      if (layer.kind === "dense") {
+        parameters += width * layer.units + (layer.useBias ? layer.units : 0);
+        width = layer.units;
+      } else if (layer.kind === "block") {
+        const key = `${layer.block}\u0000${width}`;
+        const inner = counted.get(key) ?? count(blocks.get(layer.block) ?? [], width);
+        counted.set(key, inner);
+        parameters += inner.parameters;
+        total += inner.layers;
+        width = inner.width;
+      }
+    }
+    return { parameters, layers: total, width };
+  };
+  const { parameters, layers } = count(spec.topology.layers, spec.topology.inputShape.at(-1) ?? 0);
+  return { parameters, layers };
+}

@@ -9,7 +9,7 @@ import type { RetentionPolicy } from "../checkpoints/retention.js";
 import { collectSoonAfter } from "../collect-garbage.js";
 import type { DevicePool } from "../compute/device-pool.js";
 import type { ComputeEngine, ModelSnapshot } from "../compute/engine.js";
-import type { ModelSpec } from "../compute/model-spec.js";
+import { type ModelSpec, sequentialSize } from "../compute/model-spec.js";
 import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
 import type { RowSource } from "../datasets/row-source.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
@@ -21,7 +21,7 @@ import { checkModelId, newModelId } from "./model-id.js";
 import { type NonFiniteReport, nonFiniteReport } from "./non-finite.js";
 import { type BatchingOptions, PredictBatcher } from "./predict-batcher.js";
 import type { Reloader } from "./resident-model.js";
-import { type RoomLimits, type Session, SessionRegistry } from "./session-registry.js";
+import { type RoomLimits, type Session, SessionRegistry, sessionBytes } from "./session-registry.js";
 
 export type { Session, SessionSource } from "./session-registry.js";
 
@@ -94,12 +94,15 @@ export class SessionManager {
 
   create(requestedId: string, spec: ModelSpec): Promise<Session> {
     const id = requestedId === "" ? newModelId() : checkModelId(requestedId);
-    return this.registry.open(id, false, async (engine) => ({
-      spec,
-      source: "spec",
-      model: await engine.buildModel(spec),
-      metrics: {},
-    }));
+    // Counted before building, so that a spec too large for the budget is refused, not allocated.
+    const parameters = sequentialSize(spec)?.parameters ?? 0;
+    const expectedBytes = sessionBytes(parameters * BYTES_PER_ELEMENT.float32, true);
+    return this.registry.open(
+      id,
+      false,
+      async (engine) => ({ spec, source: "spec", model: await engine.buildModel(spec), metrics: {} }),
+      expectedBytes,
+    );
   }
 
   get(id: string): Session {

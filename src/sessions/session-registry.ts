@@ -45,6 +45,11 @@ export interface RoomLimits {
   maxSessionBytes: number;
 }
 
+/** Device memory a session takes: its weights, and for a trainable model two optimizer slots per weight (Adam). */
+export function sessionBytes(weightBytes: number, trainable: boolean): number {
+  return weightBytes * (trainable ? 3 : 1);
+}
+
 export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   // Ids being built, so that two concurrent calls cannot both take one id.
@@ -95,8 +100,16 @@ export class SessionRegistry {
     }
   }
 
-  /** Reserves an id, builds the model with `build`, makes room for it, and registers the session. */
-  async open(id: string, replace: boolean, build: (engine: ComputeEngine) => Promise<Opened>): Promise<Session> {
+  /**
+   * Reserves an id, builds the model with `build`, makes room for it, and registers the session.
+   * `expectedBytes`, when the caller can tell before building, is made room for first.
+   */
+  async open(
+    id: string,
+    replace: boolean,
+    build: (engine: ComputeEngine) => Promise<Opened>,
+    expectedBytes = 0,
+  ): Promise<Session> {
     const existing = this.sessions.get(id);
     if (this.reserved.has(id) || (existing && !replace))
       throw new ModelbayError(Code.ALREADY_EXISTS, `model "${id}" already exists`);
@@ -106,8 +119,8 @@ export class SessionRegistry {
         `model "${id}" is training (job ${existing.trainingJob}); cancel the job first`,
       );
     }
-    // Fail fast when even evicting everything evictable could not make room for one more model.
-    await this.makeRoom(0, id);
+    // Fail fast when even evicting everything evictable could not make room for this model.
+    await this.makeRoom(expectedBytes, id);
     this.reserved.add(id);
     try {
       // Least loaded device by memory; a replaced session's memory is about to be freed.
@@ -115,8 +128,7 @@ export class SessionRegistry {
         this.usedOn(name) - (existing?.device === name && existing.model.resident ? existing.model.residentBytes : 0);
       let device = chooseDevice(this.pool.devices, used, 0);
       let opened = await build(device.engine);
-      // Trainable models also hold two optimizer slots per weight (Adam).
-      const bytesOf = (o: Opened) => o.model.description.weightBytes * (o.spec ? 3 : 1);
+      const bytesOf = (o: Opened) => sessionBytes(o.model.description.weightBytes, o.spec !== undefined);
       // Its size is known once built: a model too big for the GPU it was given goes to the CPU.
       const fitted = chooseDevice(this.pool.devices, used, bytesOf(opened));
       if (
