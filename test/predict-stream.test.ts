@@ -175,6 +175,88 @@ test("a reader that pauses holds the producer back, and cancelling stops it", as
   assert.equal(await t.client.health(), "SERVING");
 });
 
+/** Reads a stream's first chunk, runs `meanwhile` with the stream paused, then reads the rest. */
+async function readAround(req: PredictStreamRequest, meanwhile: () => Promise<void>) {
+  const call = t.client.raw.predictStream(req);
+  const values: number[] = [];
+  let chunks = 0;
+  let first!: () => void;
+  const firstArrived = new Promise<void>((resolve) => (first = resolve));
+  const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
+    call.on("data", (chunk: PredictStreamResponse) => {
+      chunks++;
+      values.push(...(chunk.outputs[0]?.floatValues ?? []));
+      if (chunks === 1) {
+        call.pause();
+        first();
+      }
+    });
+    call.on("error", resolve);
+    call.on("end", () => resolve(undefined));
+  });
+  await firstArrived;
+  await meanwhile();
+  call.resume();
+  return { err: await ended, values };
+}
+
+for (const change of ["deleted", "replaced"] as const) {
+  test(`a stream in flight finishes on the model it started with when that model is ${change}`, async () => {
+    const tensorsBefore = (await t.server.sessions.engine.memory()).numTensors;
+    // The same spec and seed as "s": the same weights, so the same outputs.
+    await t.client.createModel({ modelId: change, spec: denseSpec(3) });
+    await t.client.createModel({ modelId: `${change}-other`, spec: denseSpec(5) });
+    const other = await t.client.checkpoint({ modelId: `${change}-other` });
+    const { err, values } = await readAround(request({ modelId: change, chunkRows: 100 }), async () => {
+      if (change === "deleted") await t.client.deleteModel({ modelId: change, deleteCheckpoints: false });
+      else {
+        await t.client.restore({
+          source: { $case: "checkpoint", checkpoint: { modelId: `${change}-other`, checkpointId: "latest" } },
+          targetModelId: change,
+          resume: false,
+        });
+      }
+    });
+    assert.equal(err, undefined, `the stream ended with ${err?.code} ${err?.details}`);
+    assert.equal(firstMismatch(values, expected, 1e-6, 1e-6), undefined);
+    if (change === "replaced") {
+      // New calls get the model that replaced it.
+      const now = await t.client.predict({
+        modelId: change,
+        inputs: [floatTensor(rows.subarray(0, 10), [1, 10])],
+        rawOutput: false,
+      });
+      assert.notEqual(now.outputs[0]?.floatValues[0], expected[0]);
+      await t.client.deleteModel({ modelId: change, deleteCheckpoints: false });
+    }
+    await t.client.deleteModel({ modelId: `${change}-other`, deleteCheckpoints: true });
+    assert.ok(other.checkpoint);
+    // Once the stream let go of it, the old model's memory is freed.
+    assert.equal((await t.server.sessions.engine.memory()).numTensors, tensorsBefore);
+  });
+}
+
+test("a model deleted under a stream is freed when the stream is cancelled", async () => {
+  const tensorsBefore = (await t.server.sessions.engine.memory()).numTensors;
+  await t.client.createModel({ modelId: "cancelled", spec: denseSpec(3) });
+  const call = t.client.raw.predictStream(request({ modelId: "cancelled", chunkRows: 100 }));
+  call.on("error", (err: grpc.ServiceError) => assert.equal(err.code, grpc.status.CANCELLED));
+  await new Promise<void>((resolve) =>
+    call.once("data", () => {
+      call.pause();
+      resolve();
+    }),
+  );
+  await t.client.deleteModel({ modelId: "cancelled", deleteCheckpoints: false });
+  assert.ok((await t.server.sessions.engine.memory()).numTensors > tensorsBefore, "held while the stream runs");
+  call.cancel();
+  for (let waited = 0; waited < 5000; waited += 50) {
+    if ((await t.server.sessions.engine.memory()).numTensors === tensorsBefore) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal((await t.server.sessions.engine.memory()).numTensors, tensorsBefore);
+});
+
 test("tensors do not leak across streams", async () => {
   await readAll(request({ chunkRows: 2000 }));
   const before = (await t.server.sessions.engine.memory()).numTensors;

@@ -34,6 +34,8 @@ export class ResidentModel implements ComputeModel {
   /** `changes` when the state last matched `reload`'s; -1 when it never did. */
   private savedAt = -1;
   private reload: Reloader | undefined;
+  /** Deleted or replaced: freed once the calls and holds still using it are done. */
+  private retired = false;
 
   constructor(
     inner: ComputeModel,
@@ -75,6 +77,30 @@ export class ResidentModel implements ComputeModel {
 
   evict(): void {
     if (!this.evictable) throw new ModelbayError(Code.INTERNAL, "evicting a model that is in use or unsaved");
+    this.free();
+  }
+
+  /**
+   * Keeps the model loaded until the returned release is called, as a call in progress does: a
+   * stream is served to its end by the model it started on, even if its session is deleted or
+   * replaced meanwhile (the old model's memory then outlives the session until the stream ends).
+   */
+  hold(): () => void {
+    this.calls++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.leave();
+    };
+  }
+
+  private leave(): void {
+    this.calls--;
+    if (this.calls === 0 && this.retired) this.free();
+  }
+
+  private free(): void {
     this.inner?.dispose();
     this.inner = undefined;
   }
@@ -82,6 +108,9 @@ export class ResidentModel implements ComputeModel {
   private async load(): Promise<ComputeModel> {
     if (this.inner) return this.inner;
     const reload = this.reload;
+    if (!reload && this.retired) {
+      throw new ModelbayError(Code.ABORTED, "the model was deleted or replaced while this call was waiting for it");
+    }
     if (!reload) {
       throw new ModelbayError(
         Code.UNAVAILABLE,
@@ -117,7 +146,7 @@ export class ResidentModel implements ComputeModel {
         return await fn(await this.load());
       }
     } finally {
-      this.calls--;
+      this.leave();
     }
   }
 
@@ -160,9 +189,10 @@ export class ResidentModel implements ComputeModel {
     };
   }
 
+  /** Frees the model now, or when the last call or hold still using it is done. */
   dispose(): void {
+    this.retired = true;
     this.reload = undefined;
-    this.inner?.dispose();
-    this.inner = undefined;
+    if (this.calls === 0) this.free();
   }
 }

@@ -193,6 +193,7 @@ export class SessionManager {
     // the p99 of health checks served meanwhile.
     const rowBytes = elementCount(rows.shape.slice(1)) * BYTES_PER_ELEMENT[rows.dtype];
     const chunks = Math.ceil((total - startOffset) / chunkRows);
+    const release = session.model.hold();
     // A few chunks ahead: the device computes the next ones while this one is encoded and sent
     // (with one, device and event loop each sat idle half the time waiting for the other).
     // A cancelled or abandoned stream lets the chunks in flight finish before its rows are closed.
@@ -212,13 +213,18 @@ export class SessionManager {
       },
       signal,
     );
-    for await (const { offset, chunk, output } of predicted) {
-      session.lastUsed = Date.now();
-      const outputs = [{ name: outputName, tensor: output }];
-      const report = session.spec?.reportNonFinite
-        ? { nonFinite: nonFiniteReport([{ name: inputName, tensor: chunk }], outputs) }
-        : {};
-      yield { offset, total, outputs, ...report };
+    try {
+      for await (const { offset, chunk, output } of predicted) {
+        session.lastUsed = Date.now();
+        const outputs = [{ name: outputName, tensor: output }];
+        const report = session.spec?.reportNonFinite
+          ? { nonFinite: nonFiniteReport([{ name: inputName, tensor: chunk }], outputs) }
+          : {};
+        yield { offset, total, outputs, ...report };
+      }
+    } finally {
+      // After the chunks still in flight are done (the loop above waits for them).
+      release();
     }
   }
 
