@@ -178,6 +178,48 @@ test("the latest checkpoint is deleted only with force, and then latest moves ba
   });
 });
 
+test("checkpoints deleted while they are being listed or read answer as gone, never INTERNAL", async () => {
+  // Found by the bad-input fuzz: ListCheckpoints read a checkpoint's state.json after a concurrent
+  // DeleteCheckpoint had removed it, and answered INTERNAL.
+  await t.client.createModel({ modelId: "churn", spec: denseSpec(3) });
+  const keep = (await t.client.checkpoint({ modelId: "churn" })).checkpoint?.checkpointId ?? "";
+  const unexpected: string[] = [];
+  const record = (err: grpc.ServiceError) => {
+    if (err.code !== grpc.status.NOT_FOUND) unexpected.push(`${grpc.status[err.code]} ${err.details}`);
+  };
+  const churn = async () => {
+    for (let i = 0; i < 60; i++) {
+      const id = (await t.client.checkpoint({ modelId: "churn" })).checkpoint?.checkpointId ?? "";
+      // Forced, as it is the latest; refused while a reader has it open, so tried until it goes.
+      for (;;) {
+        const refused = await t.client
+          .deleteCheckpoint({ modelId: "churn", checkpointId: id, force: true })
+          .then(() => false)
+          .catch((err: grpc.ServiceError) => err.code === grpc.status.FAILED_PRECONDITION || Promise.reject(err));
+        if (!refused) break;
+      }
+    }
+  };
+  const readers = async () => {
+    for (let i = 0; i < 300; i++) {
+      const { checkpoints } = await t.client.listCheckpoints({ modelId: "churn" }).catch((err) => {
+        record(err);
+        return { checkpoints: [] };
+      });
+      for (const c of checkpoints.filter((c) => c.checkpointId !== keep)) {
+        await t.client.getCheckpoint({ modelId: "churn", checkpointId: c.checkpointId }).catch(record);
+      }
+    }
+  };
+  await Promise.all([churn(), readers(), readers()]);
+  assert.deepEqual(unexpected, []);
+  const { checkpoints } = await t.client.listCheckpoints({ modelId: "churn" });
+  assert.deepEqual(
+    checkpoints.map((c) => c.checkpointId),
+    [keep],
+  );
+});
+
 test("ids cannot escape the store", async () => {
   for (const checkpointId of ["../ck", "ckpt-000001/../../x", "/etc/passwd"]) {
     await assert.rejects(t.client.getCheckpoint({ modelId: "ck", checkpointId }), (err: grpc.ServiceError) => {

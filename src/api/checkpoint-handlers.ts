@@ -2,7 +2,7 @@
 import type { StoredCheckpoint } from "../checkpoints/checkpoint-store.js";
 import { describeCheckpoint } from "../checkpoints/describe.js";
 import { compareOutput } from "../checkpoints/verify.js";
-import { invalidArgument } from "../errors.js";
+import { Code, invalidArgument, ModelbayError } from "../errors.js";
 import type { CheckpointInfo, Goldens, VerificationReport } from "../gen/modelbay/v1/checkpoint.js";
 import type {
   CheckpointRequest,
@@ -82,7 +82,16 @@ export function checkpointHandlers(deps: HandlerDeps): CheckpointHandlers {
         const modelId = checkModelId(req.modelId);
         const latest = await store.latestId(modelId);
         const all = await store.list(modelId);
-        return { checkpoints: await Promise.all(all.map((c) => checkpointInfo(sessions, modelId, c, latest))) };
+        const described = await Promise.all(
+          all.map((c) =>
+            checkpointInfo(sessions, modelId, c, latest).catch((err: unknown) => {
+              // One deleted while it was being described is simply not listed.
+              if (err instanceof ModelbayError && err.code === Code.NOT_FOUND) return undefined;
+              throw err;
+            }),
+          ),
+        );
+        return { checkpoints: described.filter((c) => c !== undefined) };
       },
     ),
 

@@ -323,7 +323,13 @@ export class CheckpointStore {
 
   /** One file of a checkpoint, unverified: for listings, which must not hash every checkpoint. */
   async readFile(modelId: string, id: string, name: string): Promise<Buffer> {
-    return fs.readFile(path.join(this.modelDir(modelId), checkCheckpointId(id), name));
+    try {
+      return await fs.readFile(path.join(this.modelDir(modelId), checkCheckpointId(id), name));
+    } catch (err) {
+      // Deleted since it was listed (or never there): a caller's race, not a broken store.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notFound(`checkpoint "${id}" of model "${modelId}"`);
+      throw err;
+    }
   }
 
   /**
