@@ -190,6 +190,8 @@ export class CheckpointStore {
   private readonly queues = new Map<string, Promise<unknown>>();
   // Checkpoints being read, which deletion and retention must leave alone.
   private readonly reading = new Map<string, number>();
+  /** Checkpoints ("model/id") being moved out of the way by a delete. */
+  private readonly deleting = new Set<string>();
 
   constructor(
     readonly root: string,
@@ -370,26 +372,38 @@ export class CheckpointStore {
     for (const id of candidates) {
       const dir = path.join(this.modelDir(modelId), id);
       const key = `${modelId}/${id}`;
-      // A corrupt checkpoint: skipped for "latest", an error when asked for by id.
-      const corrupt = async (err: CorruptCheckpointError) => {
-        if (idOrLatest !== "latest") {
-          const exists = await fs.stat(dir).then(
-            () => true,
-            () => false,
-          );
-          if (!exists) throw notFound(`checkpoint ${id} of model "${modelId}"`);
+      const gone = () => notFound(`checkpoint ${id} of model "${modelId}"`);
+      // Deleted before or while it was read (DeleteCheckpoint, DeleteModel): gone, not corrupt.
+      const vanished = () =>
+        this.deleting.has(key) ||
+        fs.stat(dir).then(
+          () => false,
+          () => true,
+        );
+      // A checkpoint that failed to read: skipped for "latest" (corrupt ones with a warning); by id,
+      // NOT_FOUND if it was deleted meanwhile, DATA_LOSS if corrupt, else the storage error.
+      const failed = async (err: unknown) => {
+        if (await vanished()) {
+          if (idOrLatest !== "latest") throw gone();
+        } else if (!(err instanceof CorruptCheckpointError)) {
+          throw storageError(`reading checkpoint ${id}`, err);
+        } else if (idOrLatest !== "latest") {
           throw new ModelbayError(Code.DATA_LOSS, `checkpoint ${id} of model "${modelId}" is corrupt: ${err.message}`);
+        } else {
+          warnings.push(`checkpoint ${id} is corrupt (${err.message}); skipped`);
         }
-        warnings.push(`checkpoint ${id} is corrupt (${err.message}); skipped`);
       };
+      if (this.deleting.has(key)) {
+        if (idOrLatest !== "latest") throw gone();
+        continue;
+      }
       this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
       try {
         let checked: CheckedRead;
         try {
           checked = await readChecked(dir, tensorPlacement, this.reads);
         } catch (err) {
-          if (!(err instanceof CorruptCheckpointError)) throw storageError(`reading checkpoint ${id}`, err);
-          await corrupt(err);
+          await failed(err);
           continue;
         }
         const { manifest, files, verified } = checked;
@@ -402,9 +416,11 @@ export class CheckpointStore {
           (stat) => stat.mtime,
           async (err: unknown) => {
             await hashing;
-            throw storageError(`reading checkpoint ${id}`, err);
+            await failed(err);
+            return undefined;
           },
         );
+        if (!createTime) continue;
         const read: ReadCheckpoint = { id, dir, manifest, files, createTime, warnings };
         try {
           const value = await use(read, verified);
@@ -412,12 +428,8 @@ export class CheckpointStore {
           return { read, value };
         } catch (err) {
           const hashError = await hashing;
-          if (hashError instanceof CorruptCheckpointError) {
-            await corrupt(hashError);
-            continue;
-          }
-          if (hashError !== undefined) throw storageError(`reading checkpoint ${id}`, hashError);
-          throw err;
+          if (hashError === undefined) throw err;
+          await failed(hashError);
         }
       } finally {
         const n = (this.reading.get(key) ?? 1) - 1;
@@ -425,6 +437,7 @@ export class CheckpointStore {
         else this.reading.set(key, n);
       }
     }
+    if (warnings.length === 0) throw notFound(`checkpoint of model "${modelId}"`);
     throw new ModelbayError(Code.DATA_LOSS, `no intact checkpoint of model "${modelId}": ${warnings.join("; ")}`);
   }
 
@@ -440,9 +453,6 @@ export class CheckpointStore {
         ))
       )
         throw notFound(`checkpoint ${id} of model "${modelId}"`);
-      if (this.reading.has(`${modelId}/${id}`)) {
-        throw new ModelbayError(Code.FAILED_PRECONDITION, `checkpoint ${id} is being read; try again`);
-      }
       const latest = await this.latestId(modelId);
       if (latest === id && !force) {
         throw new ModelbayError(
@@ -450,9 +460,20 @@ export class CheckpointStore {
           `checkpoint ${id} is the latest of model "${modelId}"; set force to delete it`,
         );
       }
+      // Checked in the same turn as `deleting` is set: a read starts either before (and this
+      // refuses) or after (and finds the checkpoint gone).
+      const key = `${modelId}/${id}`;
+      if (this.reading.has(key)) {
+        throw new ModelbayError(Code.FAILED_PRECONDITION, `checkpoint ${id} is being read; try again`);
+      }
+      this.deleting.add(key);
       // Rename first so that a crash mid-delete leaves a temporary (cleaned at start), not half a checkpoint.
       const doomed = path.join(this.modelDir(modelId), `${TEMP_PREFIX}deleted-${id}-${randomBytes(4).toString("hex")}`);
-      await fs.rename(dir, doomed);
+      try {
+        await fs.rename(dir, doomed);
+      } finally {
+        this.deleting.delete(key);
+      }
       if (latest === id) {
         const next = (await this.ids(modelId))[0];
         if (next) await this.setLatest(modelId, next);
