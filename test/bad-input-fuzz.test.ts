@@ -44,6 +44,8 @@ const callerMistakes = new Set([
   Status.FAILED_PRECONDITION,
   Status.RESOURCE_EXHAUSTED,
   Status.OUT_OF_RANGE,
+  // Calls that collide (two restores into one model id at once).
+  Status.ABORTED,
 ]);
 
 interface Served {

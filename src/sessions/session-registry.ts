@@ -111,14 +111,21 @@ export class SessionRegistry {
     expectedBytes = 0,
   ): Promise<Session> {
     const existing = this.sessions.get(id);
+    if (this.reserved.has(id) && replace) {
+      // Two restores into one id at once: a conflict of calls, not a model that exists.
+      throw new ModelbayError(Code.ABORTED, `model "${id}" is being opened by another call; try again`);
+    }
     if (this.reserved.has(id) || (existing && !replace))
       throw new ModelbayError(Code.ALREADY_EXISTS, `model "${id}" already exists`);
-    if (existing?.trainingJob) {
-      throw new ModelbayError(
-        Code.FAILED_PRECONDITION,
-        `model "${id}" is training (job ${existing.trainingJob}); cancel the job first`,
-      );
-    }
+    const refuseWhileTraining = (session: Session | undefined) => {
+      if (session?.trainingJob) {
+        throw new ModelbayError(
+          Code.FAILED_PRECONDITION,
+          `model "${id}" is training (job ${session.trainingJob}); cancel the job first`,
+        );
+      }
+    };
+    refuseWhileTraining(existing);
     // Fail fast when even evicting everything evictable could not make room for this model.
     await this.makeRoom(expectedBytes, id);
     this.reserved.add(id);
@@ -145,6 +152,8 @@ export class SessionRegistry {
       const model = new ResidentModel(built, built.description, bytes, this.hooks, reload);
       try {
         await this.makeRoom(bytes, id);
+        // Again, in the same turn as the swap: a Train may have started on the old model meanwhile.
+        refuseWhileTraining(this.sessions.get(id));
       } catch (err) {
         model.dispose();
         throw err;
