@@ -179,7 +179,7 @@ export function specFromWire(spec: wire.ModelSpec | undefined): domain.ModelSpec
     if (topology.kerasJson.trim() === "") throw invalidArgument("spec.keras_json", "is empty");
     domainTopology = { kind: "keras-json", json: topology.kerasJson };
   }
-  const layerCount = sequentialSize({ topology: domainTopology, blocks } as domain.ModelSpec)?.layers ?? 0;
+  const layerCount = sequentialSize({ topology: domainTopology, blocks })?.layers ?? 0;
   if (layerCount > MAX_LAYERS) {
     throw invalidArgument(
       "spec.sequential.layers",

@@ -77,7 +77,7 @@ export interface SequentialSize {
  * which only TensorFlow.js reads. Blocks are acyclic (they place only blocks declared before them);
  * each block's count is kept per input width, so nested placements cost no more than the blocks.
  */
-export function sequentialSize(spec: ModelSpec): SequentialSize | undefined {
+export function sequentialSize(spec: Pick<ModelSpec, "topology" | "blocks">): SequentialSize | undefined {
   if (spec.topology.kind !== "sequential") return undefined;
   const blocks = new Map(spec.blocks.map((b) => [b.name, b.layers]));
   const counted = new Map<string, SequentialSize & { width: number }>();
