@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { specFromWire } from "../src/api/spec-codec.js";
-import { sequentialSize } from "../src/compute/model-spec.js";
+import { parametersBeforeBuild, sequentialSize } from "../src/compute/spec-size.js";
 import type { Activation, ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { blockSpec, denseSpec } from "./helpers/specs.js";
@@ -163,7 +163,37 @@ test("a spec too large for the memory budget is RESOURCE_EXHAUSTED before anythi
   );
 });
 
+/** A Keras JSON Sequential topology of Dense layers after an input of `width`. */
+function kerasDense(width: number, units: number[]): ModelSpec {
+  const layers = units.map((u, i) => ({
+    class_name: "Dense",
+    config: { units: u, ...(i === 0 ? { batch_input_shape: [null, width] } : {}) },
+  }));
+  const kerasJson = JSON.stringify({ class_name: "Sequential", config: { name: "k", layers } });
+  return { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } };
+}
+
+test("a Keras JSON topology with a Dense too large for the budget is RESOURCE_EXHAUSTED before it is built", async () => {
+  const peak = process.resourceUsage().maxRSS;
+  // 3 inputs into Dense(2^28): 1.07 G weights, 12.9 GB with Adam's slots; TensorFlow.js would
+  // allocate the 4.3 GB of weights first and only then be measured against the budget.
+  const spec = kerasDense(3, [2 ** 28]);
+  await assert.rejects(t.client.createModel({ modelId: "huge-keras", spec }), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, err.details);
+    assert.match(err.details, new RegExp(`needs about ${(3 * 2 ** 28 + 2 ** 28) * 12} bytes`));
+    return true;
+  });
+  const grewKiB = process.resourceUsage().maxRSS - peak;
+  assert.ok(grewKiB < 512 * 1024, `the process's peak memory grew by ${grewKiB} KiB`);
+});
+
 test("the size counted before building is what the built model holds", async () => {
+  const keras = kerasDense(10, [32, 16, 1]);
+  await t.client.createModel({ modelId: "size-keras", spec: keras });
+  const built = (await t.client.getModel({ modelId: "size-keras" })).model?.parameterCount;
+  assert.equal(built, 10 * 32 + 32 + 32 * 16 + 16 + 16 + 1);
+  assert.equal(parametersBeforeBuild(specFromWire(keras)), built, "a Dense-only Sequential is counted exactly");
+  await t.client.deleteModel({ modelId: "size-keras", deleteCheckpoints: false });
   for (const [modelId, spec] of [
     ["size-dense", denseSpec()],
     ["size-block", blockSpec()],

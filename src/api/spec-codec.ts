@@ -1,7 +1,8 @@
 // Translates the wire ModelSpec into the domain ModelSpec, validating every field and naming the
 // offending one in INVALID_ARGUMENT; and back, for GetModel.
 import type * as domain from "../compute/model-spec.js";
-import { DEFAULT_INPUT_NAME, DEFAULT_OUTPUT_NAME, sequentialSize } from "../compute/model-spec.js";
+import { DEFAULT_INPUT_NAME, DEFAULT_OUTPUT_NAME } from "../compute/model-spec.js";
+import { sequentialSize } from "../compute/spec-size.js";
 import { invalidArgument } from "../errors.js";
 import * as wire from "../gen/modelbay/v1/model.js";
 

@@ -9,7 +9,8 @@ import type { RetentionPolicy } from "../checkpoints/retention.js";
 import { collectSoonAfter } from "../collect-garbage.js";
 import type { DevicePool } from "../compute/device-pool.js";
 import type { ComputeEngine, ModelSnapshot } from "../compute/engine.js";
-import { type ModelSpec, sequentialSize } from "../compute/model-spec.js";
+import type { ModelSpec } from "../compute/model-spec.js";
+import { parametersBeforeBuild } from "../compute/spec-size.js";
 import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
 import type { RowSource } from "../datasets/row-source.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
@@ -95,7 +96,7 @@ export class SessionManager {
   create(requestedId: string, spec: ModelSpec): Promise<Session> {
     const id = requestedId === "" ? newModelId() : checkModelId(requestedId);
     // Counted before building, so that a spec too large for the budget is refused, not allocated.
-    const parameters = sequentialSize(spec)?.parameters ?? 0;
+    const parameters = parametersBeforeBuild(spec);
     const expectedBytes = sessionBytes(parameters * BYTES_PER_ELEMENT.float32, true);
     return this.registry.open(
       id,
