@@ -208,6 +208,12 @@ test("bad artifacts get clear statuses and leave loaded models as they were", as
     grpc.status.INVALID_ARGUMENT,
     /weight 0 "layer_with_weights-0\/kernel" has shape \[10, 128\]; the model's .*kernel needs \[10, 64\]/,
   );
+  // Sized before it is built: Dense(2^26) would be 3.2 GB of weights, 9.7 GB with Adam's slots.
+  await rejects(
+    into("classic_ckpt", { spec: denseStackSpec([2 ** 26]) }),
+    grpc.status.RESOURCE_EXHAUSTED,
+    /needs about 9663676428 bytes.*--max-session-bytes/,
+  );
   await rejects(into("half_ckpt"), grpc.status.INVALID_ARGUMENT, /has dtype DT_HALF/);
   await rejects(
     restore("classic_ckpt", { targetModelId: "fresh" }),

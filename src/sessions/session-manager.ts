@@ -57,6 +57,11 @@ export interface ImportedSession {
   warnings: string[];
 }
 
+/** A trainable model's device memory, counted from its spec before it is built (not allocated). */
+function expectedSessionBytes(spec: ModelSpec): number {
+  return sessionBytes(parametersBeforeBuild(spec) * BYTES_PER_ELEMENT.float32, true);
+}
+
 export class SessionManager {
   private readonly registry: SessionRegistry;
 
@@ -95,14 +100,11 @@ export class SessionManager {
 
   create(requestedId: string, spec: ModelSpec): Promise<Session> {
     const id = requestedId === "" ? newModelId() : checkModelId(requestedId);
-    // Counted before building, so that a spec too large for the budget is refused, not allocated.
-    const parameters = parametersBeforeBuild(spec);
-    const expectedBytes = sessionBytes(parameters * BYTES_PER_ELEMENT.float32, true);
     return this.registry.open(
       id,
       false,
       async (engine) => ({ spec, source: "spec", model: await engine.buildModel(spec), metrics: {} }),
-      expectedBytes,
+      expectedSessionBytes(spec),
     );
   }
 
@@ -363,21 +365,28 @@ export class SessionManager {
     const targetSpec = spec ?? this.registry.find(id)?.spec;
     const imported = await readTrainableArtifact(artifact, relativePath, targetSpec);
     try {
-      const session = await this.registry.open(id, true, async (engine) => ({
-        spec: imported.spec,
-        source: artifact.format,
-        model: await engine.restoreModel(imported.spec, imported),
-        // Read again on reload rather than holding a host copy of the weights meanwhile.
-        reload: async () => {
-          const again = await readTrainableArtifact(artifact, relativePath, imported.spec);
-          try {
-            return await engine.restoreModel(again.spec, again);
-          } finally {
-            collectSoonAfter(snapshotBytes(again));
-          }
-        },
-        metrics: {},
-      }));
+      const session = await this.registry.open(
+        id,
+        true,
+        async (engine) => ({
+          spec: imported.spec,
+          source: artifact.format,
+          model: await engine.restoreModel(imported.spec, imported),
+          // Read again on reload rather than holding a host copy of the weights meanwhile.
+          reload: async () => {
+            const again = await readTrainableArtifact(artifact, relativePath, imported.spec);
+            try {
+              return await engine.restoreModel(again.spec, again);
+            } finally {
+              collectSoonAfter(snapshotBytes(again));
+            }
+          },
+          metrics: {},
+        }),
+        // The model is built from the spec before the weights are matched to it, so a spec given
+        // with a TensorFlow checkpoint is sized first, like CreateModel's.
+        expectedSessionBytes(imported.spec),
+      );
       return { session, warnings: imported.warnings };
     } finally {
       collectSoonAfter(snapshotBytes(imported));
