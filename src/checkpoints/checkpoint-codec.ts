@@ -3,6 +3,7 @@
 // slots; state.json the spec, training cursor, metadata, metrics and versions.
 import type { ModelSnapshot, NamedTensorData } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
+import { checkedSpec } from "../compute/spec-check.js";
 import {
   BYTES_PER_ELEMENT,
   type DType,
@@ -89,9 +90,12 @@ export function tensorLayout(
   alignment = 1,
 ): { offset: number; bytes: number }[] {
   let end = 0;
-  return specs.map((spec) => {
+  return specs.map((spec, i) => {
     const size = BYTES_PER_ELEMENT[spec.dtype];
     if (size === undefined) throw new ModelbayError(Code.DATA_LOSS, `${file}: unsupported dtype ${spec.dtype}`);
+    // Read from a file: a shape that is not a list of sizes is damage, not something to compute with.
+    if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new ModelbayError(Code.DATA_LOSS, `${file}: weight ${i} has shape ${JSON.stringify(spec.shape)}`);
     const at = { offset: Math.ceil(end / alignment) * alignment, bytes: elementCount(spec.shape) * size };
     end = at.offset + at.bytes;
     return at;
@@ -232,7 +236,42 @@ export function tensorPlacement(name: string, small: ReadonlyMap<string, Buffer>
   }
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+const isBackend = (v: unknown): v is CheckpointContent["backend"] =>
+  isRecord(v) &&
+  typeof v.name === "string" &&
+  typeof v.tensorflowVersion === "string" &&
+  typeof v.tfjsVersion === "string";
+
+const isTrainingCursor = (v: unknown): v is TrainingCursor =>
+  isRecord(v) &&
+  ["epoch", "step", "batchInEpoch", "batchSize"].every((k) => Number.isSafeInteger(v[k]) && (v[k] as number) >= 0) &&
+  Array.isArray(v.prngState) &&
+  v.prngState.length === 4 &&
+  v.prngState.every((x) => Number.isSafeInteger(x)) &&
+  typeof v.shuffle === "boolean";
+
+/**
+ * Decodes a checkpoint's files. Their hashes say they are the files that were written, not that
+ * they are well formed (a checkpoint directory given to Restore may have been made anywhere): what
+ * does not decode is DATA_LOSS, never an error of the server.
+ */
 export function decodeCheckpoint(files: ReadonlyMap<string, Buffer>): CheckpointContent {
+  return undecodable(() => decodeFiles(files));
+}
+
+function undecodable<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof ModelbayError) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ModelbayError(Code.DATA_LOSS, `the checkpoint's files do not decode: ${reason}`, { cause: err });
+  }
+}
+
+function decodeFiles(files: ReadonlyMap<string, Buffer>): CheckpointContent {
   const modelJson = JSON.parse(need(files, "model.json").toString("utf8")) as {
     modelTopology: unknown;
     weightsManifest: { weights: WeightSpec[] }[];
@@ -249,9 +288,16 @@ export function decodeCheckpoint(files: ReadonlyMap<string, Buffer>): Checkpoint
   };
   if (state.formatVersion !== 1 && state.formatVersion !== FORMAT_VERSION)
     throw new ModelbayError(Code.FAILED_PRECONDITION, `checkpoint format ${state.formatVersion} is not supported`);
+  const metricsOk = isRecord(state.metrics) && Object.values(state.metrics).every((v) => typeof v === "number");
+  if (typeof state.modelId !== "string" || !metricsOk || !isBackend(state.backend))
+    throw new ModelbayError(Code.DATA_LOSS, "state.json: modelId, metrics or backend are malformed");
+  if (state.training && !isTrainingCursor(state.training))
+    throw new ModelbayError(Code.DATA_LOSS, "state.json: training is malformed");
+  // Its size is checked where the model is opened.
+  const spec = checkedSpec(state.spec, (problem) => new ModelbayError(Code.DATA_LOSS, `state.json: spec ${problem}`));
   return {
     modelId: state.modelId,
-    spec: state.spec,
+    spec,
     metadata: state.metadata,
     ...(state.training ? { training: state.training } : {}),
     metrics: state.metrics,
@@ -286,11 +332,18 @@ export interface CheckpointSummary {
 }
 
 export function summarizeState(stateJson: Buffer): CheckpointSummary {
+  return undecodable(() => summarize(stateJson));
+}
+
+function summarize(stateJson: Buffer): CheckpointSummary {
   const state = JSON.parse(stateJson.toString("utf8")) as {
     training: TrainingCursor | null;
     metrics: Record<string, number>;
     backend: CheckpointContent["backend"];
   };
+  const metricsOk = isRecord(state.metrics) && Object.values(state.metrics).every((v) => typeof v === "number");
+  if (!metricsOk || !isBackend(state.backend) || (state.training && !isTrainingCursor(state.training)))
+    throw new ModelbayError(Code.DATA_LOSS, "state.json: metrics, backend or training are malformed");
   const b = state.backend;
   return {
     epoch: state.training?.epoch ?? 0,

@@ -35,9 +35,25 @@ export function manifestOf(entries: ManifestFile[]): Manifest {
 /** A problem found while verifying; `undefined` from verifyDirectory means the checkpoint is intact. */
 export type Corruption = string;
 
+const isManifestFile = (f: unknown): f is ManifestFile => {
+  const { path: p, size, sha256: digest } = (f ?? {}) as Partial<ManifestFile>;
+  return (
+    typeof p === "string" &&
+    p.length > 0 &&
+    Number.isSafeInteger(size) &&
+    (size as number) >= 0 &&
+    typeof digest === "string" &&
+    /^[0-9a-f]{64}$/.test(digest)
+  );
+};
+
 export async function readManifest(dir: string): Promise<Manifest> {
   const manifest = JSON.parse(await fs.readFile(path.join(dir, MANIFEST_FILE), "utf8")) as Manifest;
-  if (manifest.formatVersion !== 1 || !Array.isArray(manifest.files)) throw new Error("unknown manifest format");
+  if (manifest?.formatVersion !== 1 || !Array.isArray(manifest.files)) throw new Error("unknown manifest format");
+  // Every field the reader relies on, so that a damaged manifest reads as corrupt, not as a crash.
+  const bad = manifest.files.findIndex((f) => !isManifestFile(f));
+  if (bad >= 0) throw new Error(`files[${bad}] needs a path, a size and a sha256`);
+  if (typeof manifest.fingerprint !== "string") throw new Error("no fingerprint");
   return manifest;
 }
 

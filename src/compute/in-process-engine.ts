@@ -24,11 +24,18 @@ import { BYTES_PER_ELEMENT, TENSORFLOW_ALIGNMENT_BYTES, type TensorData } from "
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
 
 function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
-  const signature = (t: tf.SymbolicTensor, name: string) => ({
-    name,
-    dtype: toDType(t.dtype),
-    shape: t.shape.map((d) => d ?? -1),
-  });
+  const signature = (t: tf.SymbolicTensor, name: string) => {
+    // A topology read from a file can declare anything; what Predict checks against and GetModel
+    // reports must be sizes (-1: any) and a dtype it serves.
+    const shape = t.shape.map((d) => d ?? -1);
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= -1) || !["float32", "int32", "bool"].includes(t.dtype)) {
+      throw new ModelbayError(
+        Code.INVALID_ARGUMENT,
+        `the model's ${name} is ${t.dtype} [${shape.join(", ")}]; expected float32, int32 or bool with sizes`,
+      );
+    }
+    return { name, dtype: toDType(t.dtype), shape };
+  };
   const weights = model.weights;
   const parameterCount = weights.reduce((n, w) => n + w.shape.reduce<number>((a, d) => a * (d ?? 0), 1), 0);
   return {
@@ -37,6 +44,16 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
     parameterCount,
     weightBytes: parameterCount * 4,
   };
+}
+
+/** The model with its description, or freed if it cannot be described. */
+function described(model: tf.LayersModel, spec: ModelSpec): InProcessModel {
+  try {
+    return new InProcessModel(model, describe(model, spec));
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
 }
 
 class InProcessModel implements ComputeModel {
@@ -192,12 +209,10 @@ export async function createInProcessEngine(choice: BackendChoice): Promise<Comp
   return {
     backend,
     async buildModel(spec: ModelSpec): Promise<ComputeModel> {
-      const model = await buildModel(spec);
-      return new InProcessModel(model, describe(model, spec));
+      return described(await buildModel(spec), spec);
     },
     async restoreModel(spec: ModelSpec, snapshot: Pick<ModelSnapshot, "weights" | "optimizer">): Promise<ComputeModel> {
-      const model = await buildModel(spec, true);
-      const restored = new InProcessModel(model, describe(model, spec));
+      const restored = described(await buildModel(spec, true), spec);
       try {
         await restored.setWeights(snapshot.weights);
         await restored.setOptimizerState(snapshot.optimizer);

@@ -50,26 +50,39 @@ async function buildTopology(spec: ModelSpec, weightsFollow: boolean): Promise<t
       throw new ModelbayError(Code.INVALID_ARGUMENT, "spec.keras_json: not valid JSON", { cause: err });
     }
     const modelTopology = (parsed as { modelTopology?: unknown }).modelTopology ?? parsed;
+    let built: unknown;
     try {
-      return await tf.models.modelFromJSON({ modelTopology } as tf.io.ModelJSON);
+      built = await tf.models.modelFromJSON({ modelTopology } as tf.io.ModelJSON);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       throw new ModelbayError(Code.INVALID_ARGUMENT, `spec.keras_json: ${reason}`, { cause: err });
     }
+    // A topology whose top level is a layer, not a model, deserializes into that layer.
+    if (built instanceof tf.LayersModel) return built;
+    (built as { dispose?: () => void } | null)?.dispose?.();
+    throw new ModelbayError(
+      Code.INVALID_ARGUMENT,
+      "spec.keras_json: the topology is not a model (Sequential or Functional)",
+    );
   }
   const seeds = new SeedSequence(spec.seed);
   const model = tf.sequential({ name: "model" });
-  topology.layers.forEach((layer, i) => {
-    model.add(
-      createLayer(layer, {
-        blocks: spec.blocks,
-        seeds,
-        name: layer.name ?? `${layer.kind === "block" ? layer.block : layer.kind}_${i}`,
-        ...(i === 0 ? { inputShape: topology.inputShape } : {}),
-        weightsFollow,
-      }),
-    );
-  });
+  try {
+    topology.layers.forEach((layer, i) => {
+      model.add(
+        createLayer(layer, {
+          blocks: spec.blocks,
+          seeds,
+          name: layer.name ?? `${layer.kind === "block" ? layer.block : layer.kind}_${i}`,
+          ...(i === 0 ? { inputShape: topology.inputShape } : {}),
+          weightsFollow,
+        }),
+      );
+    });
+  } catch (err) {
+    model.dispose();
+    throw cannotBuild(err);
+  }
   return model;
 }
 
@@ -79,10 +92,25 @@ async function buildTopology(spec: ModelSpec, weightsFollow: boolean): Promise<t
  */
 export async function buildModel(spec: ModelSpec, weightsFollow = false): Promise<tf.LayersModel> {
   const model = await buildTopology(spec, weightsFollow);
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+  try {
+    if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+      throw new ModelbayError(Code.INVALID_ARGUMENT, "spec: only models with one input and one output are supported");
+    }
+    compile(model, spec.compile);
+    return model;
+  } catch (err) {
     model.dispose();
-    throw new ModelbayError(Code.INVALID_ARGUMENT, "spec: only models with one input and one output are supported");
+    throw cannotBuild(err);
   }
-  compile(model, spec.compile);
-  return model;
+}
+
+/**
+ * The api layer validates the specs it is sent; a spec read from a file (an imported .keras or
+ * TensorFlow.js model, a checkpoint's state) meets only TensorFlow.js's own checks, and what they
+ * refuse is that file's fault, not the server's.
+ */
+function cannotBuild(err: unknown): ModelbayError {
+  if (err instanceof ModelbayError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return new ModelbayError(Code.INVALID_ARGUMENT, `spec: the model cannot be built: ${reason}`, { cause: err });
 }

@@ -10,6 +10,7 @@ import {
   type ModelSpec,
   type OptimizerSpec,
 } from "../compute/model-spec.js";
+import { checkedSpec } from "../compute/spec-check.js";
 import { Code, ModelbayError } from "../errors.js";
 
 interface KerasObject {
@@ -51,8 +52,17 @@ const unsupported = (what: string) =>
     `${what}; modelbay imports Sequential stacks of Dense and Dropout layers from .keras files`,
   );
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+const malformed = (what: string) => new ModelbayError(Code.INVALID_ARGUMENT, `config.json: ${what}`);
+
+/** A serialized Keras object: a class name and a config object (anything else is malformed). */
 const isObject = (v: unknown): v is KerasObject =>
-  typeof v === "object" && v !== null && typeof (v as KerasObject).class_name === "string";
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as KerasObject).class_name === "string" &&
+  typeof (v as KerasObject).config === "object" &&
+  (v as KerasObject).config !== null;
 
 function num(v: unknown): number | undefined {
   return typeof v === "number" ? v : undefined;
@@ -71,15 +81,17 @@ function layerOf(layer: KerasObject, where: string): LayerSpec {
   if (layer.class_name === "Dense") {
     const activation = (nameOf(c.activation) ?? "linear") as Activation;
     if (!ACTIVATIONS.includes(activation)) throw unsupported(`${where} (${name}) uses activation "${activation}"`);
-    return {
-      kind: "dense",
-      units: Number(c.units),
-      activation,
-      useBias: c.use_bias !== false,
-      ...(name ? { name } : {}),
-    };
+    const units = c.units;
+    if (typeof units !== "number" || !Number.isInteger(units) || units <= 0)
+      throw malformed(`${where} (${name}) has units ${JSON.stringify(units)}; expected a positive integer`);
+    return { kind: "dense", units, activation, useBias: c.use_bias !== false, ...(name ? { name } : {}) };
   }
-  if (layer.class_name === "Dropout") return { kind: "dropout", rate: Number(c.rate), ...(name ? { name } : {}) };
+  if (layer.class_name === "Dropout") {
+    const rate = c.rate;
+    if (typeof rate !== "number" || !(rate >= 0 && rate < 1))
+      throw malformed(`${where} (${name}) has rate ${JSON.stringify(rate)}; expected a number in [0, 1)`);
+    return { kind: "dropout", rate, ...(name ? { name } : {}) };
+  }
   throw unsupported(`${where} (${name}) is a ${layer.class_name} layer`);
 }
 
@@ -114,35 +126,42 @@ function compileOf(compile: Record<string, unknown> | undefined): CompileSpec {
 }
 
 export function kerasConfigToSpec(config: unknown): ModelSpec {
-  if (!isObject(config)) throw new ModelbayError(Code.INVALID_ARGUMENT, "config.json is not a Keras model config");
+  if (!isObject(config)) throw malformed("not a Keras model config");
   if (config.class_name !== "Sequential") throw unsupported(`the model class is ${config.class_name}`);
   const layers = (config.config.layers ?? []) as KerasObject[];
+  if (!Array.isArray(layers)) throw malformed("config.layers is not a list");
   let inputShape: number[] | undefined;
   let inputName = "input";
   const specLayers: LayerSpec[] = [];
   layers.forEach((layer, i) => {
-    if (!isObject(layer)) throw new ModelbayError(Code.INVALID_ARGUMENT, `config.json: layer ${i} is malformed`);
+    if (!isObject(layer)) throw malformed(`layer ${i} is malformed`);
     if (layer.class_name === "InputLayer") {
-      const shape = (layer.config.batch_shape ?? layer.config.batch_input_shape) as (number | null)[] | undefined;
+      const shape = layer.config.batch_shape ?? layer.config.batch_input_shape;
+      if (shape !== undefined && !Array.isArray(shape))
+        throw malformed(`layer ${i} has a batch shape that is not a list`);
       inputShape = shape?.slice(1).map(Number);
       if (typeof layer.config.name === "string") inputName = layer.config.name;
     } else {
       specLayers.push(layerOf(layer, `layer ${i}`));
     }
   });
-  inputShape ??= ((config.config.build_input_shape as (number | null)[] | undefined) ?? []).slice(1).map(Number);
+  const built = config.config.build_input_shape ?? [];
+  if (!Array.isArray(built)) throw malformed("build_input_shape is not a list");
+  inputShape ??= built.slice(1).map(Number);
   if (inputShape.length === 0 || inputShape.some((d) => !Number.isInteger(d) || d <= 0)) {
     throw unsupported("the model has no fixed input shape");
   }
   const compile = (config as unknown as { compile_config?: Record<string, unknown> }).compile_config;
-  return {
+  const spec = {
     topology: { kind: "sequential", inputShape, layers: specLayers },
     blocks: [],
-    compile: compileOf(compile),
+    compile: compileOf(isRecord(compile) ? compile : undefined),
     inputName,
     outputName: DEFAULT_OUTPUT_NAME,
     preprocessing: "",
   };
+  // What the lines above did not check one by one (optimizer settings, names), checked once.
+  return checkedSpec(spec, (problem) => malformed(`the model it describes has ${problem}`));
 }
 
 /**

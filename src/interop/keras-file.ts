@@ -36,9 +36,10 @@ export async function readKerasFile(file: string, label: string): Promise<Import
     throw bad(label, "config.json is not JSON");
   }
   const spec = kerasConfigToSpec(parsed);
+  // kerasConfigToSpec has checked that each layer is a Keras object.
   const layers = (
-    parsed as { config: { layers: Array<{ class_name: string; config: { name: string } }> } }
-  ).config.layers.filter((l) => l.class_name !== "InputLayer");
+    (parsed as { config: { layers?: Array<{ class_name: string; config: { name: string } }> } }).config.layers ?? []
+  ).filter((l) => l.class_name !== "InputLayer");
   const groups = kerasWeightGroups(layers.map((l) => l.class_name));
   let weights: NamedTensorData[];
   let optimizerVars: TensorData[];

@@ -27,6 +27,14 @@ export async function readTfjsLayers(root: string, file: string, label: string):
   if (!model.modelTopology || !Array.isArray(model.weightsManifest)) {
     throw bad(label, "a layers model.json needs modelTopology and weightsManifest");
   }
+  const groupsOk = model.weightsManifest.every(
+    (g) =>
+      Array.isArray(g?.paths) &&
+      g.paths.every((p) => typeof p === "string") &&
+      Array.isArray(g.weights) &&
+      g.weights.every((w) => typeof w === "object" && w !== null && typeof w.name === "string"),
+  );
+  if (!groupsOk) throw bad(label, "each weightsManifest group needs a list of paths and a list of named weights");
   const specs = model.weightsManifest.flatMap((g) => g.weights);
   if (specs.some((w) => w.quantization)) throw bad(label, "quantized weights are not supported");
   const relativeDir = path.relative(root, path.dirname(file));
@@ -34,9 +42,12 @@ export async function readTfjsLayers(root: string, file: string, label: string):
     await Promise.all(
       model.weightsManifest
         .flatMap((g) => g.paths)
-        .map(async (p) =>
-          fs.readFile(await resolveUnder(root, path.join(relativeDir, p), "artifact_path", "artifact root")),
-        ),
+        .map(async (p) => {
+          const weightsFile = await resolveUnder(root, path.join(relativeDir, p), "artifact_path", "artifact root");
+          return fs.readFile(weightsFile).catch((err: NodeJS.ErrnoException) => {
+            throw bad(label, `weights file "${p}" cannot be read (${err.code ?? err.message})`);
+          });
+        }),
     ),
   );
   const weights = unpackWeights(specs, data, label);
