@@ -6,7 +6,6 @@
 // never names keeps its checkpoints, which must still restore and predict what they did.
 // MODELBAY_FUZZ_SEED, MODELBAY_FUZZ_ROUNDS and MODELBAY_FUZZ_LANES (calls at once) replay or widen a run.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
@@ -25,6 +24,7 @@ import {
   Random,
   randomMessage,
 } from "./helpers/fuzz-messages.js";
+import { serveProcess } from "./helpers/serve-process.js";
 import { tempDir } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { firstMismatch, floatTensor, predictFloats, seededFloats } from "./helpers/tensors.js";
@@ -33,7 +33,6 @@ import { trainRequest } from "./helpers/training.js";
 const seed = Number(process.env.MODELBAY_FUZZ_SEED ?? 20261126);
 const rounds = Number(process.env.MODELBAY_FUZZ_ROUNDS ?? 2000);
 const lanes = Number(process.env.MODELBAY_FUZZ_LANES ?? 3);
-const bin = path.resolve(import.meta.dirname, "../bin/modelbay.mjs");
 const Status = grpc.status;
 
 /** Codes that say what was wrong with a request; UNAVAILABLE would mean a device worker died. */
@@ -47,44 +46,6 @@ const callerMistakes = new Set([
   // Calls that collide (two restores into one model id at once).
   Status.ABORTED,
 ]);
-
-interface Served {
-  child: ChildProcess;
-  address: string;
-  stderr: () => string;
-}
-
-function serve(dir: string): Promise<Served> {
-  const dataDir = path.join(dir, "data");
-  fs.mkdirSync(dataDir, { recursive: true });
-  fs.writeFileSync(
-    path.join(dataDir, "rows.csv"),
-    `${Array.from({ length: 10 }, (_, i) => `c${i}`)}\n${"1,".repeat(9)}1\n`,
-  );
-  const args = ["serve", "--address", "127.0.0.1:0", "--checkpoint-dir", path.join(dir, "ck")];
-  // Small limits, so that requests for too much are refused quickly rather than computed.
-  args.push("--data-dir", dataDir, "--artifact-dir", path.join(dir, "artifacts"), "--max-sessions", "8");
-  args.push("--max-session-bytes", String(64 << 20), "--max-tensor-bytes", String(1 << 20), "--max-batch-size", "1024");
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
-  return new Promise((resolve, reject) => {
-    child.stderr?.on("data", (chunk: Buffer) => {
-      log += chunk.toString();
-      const serving = log.match(/"msg":"serving".*?"address":"([^"]+)"/);
-      if (serving?.[1]) resolve({ child, address: serving[1], stderr: () => notableLines(log) });
-    });
-    child.on("exit", (code) => reject(new Error(`serve exited early with ${code}: ${log}`)));
-  });
-}
-
-/** The server's log without its per-call lines: warnings, errors, and anything TensorFlow printed. */
-function notableLines(log: string): string {
-  return log
-    .split("\n")
-    .filter((line) => !line.includes('"msg":"rpc"'))
-    .slice(-40)
-    .join("\n");
-}
 
 interface Answer {
   code: number;
@@ -220,7 +181,17 @@ async function keeperState(client: ModelbayClient) {
 
 test(`the server answers ${rounds} bad requests (seed ${seed}, ${lanes} at once) with caller-mistake statuses and loses nothing`, async () => {
   const dir = tempDir("modelbay-fuzz-");
-  const served = await serve(dir);
+  const dataDir = path.join(dir, "data");
+  fs.mkdirSync(dataDir, { recursive: true });
+  fs.writeFileSync(
+    path.join(dataDir, "rows.csv"),
+    `${Array.from({ length: 10 }, (_, i) => `c${i}`)}\n${"1,".repeat(9)}1\n`,
+  );
+  // Small limits, so that requests for too much are refused quickly rather than computed.
+  const served = await serveProcess(dir, [
+    ...["--data-dir", dataDir, "--artifact-dir", path.join(dir, "artifacts"), "--max-sessions", "8"],
+    ...["--max-session-bytes", String(64 << 20), "--max-tensor-bytes", String(1 << 20), "--max-batch-size", "1024"],
+  ]);
   const client = connect(served.address);
   const raw = new grpc.Client(served.address, grpc.credentials.createInsecure());
   let exited: number | null | undefined;
@@ -254,7 +225,7 @@ test(`the server answers ${rounds} bad requests (seed ${seed}, ${lanes} at once)
         const route = `/${method.parent.typeName}/${method.name}`;
         const answer = await call(raw, method, body);
         const what = `lane ${index} round ${round} ${route} ${Buffer.from(body).toString("base64")}`;
-        assert.equal(exited, undefined, `the server exited (${exited}) after ${what}\n${served.stderr()}`);
+        assert.equal(exited, undefined, `the server exited (${exited}) after ${what}\n${served.notableLog()}`);
         counts.set(answer.code, (counts.get(answer.code) ?? 0) + 1);
         if (round % 50 === 49) assert.equal(await client.health(), "SERVING");
         if (answer.code === Status.OK) {
@@ -266,7 +237,7 @@ test(`the server answers ${rounds} bad requests (seed ${seed}, ${lanes} at once)
           answer.code === Status.INTERNAL && !decodes(route, body) && /deserializ/i.test(answer.details);
         assert.ok(
           callerMistakes.has(answer.code) || cancelledByUs || notAMessage,
-          `${Status[answer.code]} "${answer.details}" for ${what}\n${served.stderr()}`,
+          `${Status[answer.code]} "${answer.details}" for ${what}\n${served.notableLog()}`,
         );
         assert.ok(answer.details.length > 0, `${Status[answer.code]} without a message for ${what}`);
       }
