@@ -252,6 +252,13 @@ const isTrainingCursor = (v: unknown): v is TrainingCursor =>
   v.prngState.every((x) => Number.isSafeInteger(x)) &&
   typeof v.shuffle === "boolean";
 
+/** The fields of state.json that listings and restores both read. */
+function checkSummaryFields(state: { metrics: unknown; backend: unknown; training?: unknown }): void {
+  const metricsOk = isRecord(state.metrics) && Object.values(state.metrics).every((v) => typeof v === "number");
+  if (!metricsOk || !isBackend(state.backend) || (state.training && !isTrainingCursor(state.training)))
+    throw new ModelbayError(Code.DATA_LOSS, "state.json: metrics, backend or training are malformed");
+}
+
 /**
  * Decodes a checkpoint's files. Their hashes say they are the files that were written, not that
  * they are well formed (a checkpoint directory given to Restore may have been made anywhere): what
@@ -288,11 +295,8 @@ function decodeFiles(files: ReadonlyMap<string, Buffer>): CheckpointContent {
   };
   if (state.formatVersion !== 1 && state.formatVersion !== FORMAT_VERSION)
     throw new ModelbayError(Code.FAILED_PRECONDITION, `checkpoint format ${state.formatVersion} is not supported`);
-  const metricsOk = isRecord(state.metrics) && Object.values(state.metrics).every((v) => typeof v === "number");
-  if (typeof state.modelId !== "string" || !metricsOk || !isBackend(state.backend))
-    throw new ModelbayError(Code.DATA_LOSS, "state.json: modelId, metrics or backend are malformed");
-  if (state.training && !isTrainingCursor(state.training))
-    throw new ModelbayError(Code.DATA_LOSS, "state.json: training is malformed");
+  checkSummaryFields(state);
+  if (typeof state.modelId !== "string") throw new ModelbayError(Code.DATA_LOSS, "state.json: modelId is malformed");
   // Its size is checked where the model is opened.
   const spec = checkedSpec(state.spec, (problem) => new ModelbayError(Code.DATA_LOSS, `state.json: spec ${problem}`));
   return {
@@ -341,9 +345,7 @@ function summarize(stateJson: Buffer): CheckpointSummary {
     metrics: Record<string, number>;
     backend: CheckpointContent["backend"];
   };
-  const metricsOk = isRecord(state.metrics) && Object.values(state.metrics).every((v) => typeof v === "number");
-  if (!metricsOk || !isBackend(state.backend) || (state.training && !isTrainingCursor(state.training)))
-    throw new ModelbayError(Code.DATA_LOSS, "state.json: metrics, backend or training are malformed");
+  checkSummaryFields(state);
   const b = state.backend;
   return {
     epoch: state.training?.epoch ?? 0,
