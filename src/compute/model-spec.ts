@@ -1,7 +1,29 @@
 // The domain description of a model: what to build and how to train it. api/ translates the wire
 // ModelSpec into this (validating field by field); compute/ builds TensorFlow models from it.
 
-export type Activation = "linear" | "relu" | "sigmoid" | "tanh" | "softmax" | "elu" | "selu" | "softplus" | "swish";
+/** The values of each domain enum, listed once (the types below are read from them). */
+export const ACTIVATIONS = [
+  "linear",
+  "relu",
+  "sigmoid",
+  "tanh",
+  "softmax",
+  "elu",
+  "selu",
+  "softplus",
+  "swish",
+] as const;
+export const OPTIMIZER_KINDS = ["adam", "sgd", "rmsprop"] as const;
+export const LOSS_KINDS = [
+  "mean_squared_error",
+  "mean_absolute_error",
+  "binary_crossentropy",
+  "categorical_crossentropy",
+  "sparse_categorical_crossentropy",
+] as const;
+export const METRIC_KINDS = ["mean_absolute_error", "mean_squared_error", "accuracy"] as const;
+
+export type Activation = (typeof ACTIVATIONS)[number];
 
 export type LayerKind =
   | { kind: "dense"; units: number; activation: Activation; useBias: boolean }
@@ -20,7 +42,7 @@ export type Topology =
   | { kind: "sequential"; inputShape: number[]; layers: LayerSpec[] }
   | { kind: "keras-json"; json: string };
 
-export type OptimizerKind = "adam" | "sgd" | "rmsprop";
+export type OptimizerKind = (typeof OPTIMIZER_KINDS)[number];
 
 /** Hyperparameters left undefined take the Keras defaults for the optimizer. */
 export interface OptimizerSpec {
@@ -33,14 +55,9 @@ export interface OptimizerSpec {
   rho?: number;
 }
 
-export type LossKind =
-  | "mean_squared_error"
-  | "mean_absolute_error"
-  | "binary_crossentropy"
-  | "categorical_crossentropy"
-  | "sparse_categorical_crossentropy";
+export type LossKind = (typeof LOSS_KINDS)[number];
 
-export type MetricKind = "mean_absolute_error" | "mean_squared_error" | "accuracy";
+export type MetricKind = (typeof METRIC_KINDS)[number];
 
 export interface CompileSpec {
   optimizer: OptimizerSpec;

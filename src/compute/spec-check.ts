@@ -1,18 +1,10 @@
 // Checks a domain ModelSpec that arrives as JSON from a file (a checkpoint's state.json, a spec a
 // .keras import produced), where the api layer's checks of the wire spec never ran: every field
 // the server reads, of the type and range it reads it as.
-import type { ModelSpec } from "./model-spec.js";
+import { ACTIVATIONS, LOSS_KINDS, METRIC_KINDS, type ModelSpec, OPTIMIZER_KINDS } from "./model-spec.js";
 
-const ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "swish"];
-const OPTIMIZERS = ["adam", "sgd", "rmsprop"];
-const LOSSES = [
-  "mean_squared_error",
-  "mean_absolute_error",
-  "binary_crossentropy",
-  "categorical_crossentropy",
-  "sparse_categorical_crossentropy",
-];
-const METRICS = ["mean_absolute_error", "mean_squared_error", "accuracy"];
+/** Whether `v` is one of `values` (a domain enum's list). */
+const isOneOf = (values: readonly string[], v: unknown) => typeof v === "string" && values.includes(v);
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -23,8 +15,7 @@ function layerProblem(layer: unknown, where: string): string | undefined {
   if (!isObject(layer) || !isOptionalName(layer.name)) return `${where} is not a layer`;
   if (layer.kind === "dense") {
     if (!isPositiveInt(layer.units)) return `${where}.units is ${JSON.stringify(layer.units)}`;
-    if (!ACTIVATIONS.includes(layer.activation as string))
-      return `${where}.activation is ${JSON.stringify(layer.activation)}`;
+    if (!isOneOf(ACTIVATIONS, layer.activation)) return `${where}.activation is ${JSON.stringify(layer.activation)}`;
     return typeof layer.useBias === "boolean" ? undefined : `${where}.useBias is not a boolean`;
   }
   if (layer.kind === "dropout") {
@@ -47,14 +38,14 @@ function layersProblem(layers: unknown, where: string): string | undefined {
 function compileProblem(compile: unknown): string | undefined {
   if (!isObject(compile) || !isObject(compile.optimizer)) return "compile.optimizer is missing";
   const { kind, ...params } = compile.optimizer;
-  if (!OPTIMIZERS.includes(kind as string)) return `compile.optimizer.kind is ${JSON.stringify(kind)}`;
+  if (!isOneOf(OPTIMIZER_KINDS, kind)) return `compile.optimizer.kind is ${JSON.stringify(kind)}`;
   for (const [name, v] of Object.entries(params)) {
     if (v !== undefined && !(typeof v === "number" && Number.isFinite(v) && v >= 0))
       return `compile.optimizer.${name} is ${JSON.stringify(v)}`;
   }
-  if (compile.loss !== undefined && !LOSSES.includes(compile.loss as string))
+  if (compile.loss !== undefined && !isOneOf(LOSS_KINDS, compile.loss))
     return `compile.loss is ${JSON.stringify(compile.loss)}`;
-  if (!Array.isArray(compile.metrics) || !compile.metrics.every((m) => METRICS.includes(m as string)))
+  if (!Array.isArray(compile.metrics) || !compile.metrics.every((m) => isOneOf(METRIC_KINDS, m)))
     return "compile.metrics is not a list of metrics";
   return undefined;
 }

@@ -1,6 +1,7 @@
 // Keras 3 model configs (config.json of a .keras file) as modelbay specs. modelbay builds Sequential
 // stacks of Dense and Dropout layers; anything else is refused with the layer or class it met.
 import {
+  ACTIVATIONS,
   type Activation,
   type CompileSpec,
   DEFAULT_OUTPUT_NAME,
@@ -18,17 +19,6 @@ interface KerasObject {
   config: Record<string, unknown>;
 }
 
-const ACTIVATIONS: readonly Activation[] = [
-  "linear",
-  "relu",
-  "sigmoid",
-  "tanh",
-  "softmax",
-  "elu",
-  "selu",
-  "softplus",
-  "swish",
-];
 const LOSSES: Record<string, LossKind> = {
   mse: "mean_squared_error",
   mean_squared_error: "mean_squared_error",
@@ -80,7 +70,8 @@ function layerOf(layer: KerasObject, where: string): LayerSpec {
   const name = typeof c.name === "string" ? c.name : undefined;
   if (layer.class_name === "Dense") {
     const activation = (nameOf(c.activation) ?? "linear") as Activation;
-    if (!ACTIVATIONS.includes(activation)) throw unsupported(`${where} (${name}) uses activation "${activation}"`);
+    if (!(ACTIVATIONS as readonly string[]).includes(activation))
+      throw unsupported(`${where} (${name}) uses activation "${activation}"`);
     const units = c.units;
     if (typeof units !== "number" || !Number.isInteger(units) || units <= 0)
       throw malformed(`${where} (${name}) has units ${JSON.stringify(units)}; expected a positive integer`);
