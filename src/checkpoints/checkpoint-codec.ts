@@ -13,6 +13,7 @@ import {
   typedView,
 } from "../compute/tensor-data.js";
 import { Code, ModelbayError } from "../errors.js";
+import { isJsonObject } from "../json-object.js";
 
 /** Where a training run stands, so that a resumed run continues exactly. */
 export interface TrainingCursor {
@@ -236,16 +237,14 @@ export function tensorPlacement(name: string, small: ReadonlyMap<string, Buffer>
   }
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
 const isBackend = (v: unknown): v is CheckpointContent["backend"] =>
-  isRecord(v) &&
+  isJsonObject(v) &&
   typeof v.name === "string" &&
   typeof v.tensorflowVersion === "string" &&
   typeof v.tfjsVersion === "string";
 
 const isTrainingCursor = (v: unknown): v is TrainingCursor =>
-  isRecord(v) &&
+  isJsonObject(v) &&
   ["epoch", "step", "batchInEpoch", "batchSize"].every((k) => Number.isSafeInteger(v[k]) && (v[k] as number) >= 0) &&
   Array.isArray(v.prngState) &&
   v.prngState.length === 4 &&
@@ -254,7 +253,7 @@ const isTrainingCursor = (v: unknown): v is TrainingCursor =>
 
 /** The fields of state.json that listings and restores both read. */
 function checkSummaryFields(state: { metrics: unknown; backend: unknown; training?: unknown }): void {
-  const metricsOk = isRecord(state.metrics) && Object.values(state.metrics).every((v) => typeof v === "number");
+  const metricsOk = isJsonObject(state.metrics) && Object.values(state.metrics).every((v) => typeof v === "number");
   if (!metricsOk || !isBackend(state.backend) || (state.training && !isTrainingCursor(state.training)))
     throw new ModelbayError(Code.DATA_LOSS, "state.json: metrics, backend or training are malformed");
 }

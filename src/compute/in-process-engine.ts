@@ -28,7 +28,7 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
     // A topology read from a file can declare anything; what Predict checks against and GetModel
     // reports must be sizes (-1: any) and a dtype it serves.
     const shape = t.shape.map((d) => d ?? -1);
-    if (!shape.every((d) => Number.isSafeInteger(d) && d >= -1) || !["float32", "int32", "bool"].includes(t.dtype)) {
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= -1) || !(t.dtype in BYTES_PER_ELEMENT)) {
       throw new ModelbayError(
         Code.INVALID_ARGUMENT,
         `the model's ${name} is ${t.dtype} [${shape.join(", ")}]; expected float32, int32 or bool with sizes`,

@@ -1,18 +1,18 @@
 // Checks a domain ModelSpec that arrives as JSON from a file (a checkpoint's state.json, a spec a
 // .keras import produced), where the api layer's checks of the wire spec never ran: every field
 // the server reads, of the type and range it reads it as.
+
+import { isJsonObject } from "../json-object.js";
 import { ACTIVATIONS, LOSS_KINDS, METRIC_KINDS, type ModelSpec, OPTIMIZER_KINDS } from "./model-spec.js";
 
 /** Whether `v` is one of `values` (a domain enum's list). */
 const isOneOf = (values: readonly string[], v: unknown) => typeof v === "string" && values.includes(v);
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 const isPositiveInt = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
 const isOptionalName = (v: unknown) => v === undefined || typeof v === "string";
 
 function layerProblem(layer: unknown, where: string): string | undefined {
-  if (!isObject(layer) || !isOptionalName(layer.name)) return `${where} is not a layer`;
+  if (!isJsonObject(layer) || !isOptionalName(layer.name)) return `${where} is not a layer`;
   if (layer.kind === "dense") {
     if (!isPositiveInt(layer.units)) return `${where}.units is ${JSON.stringify(layer.units)}`;
     if (!isOneOf(ACTIVATIONS, layer.activation)) return `${where}.activation is ${JSON.stringify(layer.activation)}`;
@@ -36,7 +36,7 @@ function layersProblem(layers: unknown, where: string): string | undefined {
 }
 
 function compileProblem(compile: unknown): string | undefined {
-  if (!isObject(compile) || !isObject(compile.optimizer)) return "compile.optimizer is missing";
+  if (!isJsonObject(compile) || !isJsonObject(compile.optimizer)) return "compile.optimizer is missing";
   const { kind, ...params } = compile.optimizer;
   if (!isOneOf(OPTIMIZER_KINDS, kind)) return `compile.optimizer.kind is ${JSON.stringify(kind)}`;
   for (const [name, v] of Object.entries(params)) {
@@ -52,7 +52,7 @@ function compileProblem(compile: unknown): string | undefined {
 
 /** What is wrong with `spec`, or undefined when the server can build and describe it. */
 export function specProblem(spec: unknown): string | undefined {
-  if (!isObject(spec) || !isObject(spec.topology)) return "no topology";
+  if (!isJsonObject(spec) || !isJsonObject(spec.topology)) return "no topology";
   const topology = spec.topology;
   if (topology.kind === "sequential") {
     const shape = topology.inputShape;
@@ -65,7 +65,7 @@ export function specProblem(spec: unknown): string | undefined {
   }
   if (!Array.isArray(spec.blocks)) return "blocks is not a list";
   for (const [i, block] of spec.blocks.entries()) {
-    if (!isObject(block) || typeof block.name !== "string") return `blocks[${i}] has no name`;
+    if (!isJsonObject(block) || typeof block.name !== "string") return `blocks[${i}] has no name`;
     const problem = layersProblem(block.layers, `blocks[${i}].layers`);
     if (problem) return problem;
   }

@@ -1,5 +1,7 @@
 // How large a model a spec describes, counted before anything is built, so that a spec asking for
 // more than the server holds is refused up front instead of allocated. No TensorFlow here.
+
+import { isJsonObject } from "../json-object.js";
 import type { LayerSpec, ModelSpec } from "./model-spec.js";
 
 /** What a sequential spec builds, counted without building it. */
@@ -45,7 +47,6 @@ export function sequentialSize(spec: Pick<ModelSpec, "topology" | "blocks">): Se
 }
 
 type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 const positive = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0);
 
 /** The last dimension of a layer's declared input shape, if it declares one. */
@@ -67,17 +68,21 @@ export function kerasParametersAtLeast(json: string): number {
   } catch {
     return 0;
   }
-  const topology = isObject(parsed) && isObject(parsed.modelTopology) ? parsed.modelTopology : parsed;
-  const root = isObject(topology) && isObject(topology.model_config) ? topology.model_config : topology;
-  if (!isObject(root)) return 0;
+  const topology = isJsonObject(parsed) && isJsonObject(parsed.modelTopology) ? parsed.modelTopology : parsed;
+  const root = isJsonObject(topology) && isJsonObject(topology.model_config) ? topology.model_config : topology;
+  if (!isJsonObject(root)) return 0;
   const config = root.config;
-  const layers = Array.isArray(config) ? config : isObject(config) && Array.isArray(config.layers) ? config.layers : [];
+  const layers = Array.isArray(config)
+    ? config
+    : isJsonObject(config) && Array.isArray(config.layers)
+      ? config.layers
+      : [];
   // Widths carry from layer to layer only in a Sequential model (elsewhere layers connect by name).
   const sequential = root.class_name === "Sequential";
   let width: number | undefined;
   let parameters = 0;
   for (const layer of layers) {
-    if (!isObject(layer) || !isObject(layer.config)) {
+    if (!isJsonObject(layer) || !isJsonObject(layer.config)) {
       width = undefined;
       continue;
     }

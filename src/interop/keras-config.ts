@@ -13,6 +13,7 @@ import {
 } from "../compute/model-spec.js";
 import { checkedSpec } from "../compute/spec-check.js";
 import { Code, ModelbayError } from "../errors.js";
+import { isJsonObject } from "../json-object.js";
 
 interface KerasObject {
   class_name: string;
@@ -41,8 +42,6 @@ const unsupported = (what: string) =>
     Code.INVALID_ARGUMENT,
     `${what}; modelbay imports Sequential stacks of Dense and Dropout layers from .keras files`,
   );
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 const malformed = (what: string) => new ModelbayError(Code.INVALID_ARGUMENT, `config.json: ${what}`);
 
@@ -146,7 +145,7 @@ export function kerasConfigToSpec(config: unknown): ModelSpec {
   const spec = {
     topology: { kind: "sequential", inputShape, layers: specLayers },
     blocks: [],
-    compile: compileOf(isRecord(compile) ? compile : undefined),
+    compile: compileOf(isJsonObject(compile) ? compile : undefined),
     inputName,
     outputName: DEFAULT_OUTPUT_NAME,
     preprocessing: "",
