@@ -121,10 +121,16 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     ...(opts.spanExporter ? { spanExporter: opts.spanExporter } : {}),
   });
   const { metrics } = telemetry;
-  const pool = await createDevicePool(discoverDevices(), opts.backend, opts.compute, {
-    call: (op, queueSeconds, computeSeconds) => metrics.deviceCall(op, queueSeconds, computeSeconds),
-    restart: () => metrics.workerRestart(),
-  });
+  const pool = await createDevicePool(
+    discoverDevices(),
+    opts.backend,
+    opts.compute,
+    {
+      call: (op, queueSeconds, computeSeconds) => metrics.deviceCall(op, queueSeconds, computeSeconds),
+      restart: () => metrics.workerRestart(),
+    },
+    opts.maxSessionBytes,
+  );
   const engine = pool.primary;
   log.info("compute backend ready", {
     backend: engine.backend.name,

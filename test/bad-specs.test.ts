@@ -187,6 +187,77 @@ test("a Keras JSON topology with a Dense too large for the budget is RESOURCE_EX
   assert.ok(grewKiB < 512 * 1024, `the process's peak memory grew by ${grewKiB} KiB`);
 });
 
+/** A Keras JSON Sequential topology of the given layers (the first declares the input). */
+function kerasSequential(layers: { class_name: string; config: Record<string, unknown> }[]): ModelSpec {
+  const kerasJson = JSON.stringify({ class_name: "Sequential", config: { name: "k", layers } });
+  return { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } };
+}
+
+test("a Keras JSON layer of any kind too large for the budget is refused before its weights are allocated", async () => {
+  const peak = process.resourceUsage().maxRSS;
+  // Layers that are not sized before building: the build counts each weight as TensorFlow.js asks
+  // for it. Unguarded, the first is TensorFlow.js's own "Invalid typed array length", the second
+  // allocates its 4.3 GB kernel first.
+  const cases = [
+    {
+      layer: {
+        class_name: "Conv2D",
+        config: { name: "wide", filters: 2 ** 20, kernel_size: [3, 3], batch_input_shape: [null, 8, 8, 1024] },
+      },
+      refused: /counted up to layer "wide" weight "kernel" of shape \[3, 3, 1024, 1048576\]/,
+    },
+    {
+      layer: {
+        class_name: "LSTM",
+        config: { name: "long", units: 2 ** 15, batch_input_shape: [null, 4, 8192] },
+      },
+      refused: /counted up to layer "long" weight "kernel" of shape \[8192, 131072\]/,
+    },
+  ];
+  for (const c of cases) {
+    await assert.rejects(
+      t.client.createModel({ modelId: "huge-layer", spec: kerasSequential([c.layer]) }),
+      (err: grpc.ServiceError) => {
+        assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, err.details);
+        assert.match(err.details, c.refused);
+        assert.match(err.details, /more than the whole budget of 8589934592 \(--max-session-bytes\)/);
+        return true;
+      },
+    );
+  }
+  const grewKiB = process.resourceUsage().maxRSS - peak;
+  assert.ok(grewKiB < 256 * 1024, `the process's peak memory grew by ${grewKiB} KiB`);
+  await assert.rejects(t.client.getModel({ modelId: "huge-layer" }), { code: grpc.status.NOT_FOUND });
+});
+
+test("a build refused half way frees the weights it had made", async () => {
+  const before = (await t.server.sessions.engine.memory()).numTensors;
+  // The first LSTM is built, then the second's kernel (8.4M elements); its recurrent kernel is over
+  // the budget and refused. What was made before it belongs to no model and must be freed.
+  const spec = kerasSequential([
+    {
+      class_name: "LSTM",
+      config: { name: "first", units: 16, return_sequences: true, batch_input_shape: [null, 4, 16] },
+    },
+    { class_name: "LSTM", config: { name: "second", units: 2 ** 17 } },
+  ]);
+  await assert.rejects(t.client.createModel({ modelId: "half-built", spec }), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, err.details);
+    assert.match(err.details, /layer "second" weight "recurrent_kernel"/);
+    return true;
+  });
+  assert.equal((await t.server.sessions.engine.memory()).numTensors, before);
+  // The same holds for a build that TensorFlow.js itself refuses half way (here, a bad activation).
+  const bad = kerasSequential([
+    { class_name: "Dense", config: { name: "ok", units: 8, batch_input_shape: [null, 10] } },
+    { class_name: "Dense", config: { name: "bad", units: 1, activation: "no-such-activation" } },
+  ]);
+  await assert.rejects(t.client.createModel({ modelId: "half-built", spec: bad }), {
+    code: grpc.status.INVALID_ARGUMENT,
+  });
+  assert.equal((await t.server.sessions.engine.memory()).numTensors, before);
+});
+
 test("the size counted before building is what the built model holds", async () => {
   const keras = kerasDense(10, [32, 16, 1]);
   await t.client.createModel({ modelId: "size-keras", spec: keras });

@@ -43,12 +43,14 @@ export async function createDevicePool(
   choice: BackendChoice,
   compute: "worker" | "inline",
   observer?: WorkerObserver,
+  maxModelBytes?: number,
 ): Promise<DevicePool> {
+  const limits = maxModelBytes === undefined ? {} : { maxModelBytes };
   if (compute === "inline") {
     // Inline compute runs on this thread: only the CPU (a debugging mode).
     const { createInProcessEngine } = await import("./in-process-engine.js");
     const cpu = specs.find((d) => d.kind === "cpu") as DeviceSpec;
-    return DevicePool.cpuOnly(await createInProcessEngine(choice), cpu.memoryBytes);
+    return DevicePool.cpuOnly(await createInProcessEngine(choice, limits), cpu.memoryBytes);
   }
   const { createWorkerEngine } = await import("./worker-engine.js");
   const hasGpus = specs.some((d) => d.kind === "gpu");
@@ -59,6 +61,7 @@ export async function createDevicePool(
           ? await createWorkerEngine(choice, {
               device: spec.name,
               ...(observer ? { observer } : {}),
+              ...limits,
               kind: "thread",
               // With GPUs present, the CPU's worker must not grab one.
               env: hasGpus ? { CUDA_VISIBLE_DEVICES: "" } : {},
@@ -66,6 +69,7 @@ export async function createDevicePool(
           : await createWorkerEngine(spec.simulated ? choice : "tensorflow-gpu", {
               device: spec.name,
               ...(observer ? { observer } : {}),
+              ...limits,
               kind: "process",
               env: { CUDA_VISIBLE_DEVICES: spec.cudaVisibleDevices },
             });

@@ -204,15 +204,21 @@ class InProcessModel implements ComputeModel {
   }
 }
 
-export async function createInProcessEngine(choice: BackendChoice): Promise<ComputeEngine> {
+export interface EngineLimits {
+  /** The server's whole memory budget (--max-session-bytes): no model built here may exceed it. */
+  maxModelBytes?: number;
+}
+
+export async function createInProcessEngine(choice: BackendChoice, limits: EngineLimits = {}): Promise<ComputeEngine> {
   const backend = await initBackend(choice);
+  const { maxModelBytes } = limits;
   return {
     backend,
     async buildModel(spec: ModelSpec): Promise<ComputeModel> {
-      return described(await buildModel(spec), spec);
+      return described(await buildModel(spec, false, maxModelBytes), spec);
     },
     async restoreModel(spec: ModelSpec, snapshot: Pick<ModelSnapshot, "weights" | "optimizer">): Promise<ComputeModel> {
-      const restored = described(await buildModel(spec, true), spec);
+      const restored = described(await buildModel(spec, true, maxModelBytes), spec);
       try {
         await restored.setWeights(snapshot.weights);
         await restored.setOptimizerState(snapshot.optimizer);

@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
 import { createLayer, SeedSequence } from "./layers.js";
 import type { CompileSpec, LossKind, MetricKind, ModelSpec, OptimizerSpec } from "./model-spec.js";
+import { WeightBudget } from "./weight-budget.js";
 
 const TFJS_LOSS: Record<LossKind, string> = {
   mean_squared_error: "meanSquaredError",
@@ -40,7 +41,7 @@ function compile(model: tf.LayersModel, spec: CompileSpec): void {
   });
 }
 
-async function buildTopology(spec: ModelSpec, weightsFollow: boolean): Promise<tf.LayersModel> {
+async function buildTopology(spec: ModelSpec, weightsFollow: boolean, budget: WeightBudget): Promise<tf.LayersModel> {
   const topology = spec.topology;
   if (topology.kind === "keras-json") {
     let parsed: unknown;
@@ -52,8 +53,9 @@ async function buildTopology(spec: ModelSpec, weightsFollow: boolean): Promise<t
     const modelTopology = (parsed as { modelTopology?: unknown }).modelTopology ?? parsed;
     let built: unknown;
     try {
-      built = await tf.models.modelFromJSON({ modelTopology } as tf.io.ModelJSON);
+      built = await budget.run(() => tf.models.modelFromJSON({ modelTopology } as tf.io.ModelJSON));
     } catch (err) {
+      if (err instanceof ModelbayError) throw err;
       const reason = err instanceof Error ? err.message : String(err);
       throw new ModelbayError(Code.INVALID_ARGUMENT, `spec.keras_json: ${reason}`, { cause: err });
     }
@@ -68,17 +70,19 @@ async function buildTopology(spec: ModelSpec, weightsFollow: boolean): Promise<t
   const seeds = new SeedSequence(spec.seed);
   const model = tf.sequential({ name: "model" });
   try {
-    topology.layers.forEach((layer, i) => {
-      model.add(
-        createLayer(layer, {
-          blocks: spec.blocks,
-          seeds,
-          name: layer.name ?? `${layer.kind === "block" ? layer.block : layer.kind}_${i}`,
-          ...(i === 0 ? { inputShape: topology.inputShape } : {}),
-          weightsFollow,
-        }),
-      );
-    });
+    budget.run(() =>
+      topology.layers.forEach((layer, i) => {
+        model.add(
+          createLayer(layer, {
+            blocks: spec.blocks,
+            seeds,
+            name: layer.name ?? `${layer.kind === "block" ? layer.block : layer.kind}_${i}`,
+            ...(i === 0 ? { inputShape: topology.inputShape } : {}),
+            weightsFollow,
+          }),
+        );
+      }),
+    );
   } catch (err) {
     model.dispose();
     throw cannotBuild(err);
@@ -89,17 +93,32 @@ async function buildTopology(spec: ModelSpec, weightsFollow: boolean): Promise<t
 /**
  * Builds the model; a spec the api layer validated can still fail in TensorFlow.js (say, a bad JSON
  * topology). `weightsFollow`: the caller sets every weight next (a restore), so skip the random draws.
+ * `maxModelBytes`: the server's whole memory budget; a model whose weights (with their optimizer
+ * slots) exceed it is refused as its weights are created, before the one over it is allocated.
  */
-export async function buildModel(spec: ModelSpec, weightsFollow = false): Promise<tf.LayersModel> {
-  const model = await buildTopology(spec, weightsFollow);
+export async function buildModel(
+  spec: ModelSpec,
+  weightsFollow = false,
+  maxModelBytes?: number,
+): Promise<tf.LayersModel> {
+  const budget = new WeightBudget(maxModelBytes);
+  let model: tf.LayersModel;
+  try {
+    model = await buildTopology(spec, weightsFollow, budget);
+  } catch (err) {
+    // A build that failed half way leaves the weights it made so far to nobody.
+    budget.releaseCreated();
+    throw err;
+  }
   try {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {
       throw new ModelbayError(Code.INVALID_ARGUMENT, "spec: only models with one input and one output are supported");
     }
-    compile(model, spec.compile);
+    budget.run(() => compile(model, spec.compile));
     return model;
   } catch (err) {
     model.dispose();
+    budget.releaseCreated();
     throw cannotBuild(err);
   }
 }

@@ -59,7 +59,8 @@ function declaredWidth(config: Json): number | undefined {
  * A lower bound on the weights of a Keras JSON topology (as TensorFlow.js reads it), from the layers
  * whose weights follow from their config alone: Dense (its input width where a Sequential model
  * makes it known, else 1) and Embedding. Other layers count nothing, so the bound never refuses a
- * model that fits; it catches a Dense or Embedding of absurd size before TensorFlow.js allocates it.
+ * model that fits. It lets the registry refuse (or make room) before the build; the build itself
+ * counts every weight of any layer as it is created (weight-budget.ts).
  */
 export function kerasParametersAtLeast(json: string): number {
   let parsed: unknown;

@@ -318,17 +318,24 @@ export interface WorkerEngineOptions {
   kind?: WorkerKind;
   /** Extra environment of the worker, e.g. CUDA_VISIBLE_DEVICES for a GPU's process. */
   env?: Record<string, string>;
+  /** The server's whole memory budget: the worker refuses to build a model over it. */
+  maxModelBytes?: number;
 }
 
 export async function createWorkerEngine(
   choice: BackendChoice,
   options: WorkerEngineOptions = {},
 ): Promise<WorkerEngine> {
-  const { device = "cpu:0", observer, kind = "thread", env = {} } = options;
+  const { device = "cpu:0", observer, kind = "thread", env = {}, maxModelBytes } = options;
   setTensorflowDefaults();
+  const init: WorkerInit = {
+    backend: choice,
+    device,
+    ...(maxModelBytes !== undefined && Number.isFinite(maxModelBytes) ? { maxModelBytes } : {}),
+  };
   let current: DeviceWorker;
   const spawn = async () => {
-    current = new DeviceWorker({ backend: choice, device }, () => undefined, observer, kind, env);
+    current = new DeviceWorker(init, () => undefined, observer, kind, env);
     return current.ready;
   };
   const backend = await spawn();

@@ -41,7 +41,10 @@ function need<T>(map: Map<number, T>, handle: number, what: string): T {
 async function main(): Promise<void> {
   let engine: Awaited<ReturnType<typeof createInProcessEngine>>;
   try {
-    engine = await createInProcessEngine(init.backend);
+    engine = await createInProcessEngine(
+      init.backend,
+      init.maxModelBytes === undefined ? {} : { maxModelBytes: init.maxModelBytes },
+    );
   } catch (err) {
     port.postMessage({ ready: false, message: err instanceof Error ? err.message : String(err) } satisfies Ready);
     return;

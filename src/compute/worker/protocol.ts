@@ -10,6 +10,8 @@ export interface WorkerInit {
   backend: BackendChoice;
   /** Device this worker owns, e.g. "cpu:0" or "gpu:1". */
   device: string;
+  /** The server's whole memory budget in bytes; absent for none (JSON has no Infinity). */
+  maxModelBytes?: number;
 }
 
 export type Request =
