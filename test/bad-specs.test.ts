@@ -5,8 +5,14 @@ import * as grpc from "@grpc/grpc-js";
 import { specFromWire } from "../src/api/spec-codec.js";
 import { parametersBeforeBuild, sequentialSize } from "../src/compute/spec-size.js";
 import type { Activation, ModelSpec } from "../src/gen/modelbay/v1/model.js";
+import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { blockSpec, denseSpec } from "./helpers/specs.js";
+import { floatTensor } from "./helpers/tensors.js";
+import { collect, ofKind, trainRequest } from "./helpers/training.js";
+
+/** Training data given inline. */
+const inline = (x: Tensor, y: Tensor) => ({ source: { $case: "inline" as const, inline: { x, y } } });
 
 let t: TestServer;
 before(async () => {
@@ -279,4 +285,71 @@ test("the size counted before building is what the built model holds", async () 
 
 test("an unknown model is NOT_FOUND", async () => {
   await assert.rejects(t.client.getModel({ modelId: "nobody" }), { code: grpc.status.NOT_FOUND });
+});
+
+test("a Keras JSON model that builds but cannot compute is INVALID_ARGUMENT when it is made", async () => {
+  // TensorFlow.js builds this softmax (over axis 1 of a rank-3 input) but cannot run it.
+  const spec = kerasSequential([{ class_name: "Softmax", config: { axis: 1, batch_input_shape: [null, 2, 2] } }]);
+  await assert.rejects(t.client.createModel({ modelId: "no-compute", spec }), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
+    assert.match(
+      err.details,
+      /^spec: the model builds but cannot compute an input of shape \[1, 2, 2\]: Softmax along/,
+    );
+    return true;
+  });
+  await assert.rejects(t.client.getModel({ modelId: "no-compute" }), { code: grpc.status.NOT_FOUND });
+  // A declared shape that is not a list of sizes is refused by name, not as an internal error.
+  const odd = kerasSequential([{ class_name: "Dense", config: { units: 1, batch_input_shape: {} } }]);
+  await assert.rejects(t.client.createModel({ modelId: "odd-shape", spec: odd }), {
+    code: grpc.status.INVALID_ARGUMENT,
+  });
+});
+
+test("what a Keras JSON model's layers refuse at Predict or Train is the caller's INVALID_ARGUMENT", async () => {
+  const embedding = kerasSequential([
+    { class_name: "Embedding", config: { input_dim: 5, output_dim: 2, batch_input_shape: [null, 3] } },
+    { class_name: "Flatten", config: {} },
+    { class_name: "Dense", config: { units: 1 } },
+  ]);
+  await t.client.createModel({ modelId: "embed", spec: embedding });
+  const ids = (values: number[]) => floatTensor(Float32Array.from(values), [1, 3], true);
+  await t.client.predict({ modelId: "embed", inputs: [ids([0, 4, 2])], rawOutput: true });
+  // Category 7 of an embedding of 5: the input checks pass (shape, dtype), the layer refuses it.
+  await assert.rejects(
+    t.client.predict({ modelId: "embed", inputs: [ids([0, 7, 2])], rawOutput: true }),
+    (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
+      assert.match(err.details, /^the model cannot compute this input: .*index value 7/);
+      return true;
+    },
+  );
+  await t.client.predict({ modelId: "embed", inputs: [ids([1, 1, 1])], rawOutput: true });
+
+  // An output of free size takes labels of any size there; TensorFlow.js then finds they do not fit.
+  const free = kerasSequential([
+    { class_name: "Conv1D", config: { filters: 2, kernel_size: 2, batch_input_shape: [null, null, 3] } },
+  ]);
+  await t.client.createModel({ modelId: "free", spec: free });
+  const x = floatTensor(new Float32Array(4 * 5 * 3).fill(0.5), [4, 5, 3], true);
+  const fits = floatTensor(new Float32Array(4 * 4 * 2), [4, 4, 2], true);
+  const misfits = floatTensor(new Float32Array(4 * 3 * 2), [4, 3, 2], true);
+  const train = (y: typeof x) =>
+    collect(t.client, { ...trainRequest("free", 4, { epochs: 1, batchSize: 2 }), data: inline(x, y) });
+  assert.ok(ofKind(await train(fits), "completed").length === 1, "labels that fit the free output train");
+  const failed = ofKind(await train(misfits), "failed")[0]?.failed;
+  assert.equal(failed?.code, grpc.status.INVALID_ARGUMENT, failed?.message);
+  assert.match(failed?.message ?? "", /^the model cannot train on this data: Incompatible shapes/);
+
+  // A model without trainable weights is refused before a job starts.
+  const still = kerasSequential([
+    { class_name: "Activation", config: { activation: "relu", batch_input_shape: [null, 10] } },
+  ]);
+  await t.client.createModel({ modelId: "still", spec: still });
+  await assert.rejects(collect(t.client, trainRequest("still", 8)), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.FAILED_PRECONDITION, err.details);
+    assert.match(err.details, /no trainable weights/);
+    return true;
+  });
+  for (const modelId of ["embed", "free", "still"]) await t.client.deleteModel({ modelId, deleteCheckpoints: false });
 });

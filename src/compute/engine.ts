@@ -16,6 +16,8 @@ export interface ModelDescription {
   inputs: TensorSignature[];
   outputs: TensorSignature[];
   parameterCount: number;
+  /** Of those, the ones training updates (a model without any cannot be trained). */
+  trainableParameterCount: number;
   weightBytes: number;
 }
 

@@ -14,42 +14,87 @@ import type {
   StateCapture,
 } from "./engine.js";
 import { createGraphTrainer, type GraphTrainer } from "./graph/graph-trainer.js";
+import { refusedByLayers } from "./layer-errors.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
 import { loadSavedModel } from "./saved-model.js";
 import { readTensorBytesInto } from "./tensor-bytes-into.js";
 import { fromTensor, readsReturnCopies, releaseHostCopy, toDType, toTensor } from "./tensor-conversion.js";
-import { BYTES_PER_ELEMENT, TENSORFLOW_ALIGNMENT_BYTES, type TensorData } from "./tensor-data.js";
+import {
+  BYTES_PER_ELEMENT,
+  elementCount,
+  TENSORFLOW_ALIGNMENT_BYTES,
+  type TensorData,
+  type TensorSignature,
+} from "./tensor-data.js";
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
 
 function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
-  const signature = (t: tf.SymbolicTensor, name: string) => {
-    // A topology read from a file can declare anything; what Predict checks against and GetModel
-    // reports must be sizes (-1: any) and a dtype it serves.
-    const shape = t.shape.map((d) => d ?? -1);
-    if (!shape.every((d) => Number.isSafeInteger(d) && d >= -1) || !(t.dtype in BYTES_PER_ELEMENT)) {
+  const signature = (t: tf.SymbolicTensor, name: string): TensorSignature => {
+    // A topology read from a file can declare anything (even a shape that is not a list); what
+    // Predict checks against and GetModel reports must be sizes (-1: any) and a dtype it serves.
+    const declared: unknown = t.shape;
+    const shape = Array.isArray(declared) ? declared.map((d: unknown) => d ?? -1) : [declared];
+    const sizes = (s: unknown[]): s is number[] => s.every((d) => Number.isSafeInteger(d) && (d as number) >= -1);
+    if (!sizes(shape) || !(t.dtype in BYTES_PER_ELEMENT)) {
       throw new ModelbayError(
         Code.INVALID_ARGUMENT,
-        `the model's ${name} is ${t.dtype} [${shape.join(", ")}]; expected float32, int32 or bool with sizes`,
+        `the model's ${name} is ${t.dtype} ${JSON.stringify(declared)}; expected float32, int32 or bool with sizes`,
       );
     }
     return { name, dtype: toDType(t.dtype), shape };
   };
-  const weights = model.weights;
-  const parameterCount = weights.reduce((n, w) => n + w.shape.reduce<number>((a, d) => a * (d ?? 0), 1), 0);
+  const count = (weights: tf.LayerVariable[]) =>
+    weights.reduce((n, w) => n + w.shape.reduce<number>((a, d) => a * (d ?? 0), 1), 0);
+  const parameterCount = count(model.weights);
   return {
     inputs: model.inputs.map((t) => signature(t, spec.inputName)),
     outputs: model.outputs.map((t) => signature(t, spec.outputName)),
     parameterCount,
+    trainableParameterCount: count(model.trainableWeights),
     weightBytes: parameterCount * 4,
   };
 }
 
-/** The model with its description, or freed if it cannot be described. */
+/** Rows up to this size are tried (256 KiB of float32: tabular rows, short sequences, small images). */
+const CHECKED_ROW_ELEMENTS = 2 ** 16;
+
+/** Whether a layer is or wraps a recurrent one (tfjs-layers steps those in JavaScript, one op per step). */
+function recurrent(layer: tf.layers.Layer): boolean {
+  if (layer instanceof tf.RNN) return true;
+  if (layer instanceof tf.LayersModel) return layer.layers.some(recurrent);
+  const inner: unknown = (layer as { layer?: unknown }).layer;
+  return inner instanceof tf.layers.Layer && recurrent(inner);
+}
+
+/**
+ * A Keras JSON topology can put together layers that build but cannot compute (a softmax over an
+ * axis TensorFlow.js does not support, a category encoding of too high a rank): one row of zeros
+ * through it finds out when the model is made, not at its first Predict. Only where that row is
+ * known and cheap: not when a dimension other than the batch is free (no one size fits every model),
+ * for rows over CHECKED_ROW_ELEMENTS, or through recurrent layers, whose cost grows with a sequence
+ * length the row alone does not bound (a million steps hold the device for minutes). What is not
+ * tried here is still answered as the caller's error at Predict (layer-errors.ts).
+ */
+function checkComputes(model: tf.LayersModel, input: TensorSignature): void {
+  const dims = input.shape.slice(1);
+  if (dims.some((d) => d < 0) || elementCount(dims) > CHECKED_ROW_ELEMENTS || model.layers.some(recurrent)) return;
+  const shape = [1, ...dims];
+  refusedByLayers(`spec: the model builds but cannot compute an input of shape [${shape.join(", ")}]`, () =>
+    tf.tidy(() => {
+      model.predict(tf.zeros(shape, input.dtype));
+    }),
+  );
+}
+
+/** The model with its description, or freed if it cannot be described or cannot compute. */
 function described(model: tf.LayersModel, spec: ModelSpec): InProcessModel {
   try {
-    return new InProcessModel(model, describe(model, spec));
+    const description = describe(model, spec);
+    const input = description.inputs[0];
+    if (spec.topology.kind === "keras-json" && input) checkComputes(model, input);
+    return new InProcessModel(model, description);
   } catch (err) {
     model.dispose();
     throw err;
@@ -71,17 +116,21 @@ class InProcessModel implements ComputeModel {
   async predict(input: TensorData): Promise<TensorData> {
     await this.syncFromGraph();
     const forward = this.forward;
-    const output = tf.tidy(() =>
-      forward
-        ? forward.run(toTensor(input))
-        : // tfjs predicts in batches of 32 by default; large slices keep per-op overhead negligible.
-          (this.model.predict(toTensor(input), { batchSize: FORWARD_CHUNK_ROWS }) as tf.Tensor),
-    );
+    const output = tf.tidy(() => (forward ? forward.run(toTensor(input)) : this.layersPredict(toTensor(input))));
     try {
       return await fromTensor(output);
     } finally {
       output.dispose();
     }
+  }
+
+  /** tfjs-layers' predict, for models of any layers (layer-errors.ts says what a refusal means). */
+  private layersPredict(input: tf.Tensor): tf.Tensor {
+    return refusedByLayers(
+      "the model cannot compute this input",
+      // tfjs predicts in batches of 32 by default; large slices keep per-op overhead negligible.
+      () => this.model.predict(input, { batchSize: FORWARD_CHUNK_ROWS }) as tf.Tensor,
+    );
   }
 
   async getWeights(): Promise<NamedTensorData[]> {

@@ -83,6 +83,7 @@ async function describeSavedModel(api: SavedModelApi, dir: string): Promise<Mode
     inputs: [signatureOf(inKey, inTensor, "input")],
     outputs: [signatureOf(outKey, outTensor, "output")],
     parameterCount: 0,
+    trainableParameterCount: 0,
     weightBytes: 0,
   };
 }

@@ -3,6 +3,7 @@
 // so progress, cancellation and checkpoints happen between calls, never inside a step.
 import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
+import { refusedByLayers } from "./layer-errors.js";
 import { computeLoss, computeMetric, METRIC_NAME } from "./losses.js";
 import type { LossKind, MetricKind } from "./model-spec.js";
 import { toTensor } from "./tensor-conversion.js";
@@ -69,23 +70,25 @@ export function createTrainer(
         for (let b = firstBatch; b < last; b++) {
           const start = b * batchSize;
           const size = Math.min(batchSize, rows - start);
-          const scalars = tf.tidy(() => {
-            const xb = batchRows(x, order, start, size);
-            const yb = batchRows(y, order, start, size);
-            let metricValues: tf.Scalar[] = [];
-            const cost = optimizer.minimize(
-              () => {
-                const prediction = model.apply(xb, { training: true }) as tf.Tensor;
-                // Metrics use this step's predictions (before the update), as Keras reports them;
-                // kept, because minimize() disposes everything else computed in here.
-                metricValues = metrics.map((m) => tf.keep(computeMetric(m, loss, yb, prediction)));
-                return computeLoss(loss, yb, prediction);
-              },
-              true,
-              variables(),
-            ) as tf.Scalar;
-            return tf.stack([cost, ...metricValues]);
-          });
+          const scalars = refusedByLayers("the model cannot train on this data", () =>
+            tf.tidy(() => {
+              const xb = batchRows(x, order, start, size);
+              const yb = batchRows(y, order, start, size);
+              let metricValues: tf.Scalar[] = [];
+              const cost = optimizer.minimize(
+                () => {
+                  const prediction = model.apply(xb, { training: true }) as tf.Tensor;
+                  // Metrics use this step's predictions (before the update), as Keras reports them;
+                  // kept, because minimize() disposes everything else computed in here.
+                  metricValues = metrics.map((m) => tf.keep(computeMetric(m, loss, yb, prediction)));
+                  return computeLoss(loss, yb, prediction);
+                },
+                true,
+                variables(),
+              ) as tf.Scalar;
+              return tf.stack([cost, ...metricValues]);
+            }),
+          );
           pending.push({ size, scalars });
         }
         // One read per call rather than per step keeps the backend busy between steps.
@@ -120,12 +123,17 @@ export async function evaluateModel(
 ): Promise<Record<string, number>> {
   const { loss, metrics } = opts;
   if (xEval.shape[0] === 0) throw new ModelbayError(Code.INVALID_ARGUMENT, "validation data is empty");
-  const scalars = tf.tidy(() => {
-    const xt = toTensor(xEval);
-    const yt = toTensor(yEval);
-    const prediction = model.predict(xt, { batchSize: 4096 }) as tf.Tensor;
-    return tf.stack([computeLoss(loss, yt, prediction), ...metrics.map((m) => computeMetric(m, loss, yt, prediction))]);
-  });
+  const scalars = refusedByLayers("the model cannot evaluate this validation data", () =>
+    tf.tidy(() => {
+      const xt = toTensor(xEval);
+      const yt = toTensor(yEval);
+      const prediction = model.predict(xt, { batchSize: 4096 }) as tf.Tensor;
+      return tf.stack([
+        computeLoss(loss, yt, prediction),
+        ...metrics.map((m) => computeMetric(m, loss, yt, prediction)),
+      ]);
+    }),
+  );
   try {
     const values = await scalars.data();
     const out: Record<string, number> = { loss: values[0] as number };

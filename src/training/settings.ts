@@ -83,8 +83,9 @@ function checkLabels(y: TensorData, loss: LossKind, output: TensorSignature, fie
     }
     return;
   }
+  // A free dimension of the output (-1) takes whatever size the model makes of its input.
   const want = [rows, ...output.shape.slice(1)];
-  if (y.shape.length !== want.length || want.some((d, i) => d !== y.shape[i])) {
+  if (y.shape.length !== want.length || want.some((d, i) => d !== -1 && d !== y.shape[i])) {
     throw invalidArgument(
       field,
       `labels of shape [${y.shape.join(", ")}] do not fit loss ${loss} with the model's output [${output.shape.join(", ")}]; expected [${want.join(", ")}]`,
@@ -95,7 +96,7 @@ function checkLabels(y: TensorData, loss: LossKind, output: TensorSignature, fie
 
 export function checkSettings(
   s: TrainSettings,
-  model: { inputs: TensorSignature[]; outputs: TensorSignature[] },
+  model: { inputs: TensorSignature[]; outputs: TensorSignature[]; trainableParameterCount: number },
   loss: LossKind | undefined,
   limits: TrainLimits,
 ): LossKind {
@@ -104,6 +105,8 @@ export function checkSettings(
       Code.FAILED_PRECONDITION,
       "the model's spec has no loss (spec.compile.loss); it cannot be trained",
     );
+  if (model.trainableParameterCount === 0)
+    throw new ModelbayError(Code.FAILED_PRECONDITION, "the model has no trainable weights; it cannot be trained");
   if (!Number.isInteger(s.epochs) || s.epochs <= 0)
     throw invalidArgument("epochs", `must be positive, got ${s.epochs}`);
   if (!Number.isInteger(s.batchSize) || s.batchSize <= 0)

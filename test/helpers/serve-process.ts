@@ -10,6 +10,8 @@ export interface ServedProcess {
   address: string;
   /** The server's log without its per-call lines: warnings, errors, anything TensorFlow printed. */
   notableLog: () => string;
+  /** Every line the server logged at level error. */
+  loggedErrors: () => string[];
 }
 
 function notableLines(log: string): string {
@@ -29,7 +31,14 @@ export function serveProcess(dir: string, args: string[]): Promise<ServedProcess
     child.stderr?.on("data", (chunk: Buffer) => {
       log += chunk.toString();
       const serving = log.match(/"msg":"serving".*?"address":"([^"]+)"/);
-      if (serving?.[1]) resolve({ child, address: serving[1], notableLog: () => notableLines(log) });
+      if (serving?.[1]) {
+        resolve({
+          child,
+          address: serving[1],
+          notableLog: () => notableLines(log),
+          loggedErrors: () => log.split("\n").filter((line) => line.includes('"level":"error"')),
+        });
+      }
     });
     child.on("exit", (code) => reject(new Error(`serve exited early with ${code}: ${log}`)));
   });

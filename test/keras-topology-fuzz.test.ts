@@ -1,0 +1,196 @@
+// Random Keras JSON topologies, against `modelbay serve` in its own process. A Keras JSON spec can
+// assemble any of TensorFlow.js's layers with any config; whatever the server makes of one must be
+// OK or the caller's error, at every step: CreateModel, Predict, Train, Checkpoint and Restore. A
+// model that trained and was checkpointed must predict the same bytes once restored. The server must
+// stay up and log no unexpected error. MODELBAY_KERAS_FUZZ_SEED and MODELBAY_KERAS_FUZZ_ROUNDS
+// replay or widen a run.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { connect, type ModelbayClient } from "../src/cli/client.js";
+import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
+import { Random } from "./helpers/fuzz-messages.js";
+import { serveProcess } from "./helpers/serve-process.js";
+import { tempDir } from "./helpers/server.js";
+import { denseSpec } from "./helpers/specs.js";
+import { floatTensor } from "./helpers/tensors.js";
+
+const seed = Number(process.env.MODELBAY_KERAS_FUZZ_SEED ?? 20261126);
+const rounds = Number(process.env.MODELBAY_KERAS_FUZZ_ROUNDS ?? 300);
+const Status = grpc.status;
+
+/** What a bad topology, or data a model cannot take, may be answered with. */
+const callerMistakes = new Set([
+  Status.INVALID_ARGUMENT,
+  Status.FAILED_PRECONDITION,
+  Status.RESOURCE_EXHAUSTED,
+  Status.OUT_OF_RANGE,
+]);
+
+/** Layers most configs build; half the topologies use only these, so that later steps get exercised. */
+const COMMON = [
+  "Dense",
+  "LSTM",
+  "GRU",
+  "SimpleRNN",
+  "Conv1D",
+  "Flatten",
+  "Dropout",
+  "BatchNormalization",
+  "LayerNormalization",
+  "Activation",
+  "GlobalAveragePooling1D",
+  "MaxPooling1D",
+  "Bidirectional",
+  "TimeDistributed",
+  "Embedding",
+  "PReLU",
+  "LeakyReLU",
+  "Masking",
+  "GaussianNoise",
+];
+const ALL = [
+  ...COMMON,
+  ...["Conv2D", "Conv3D", "Conv2DTranspose", "Conv3DTranspose", "SeparableConv1D", "SeparableConv2D"],
+  ...["DepthwiseConv2D", "Cropping2D", "UpSampling2D", "ZeroPadding2D", "MaxPooling2D", "MaxPooling3D"],
+  ...["AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "GlobalAveragePooling2D"],
+  ...["GlobalMaxPooling1D", "GlobalMaxPooling2D", "Reshape", "Permute", "RepeatVector", "ConvLSTM2D"],
+  ...["SpatialDropout1D", "GaussianDropout", "AlphaDropout", "ReLU", "ELU", "Softmax", "ThresholdedReLU"],
+  ...["Rescaling", "CenterCrop", "Resizing", "CategoryEncoding", "RandomWidth", "RandomHeight"],
+  ...["InputLayer", "Lambda", "NoSuchLayer"],
+];
+const KEYS = [
+  ...["units", "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "activation"],
+  ...["use_bias", "pool_size", "target_shape", "dims", "n", "input_dim", "output_dim", "return_sequences"],
+  ...["return_state", "go_backwards", "stateful", "axis", "rate", "stddev", "mask_value", "alpha", "cropping"],
+  ...["size", "depth_multiplier", "recurrent_activation", "dropout", "momentum", "epsilon", "scale", "offset"],
+  ...["height", "width", "num_tokens", "output_mode", "interpolation", "merge_mode", "layer", "factor"],
+];
+const ODD_VALUES: unknown[] = [
+  ...[0, 1, 2, 3, 8, -1, -3, 2 ** 31, 1.5, 1e9, Number.NaN, null, true, false, {}, [], [2], [2, 2], [0, 0], [-1, 2]],
+  ...["same", "valid", "causal", "channels_first", "channels_last", "relu", "softmax", "nope", "x"],
+];
+
+type LayerJson = { class_name: string; config: Record<string, unknown> };
+
+function randomLayer(r: Random, common: boolean, inputShape: unknown): LayerJson {
+  const kind = r.pick(common ? COMMON : ALL);
+  const int = (lo: number, hi: number) => lo + r.int(hi - lo + 1);
+  const c: Record<string, unknown> = { name: `l${r.int(100)}` };
+  // Configs that build, for the layers that need one; then, half the time, a few odd values.
+  if (["Dense", "LSTM", "GRU", "SimpleRNN"].includes(kind)) c.units = int(1, 8);
+  if (/^(Conv|SeparableConv)/.test(kind)) Object.assign(c, { filters: int(1, 4), kernel_size: int(1, 3) });
+  if (kind === "DepthwiseConv2D") c.kernel_size = int(1, 3);
+  if (kind === "Reshape") c.target_shape = [int(1, 4), -1];
+  if (kind === "Permute") c.dims = [2, 1];
+  if (kind === "RepeatVector") c.n = int(1, 3);
+  if (kind === "Embedding") Object.assign(c, { input_dim: int(1, 20), output_dim: int(1, 4) });
+  if (kind === "Activation") c.activation = r.pick(["relu", "tanh", "softmax", "nope"]);
+  if (kind === "Bidirectional" || kind === "TimeDistributed") {
+    const inner = r.pick(["LSTM", "Dense", "GRU", "Conv1D"]);
+    c.layer = { class_name: inner, config: { units: int(1, 4), filters: 2, kernel_size: 1 } };
+  }
+  if (/Dropout|Noise/.test(kind)) Object.assign(c, { rate: r.next(), stddev: r.next() });
+  if (kind === "Rescaling") Object.assign(c, { scale: 0.5, offset: 0 });
+  if (kind === "CenterCrop" || kind === "Resizing") Object.assign(c, { height: int(1, 4), width: int(1, 4) });
+  if (kind === "CategoryEncoding")
+    Object.assign(c, { num_tokens: int(1, 10), output_mode: r.pick(["multiHot", "oneHot", "count"]) });
+  if (r.chance(0.5)) for (let i = int(1, 3); i > 0; i--) c[r.pick(KEYS)] = r.pick(ODD_VALUES);
+  if (inputShape !== undefined) c.batch_input_shape = inputShape;
+  return { class_name: kind, config: c };
+}
+
+function randomTopology(r: Random): string {
+  const shape: unknown[] = [null];
+  for (let i = 1 + r.int(4); i > 0; i--) shape.push(r.chance(0.7) ? 1 + r.int(6) : r.pick([0, -2, 8, 1e6, null]));
+  const common = r.chance(0.5);
+  const layers = Array.from({ length: 1 + r.int(4) }, (_, i) =>
+    randomLayer(r, common, i > 0 ? undefined : r.chance(0.95) ? shape : r.pick(ODD_VALUES)),
+  );
+  return JSON.stringify({ class_name: r.chance(0.97) ? "Sequential" : "Model", config: { name: "k", layers } });
+}
+
+/** A tensor of `rows` rows for a signature, free dimensions set to 2; undefined if over a million values. */
+function rowsFor(r: Random, signature: number[], rows: number, fill?: number) {
+  const shape = signature.map((d, i) => (i === 0 ? rows : d < 0 ? 2 : d));
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count > 1e6) return undefined;
+  return floatTensor(
+    Float32Array.from({ length: count }, () => fill ?? r.next() * 4 - 1),
+    shape,
+    true,
+  );
+}
+
+/** Runs one round's steps on a created model; throws a ServiceError-like value at the first refusal. */
+async function useModel(client: ModelbayClient, r: Random, id: string): Promise<"predicted" | "restored" | "skipped"> {
+  const { model } = await client.getModel({ modelId: id });
+  const x = rowsFor(r, model?.inputs[0]?.shape ?? [], 3);
+  const y = rowsFor(r, model?.outputs[0]?.shape ?? [], 3, 0.5);
+  if (!x || !y) return "skipped";
+  const predict = () => client.predict({ modelId: id, inputs: [x], rawOutput: true });
+  await predict();
+  const train = client.train({
+    modelId: id,
+    data: { source: { $case: "inline", inline: { x, y } } },
+    ...{ validationSplit: 0, epochs: 1, batchSize: 2, shuffle: true, seed: 1, progressIntervalMs: 0, detach: false },
+  });
+  for await (const event of train) {
+    if (event.event?.$case === "failed") {
+      const { code, message } = event.event.failed;
+      throw Object.assign(new Error(message), { code, details: message });
+    }
+  }
+  const before = await predict();
+  const saved = await client.checkpoint({ modelId: id });
+  const checkpointId = saved.checkpoint?.checkpointId ?? "";
+  await client.restore({
+    source: { $case: "checkpoint", checkpoint: { modelId: id, checkpointId } },
+    targetModelId: "",
+    resume: true,
+  });
+  const after = await predict();
+  const bytes = (p: typeof after) => Buffer.from(p.outputs[0]?.rawContents ?? []);
+  assert.ok(bytes(before).equals(bytes(after)), `restored model ${id} predicts differently from before its checkpoint`);
+  return "restored";
+}
+
+test(`random Keras JSON topologies (${rounds}, seed ${seed}) are served or refused as the caller's error`, async () => {
+  const served = await serveProcess(tempDir("modelbay-keras-fuzz-"), []);
+  const client = connect(served.address);
+  const r = new Random(seed);
+  const tally = new Map<string, number>();
+  const count = (key: string) => tally.set(key, (tally.get(key) ?? 0) + 1);
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const kerasJson = randomTopology(r);
+      const id = `k${round}`;
+      const spec: ModelSpec = { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } };
+      const refused = (step: string) => (err: unknown) => {
+        const { code, details } = err as grpc.ServiceError;
+        if (code === undefined) throw err;
+        count(`${step} ${Status[code]}`);
+        assert.ok(
+          callerMistakes.has(code) && details.length > 0,
+          `round ${round} (seed ${seed}), ${step}: ${Status[code]} "${details}" for ${kerasJson}\n${served.notableLog()}`,
+        );
+      };
+      const created = await client.createModel({ modelId: id, spec }).then(() => true, refused("create"));
+      if (created) {
+        const outcome = await useModel(client, r, id).catch((err: unknown) => {
+          refused("use")(err);
+          return "refused";
+        });
+        count(outcome);
+        await client.deleteModel({ modelId: id, deleteCheckpoints: true });
+      }
+      assert.equal(served.child.exitCode, null, `the server exited at round ${round}`);
+    }
+    assert.deepEqual(served.loggedErrors(), [], "the server logged unexpected errors");
+  } finally {
+    client.close();
+    served.child.kill();
+  }
+  // A fuzz that never gets a model to train and restore tests little past CreateModel.
+  assert.ok((tally.get("restored") ?? 0) >= rounds / 20, `too few models went all the way: ${[...tally]}`);
+});
