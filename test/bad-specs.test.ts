@@ -299,6 +299,18 @@ test("a Keras JSON model that builds but cannot compute is INVALID_ARGUMENT when
     return true;
   });
   await assert.rejects(t.client.getModel({ modelId: "no-compute" }), { code: grpc.status.NOT_FOUND });
+  // A declared dimension of size 0: such a Conv3DTranspose, run, ended the process with SIGFPE.
+  const zero = kerasSequential([
+    {
+      class_name: "Conv3DTranspose",
+      config: { name: "up", filters: 2, kernel_size: 2, batch_input_shape: [null, 3, 5, 2, 0] },
+    },
+  ]);
+  await assert.rejects(t.client.createModel({ modelId: "zero", spec: zero }), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
+    assert.match(err.details, /layer "up" has an input of shape \[null,3,5,2,0\], with a dimension of size 0/);
+    return true;
+  });
   // A declared shape that is not a list of sizes is refused by name, not as an internal error.
   const odd = kerasSequential([{ class_name: "Dense", config: { units: 1, batch_input_shape: {} } }]);
   await assert.rejects(t.client.createModel({ modelId: "odd-shape", spec: odd }), {
@@ -337,6 +349,19 @@ test("what a Keras JSON model's layers refuse at Predict or Train is the caller'
   const train = (y: typeof x) =>
     collect(t.client, { ...trainRequest("free", 4, { epochs: 1, batchSize: 2 }), data: inline(x, y) });
   assert.ok(ofKind(await train(fits), "completed").length === 1, "labels that fit the free output train");
+  // A free axis sent empty holds no data (and some TensorFlow kernels divide by its size).
+  const empty = floatTensor(new Float32Array(0), [2, 0, 3], true);
+  await assert.rejects(t.client.predict({ modelId: "free", inputs: [empty], rawOutput: true }), {
+    code: grpc.status.INVALID_ARGUMENT,
+    message: /dimension 1 of shape \[2, 0, 3\] is 0/,
+  });
+  await assert.rejects(
+    collect(t.client, {
+      ...trainRequest("free", 2),
+      data: inline(empty, floatTensor(new Float32Array(0), [2, 0, 2], true)),
+    }),
+    { code: grpc.status.INVALID_ARGUMENT, message: /data\.x: dimension 1 of shape \[2, 0, 3\] is 0/ },
+  );
   const failed = ofKind(await train(misfits), "failed")[0]?.failed;
   assert.equal(failed?.code, grpc.status.INVALID_ARGUMENT, failed?.message);
   assert.match(failed?.message ?? "", /^the model cannot train on this data: Incompatible shapes/);

@@ -155,12 +155,25 @@ test("models that are not plain Dense stacks have no direct forward pass", async
       [8, "elu"],
       [1, "linear"],
     ]),
+    // Dense layers that are not matrix products of vectors, or that train with more than the loss.
+    keras([{ units: 8, batch_input_shape: [null, 1, 6] }]),
+    keras([
+      { units: 8, batch_input_shape: [null, 6], kernel_regularizer: { class_name: "L1L2", config: { l2: 0.1 } } },
+    ]),
+    keras([{ units: 8, batch_input_shape: [null, 6], kernel_constraint: { class_name: "NonNeg", config: {} } }]),
   ]) {
     const model = await buildModel(s);
     try {
-      assert.equal(denseForward(model), undefined);
+      assert.equal(denseForward(model), undefined, JSON.stringify(s.topology));
     } finally {
       model.dispose();
     }
   }
 });
+
+/** A Keras JSON Sequential topology of Dense layers with the given configs. */
+function keras(configs: Record<string, unknown>[]): ModelSpec {
+  const layers = configs.map((config) => ({ class_name: "Dense", config }));
+  const json = JSON.stringify({ class_name: "Sequential", config: { name: "k", layers } });
+  return { ...spec(6, []), topology: { kind: "keras-json", json } };
+}

@@ -49,30 +49,62 @@ test("under CI the parity test runs", { skip: process.env.CI !== "true" && "not 
   assert.ok(!unavailable, "MODELBAY_PARITY_PYTHON must point at a Python with TensorFlow under CI");
 });
 
-test("per-epoch losses match Keras from the same weights and data order", {
-  skip: unavailable && "no Python TensorFlow (MODELBAY_PARITY_PYTHON)",
-}, async () => {
-  await t.client.createModel({ modelId: "parity", spec: denseSpec(123) });
-  const weights = await t.server.sessions.get("parity").model.getWeights();
+/** Keras' per-epoch losses for the model `kind` from the weights of model `modelId`, against ours. */
+async function compareWithKeras(modelId: string, kind: "classic" | "regularized"): Promise<void> {
+  const weights = await t.server.sessions.get(modelId).model.getWeights();
   for (const [i, w] of weights.entries()) fs.writeFileSync(path.join(dir, `w${i}.npy`), writeNpy(w.tensor));
   // The same rows trainRequest() sends.
   const { x, y } = regressionData(ROWS);
   fs.writeFileSync(path.join(dir, "x.npy"), writeNpy({ dtype: "float32", shape: [ROWS, 10], data: x }));
   fs.writeFileSync(path.join(dir, "y.npy"), writeNpy({ dtype: "float32", shape: [ROWS, 1], data: y }));
 
-  const keras = runPython([path.join(import.meta.dirname, "parity", "keras_classic.py"), dir, String(EPOCHS), "32"]);
+  const script = path.join(import.meta.dirname, "parity", "keras_classic.py");
+  const keras = runPython([script, dir, String(EPOCHS), "32", kind]);
   const events = await collect(
     t.client,
-    trainRequest("parity", ROWS, { epochs: EPOCHS, batchSize: 32, shuffle: false }),
+    trainRequest(modelId, ROWS, { epochs: EPOCHS, batchSize: 32, shuffle: false }),
   );
   const ours = events.flatMap((e) => (e.event?.$case === "epochEnd" ? [e.event.epochEnd.loss] : []));
   const theirs = (JSON.parse((await keras).trim().split("\n").pop() ?? "{}") as { losses: number[] }).losses;
   assert.equal(ours.length, EPOCHS);
   assert.equal(theirs.length, EPOCHS);
   const report = ours.map((o, i) => `${i + 1}: ${o.toPrecision(6)} vs ${theirs[i]?.toPrecision(6)}`).join("; ");
-  process.stderr.write(`keras parity per epoch (modelbay vs Keras): ${report}\n`);
+  process.stderr.write(`keras parity per epoch, ${kind} (modelbay vs Keras): ${report}\n`);
   ours.forEach((o, i) => {
     const k = theirs[i] as number;
     assert.ok(Math.abs(o - k) <= RTOL * Math.abs(k), `epoch ${i + 1}: ${o} vs ${k} (${report})`);
   });
+}
+
+const skip = unavailable && "no Python TensorFlow (MODELBAY_PARITY_PYTHON)";
+
+test("per-epoch losses match Keras from the same weights and data order", { skip }, async () => {
+  await t.client.createModel({ modelId: "parity", spec: denseSpec(123) });
+  await compareWithKeras("parity", "classic");
+});
+
+test("regularizers and constraints of a Keras JSON model train as in Keras", { skip }, async () => {
+  // TensorFlow.js alone would leave the penalties out of the loss and never apply the constraint;
+  // max-norm 0.5 binds from the first update (the initial kernel's columns have norms of ~0.7).
+  const penalty = (l1: number, l2: number) => ({ class_name: "L1L2", config: { l1, l2 } });
+  const layers = [
+    {
+      class_name: "Dense",
+      config: {
+        units: 32,
+        activation: "relu",
+        batch_input_shape: [null, 10],
+        kernel_regularizer: penalty(0, 0.01),
+        bias_regularizer: penalty(0.001, 0),
+        kernel_constraint: { class_name: "MaxNorm", config: { max_value: 0.5, axis: 0 } },
+      },
+    },
+    { class_name: "Dense", config: { units: 1, kernel_regularizer: penalty(0.01, 0) } },
+  ];
+  const kerasJson = JSON.stringify({ class_name: "Sequential", config: { name: "regularized", layers } });
+  await t.client.createModel({
+    modelId: "regularized",
+    spec: { ...denseSpec(7), topology: { $case: "kerasJson", kerasJson } },
+  });
+  await compareWithKeras("regularized", "regularized");
 });

@@ -2,6 +2,7 @@
 // one-call train step (graph/) and the direct forward pass (dense-forward.ts) work from.
 import type * as tf from "@tensorflow/tfjs";
 import { BlockLayer } from "./layers.js";
+import { hasConstraints, hasPenalties } from "./regularization.js";
 
 export type DenseActivation = "linear" | "relu" | "sigmoid" | "tanh" | "softmax";
 const ACTIVATIONS = new Set<string>(["linear", "relu", "sigmoid", "tanh", "softmax"]);
@@ -23,6 +24,12 @@ export interface DenseStack {
 
 /** The model's layers as a Dense stack with their variables; otherwise why it is not one. */
 export function denseStackOf(model: tf.LayersModel): DenseStack | string {
+  // Keras applies a Dense to the last axis of an input of any rank; the plans here are matrix products.
+  const rank = model.inputs[0]?.shape.length;
+  if (model.inputs.length !== 1 || rank !== 2) return `the input has rank ${rank}, not a batch of vectors`;
+  // The one-call step computes the plain loss and leaves weights where the update puts them.
+  if (hasPenalties(model)) return "a layer has a regularizer";
+  if (hasConstraints(model)) return "a weight has a constraint";
   const dense: tf.layers.Layer[] = [];
   const flatten = (layer: tf.layers.Layer): string | undefined => {
     const className = layer.getClassName();

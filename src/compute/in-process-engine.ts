@@ -59,6 +59,8 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
 
 /** Rows up to this size are tried (256 KiB of float32: tabular rows, short sequences, small images). */
 const CHECKED_ROW_ELEMENTS = 2 ** 16;
+/** ...with no axis longer than this (a TimeDistributed layer steps along its axis one op at a time). */
+const CHECKED_AXIS_LENGTH = 4096;
 
 /** Whether a layer is or wraps a recurrent one (tfjs-layers steps those in JavaScript, one op per step). */
 function recurrent(layer: tf.layers.Layer): boolean {
@@ -73,13 +75,15 @@ function recurrent(layer: tf.layers.Layer): boolean {
  * axis TensorFlow.js does not support, a category encoding of too high a rank): one row of zeros
  * through it finds out when the model is made, not at its first Predict. Only where that row is
  * known and cheap: not when a dimension other than the batch is free (no one size fits every model),
- * for rows over CHECKED_ROW_ELEMENTS, or through recurrent layers, whose cost grows with a sequence
- * length the row alone does not bound (a million steps hold the device for minutes). What is not
+ * for rows over CHECKED_ROW_ELEMENTS or an axis over CHECKED_AXIS_LENGTH, or through recurrent layers,
+ * whose cost grows with a sequence length the row alone does not bound (a million steps hold the
+ * device for minutes). What is not
  * tried here is still answered as the caller's error at Predict (layer-errors.ts).
  */
 function checkComputes(model: tf.LayersModel, input: TensorSignature): void {
   const dims = input.shape.slice(1);
-  if (dims.some((d) => d < 0) || elementCount(dims) > CHECKED_ROW_ELEMENTS || model.layers.some(recurrent)) return;
+  const cheap = dims.every((d) => d >= 0 && d <= CHECKED_AXIS_LENGTH) && elementCount(dims) <= CHECKED_ROW_ELEMENTS;
+  if (!cheap || model.layers.some(recurrent)) return;
   const shape = [1, ...dims];
   refusedByLayers(`spec: the model builds but cannot compute an input of shape [${shape.join(", ")}]`, () =>
     tf.tidy(() => {
@@ -88,11 +92,36 @@ function checkComputes(model: tf.LayersModel, input: TensorSignature): void {
   );
 }
 
+/**
+ * A declared dimension of size 0 (an input of shape [-1, 3, 0]) makes a model that can take no data,
+ * and some of TensorFlow's kernels divide by such a size: a Conv3DTranspose of zero channels ends
+ * the process with SIGFPE. Every layer's input and output is checked, so nothing of size 0 ever runs.
+ */
+function checkNoEmptyDimension(model: tf.LayersModel): void {
+  const listed = (shape: unknown): unknown[] => (Array.isArray(shape) && Array.isArray(shape[0]) ? shape : [shape]);
+  for (const layer of model.layers) {
+    const sides = layer.inboundNodes.flatMap((node) => [
+      ["input", listed(node.inputShapes)] as const,
+      ["output", listed(node.outputShapes)] as const,
+    ]);
+    for (const [side, shapes] of sides) {
+      const empty = shapes.find((shape) => Array.isArray(shape) && shape.includes(0));
+      if (empty) {
+        throw new ModelbayError(
+          Code.INVALID_ARGUMENT,
+          `spec: layer "${layer.name}" has an ${side} of shape ${JSON.stringify(empty)}, with a dimension of size 0`,
+        );
+      }
+    }
+  }
+}
+
 /** The model with its description, or freed if it cannot be described or cannot compute. */
 function described(model: tf.LayersModel, spec: ModelSpec): InProcessModel {
   try {
     const description = describe(model, spec);
     const input = description.inputs[0];
+    checkNoEmptyDimension(model);
     if (spec.topology.kind === "keras-json" && input) checkComputes(model, input);
     return new InProcessModel(model, description);
   } catch (err) {

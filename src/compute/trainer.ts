@@ -6,6 +6,7 @@ import { Code, ModelbayError } from "../errors.js";
 import { refusedByLayers } from "./layer-errors.js";
 import { computeLoss, computeMetric, METRIC_NAME } from "./losses.js";
 import type { LossKind, MetricKind } from "./model-spec.js";
+import { applyConstraints, withPenalties } from "./regularization.js";
 import { toTensor } from "./tensor-conversion.js";
 import type { TensorData } from "./tensor-data.js";
 
@@ -81,11 +82,12 @@ export function createTrainer(
                   // Metrics use this step's predictions (before the update), as Keras reports them;
                   // kept, because minimize() disposes everything else computed in here.
                   metricValues = metrics.map((m) => tf.keep(computeMetric(m, loss, yb, prediction)));
-                  return computeLoss(loss, yb, prediction);
+                  return withPenalties(model, computeLoss(loss, yb, prediction));
                 },
                 true,
                 variables(),
               ) as tf.Scalar;
+              applyConstraints(model);
               return tf.stack([cost, ...metricValues]);
             }),
           );
@@ -129,7 +131,7 @@ export async function evaluateModel(
       const yt = toTensor(yEval);
       const prediction = model.predict(xt, { batchSize: 4096 }) as tf.Tensor;
       return tf.stack([
-        computeLoss(loss, yt, prediction),
+        withPenalties(model, computeLoss(loss, yt, prediction)),
         ...metrics.map((m) => computeMetric(m, loss, yt, prediction)),
       ]);
     }),
