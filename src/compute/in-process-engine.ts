@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
 import { initBackend } from "./backend.js";
 import type { BackendChoice } from "./backend-choice.js";
-import { type DenseForward, denseForward, FORWARD_CHUNK_ROWS } from "./dense-forward.js";
+import { type DenseForward, denseForward } from "./dense-forward.js";
 import type {
   ComputeEngine,
   ComputeModel,
@@ -18,6 +18,7 @@ import { refusedByLayers } from "./layer-errors.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
+import { activationElementsPerRow, predictBatchRows } from "./predict-batch.js";
 import { loadSavedModel } from "./saved-model.js";
 import { readTensorBytesInto } from "./tensor-bytes-into.js";
 import { fromTensor, readsReturnCopies, releaseHostCopy, toDType, toTensor } from "./tensor-conversion.js";
@@ -135,11 +136,15 @@ class InProcessModel implements ComputeModel {
   /** Dense stacks skip tfjs-layers' predict machinery (one graph run per 8192 rows). */
   private readonly forward: DenseForward | undefined;
 
+  /** For other models: each layer's output elements for one row (undefined where one has a free axis). */
+  private readonly activationsPerRow: number | undefined;
+
   constructor(
     private readonly model: tf.LayersModel,
     readonly description: ModelDescription,
   ) {
     this.forward = denseForward(model);
+    this.activationsPerRow = this.forward ? undefined : activationElementsPerRow(model);
   }
 
   async predict(input: TensorData): Promise<TensorData> {
@@ -155,10 +160,10 @@ class InProcessModel implements ComputeModel {
 
   /** tfjs-layers' predict, for models of any layers (layer-errors.ts says what a refusal means). */
   private layersPredict(input: tf.Tensor): tf.Tensor {
+    const batchSize = predictBatchRows(this.activationsPerRow, elementCount(input.shape.slice(1)));
     return refusedByLayers(
       "the model cannot compute this input",
-      // tfjs predicts in batches of 32 by default; large slices keep per-op overhead negligible.
-      () => this.model.predict(input, { batchSize: FORWARD_CHUNK_ROWS }) as tf.Tensor,
+      () => this.model.predict(input, { batchSize }) as tf.Tensor,
     );
   }
 

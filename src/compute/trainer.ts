@@ -6,9 +6,10 @@ import { Code, ModelbayError } from "../errors.js";
 import { refusedByLayers } from "./layer-errors.js";
 import { computeLoss, computeMetric, METRIC_NAME } from "./losses.js";
 import type { LossKind, MetricKind } from "./model-spec.js";
+import { activationElementsPerRow, predictBatchRows } from "./predict-batch.js";
 import { applyConstraints, withPenalties } from "./regularization.js";
 import { toTensor } from "./tensor-conversion.js";
-import type { TensorData } from "./tensor-data.js";
+import { elementCount, type TensorData } from "./tensor-data.js";
 
 export interface TrainerOptions {
   batchSize: number;
@@ -129,7 +130,8 @@ export async function evaluateModel(
     tf.tidy(() => {
       const xt = toTensor(xEval);
       const yt = toTensor(yEval);
-      const prediction = model.predict(xt, { batchSize: 4096 }) as tf.Tensor;
+      const batchSize = predictBatchRows(activationElementsPerRow(model), elementCount(xEval.shape.slice(1)));
+      const prediction = model.predict(xt, { batchSize }) as tf.Tensor;
       return tf.stack([
         withPenalties(model, computeLoss(loss, yt, prediction)),
         ...metrics.map((m) => computeMetric(m, loss, yt, prediction)),

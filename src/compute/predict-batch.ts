@@ -1,0 +1,42 @@
+// How many rows tfjs-layers' predict runs at once for a model of any layers. Its batch bounds the
+// activations held at once: every layer's output for every row of the batch. A fixed 8192 rows
+// suits Dense stacks (a few KB a row) but not a convolution over an image: two Conv2D of 64 filters
+// over 32x32 pixels make 0.5 MB a row, and 3,000 rows raised the peak RSS by 3.1 GB, against 232 MB
+// in batches sized to 128 MiB (bench/predict-batch.ts: 0.9-0.96x the speed once the big batch's
+// memory is already mapped, 1.4x when it is not). Keras predicts 32 rows at a time by default; this
+// takes as many as fit the budget.
+import type * as tf from "@tensorflow/tfjs";
+import { FORWARD_CHUNK_ROWS } from "./dense-forward.js";
+
+/** Bytes of layer outputs one predict batch may hold. */
+export const PREDICT_ACTIVATION_BYTES = 128 * 2 ** 20;
+/** Where a layer's output size depends on the input (a free axis), a row is taken at this many times the input row. */
+const FREE_SIZE_FACTOR = 16;
+
+/** Elements of every layer's output for one row, or undefined where an output has a free axis. */
+export function activationElementsPerRow(model: tf.LayersModel): number | undefined {
+  let total = 0;
+  for (const layer of model.layers) {
+    for (const node of layer.inboundNodes) {
+      const shapes = Array.isArray(node.outputShapes[0]) ? (node.outputShapes as unknown[]) : [node.outputShapes];
+      for (const shape of shapes) {
+        if (!Array.isArray(shape)) return undefined;
+        const row = shape.slice(1);
+        if (!row.every((d) => Number.isSafeInteger(d) && d >= 0)) return undefined;
+        total += row.reduce((a: number, d: number) => a * d, 1);
+      }
+    }
+  }
+  return total;
+}
+
+/**
+ * Rows per predict batch: as many as keep their activations within PREDICT_ACTIVATION_BYTES, at
+ * least 1 and at most FORWARD_CHUNK_ROWS. `perRow` is from activationElementsPerRow; without it, a
+ * row is estimated from the request's own row of `inputRowElements`.
+ */
+export function predictBatchRows(perRow: number | undefined, inputRowElements: number): number {
+  const elements = perRow ?? inputRowElements * FREE_SIZE_FACTOR;
+  const rows = Math.floor(PREDICT_ACTIVATION_BYTES / (Math.max(1, elements) * 4));
+  return Math.max(1, Math.min(FORWARD_CHUNK_ROWS, rows));
+}
