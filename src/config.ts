@@ -162,6 +162,15 @@ export const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: "max-train-step-bytes",
+    env: "MODELBAY_MAX_TRAIN_STEP_BYTES",
+    help: "memory one training step may take, estimated from the model's activations per row and the batch size; larger batches are refused",
+    default: String(DEFAULT_OPTIONS.maxTrainStepBytes),
+    apply: (o, v) => {
+      o.maxTrainStepBytes = positiveInt("max-train-step-bytes", v);
+    },
+  },
+  {
     flag: "max-tensor-bytes",
     env: "MODELBAY_MAX_TENSOR_BYTES",
     help: "largest tensor accepted in a request, in bytes",

@@ -42,6 +42,8 @@ export interface ServerOptions extends SecurityOptions {
   maxMessageBytes: number;
   /** Largest training batch accepted. */
   maxBatchSize: number;
+  /** Memory one training step may take, estimated from the model's activations. */
+  maxTrainStepBytes: number;
   /** Directory of the local checkpoint store. */
   checkpointDir: string;
   /** How large checkpoint files are written: past the page cache (direct) or through it (cached). */
@@ -75,6 +77,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   maxTensorBytes: 256 * 1024 * 1024,
   maxMessageBytes: 512 * 1024 * 1024,
   maxBatchSize: 65536,
+  maxTrainStepBytes: 4 * 2 ** 30,
   checkpointDir: "modelbay-data/checkpoints",
   checkpointWrites: "direct",
   checkpointReads: "mapped",
@@ -153,7 +156,12 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     const loaded = sessions.list().filter((x) => x.model.resident);
     return { loaded: loaded.length, memoryBytes: loaded.reduce((n, x) => n + x.model.residentBytes, 0) };
   });
-  const jobs = new TrainingJobs(sessions, { maxBatchSize: opts.maxBatchSize }, log, telemetry);
+  const jobs = new TrainingJobs(
+    sessions,
+    { maxBatchSize: opts.maxBatchSize, maxTrainStepBytes: opts.maxTrainStepBytes },
+    log,
+    telemetry,
+  );
   const shutdownController = new AbortController();
   // Every call in flight listens for shutdown; that is not a leak, however many there are.
   setMaxListeners(0, shutdownController.signal);

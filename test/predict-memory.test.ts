@@ -1,12 +1,15 @@
-// A Predict of many rows through a model with large activations keeps its memory bounded: tfjs-layers
-// runs it in batches sized by the model's activations per row (src/compute/predict-batch.ts), not in
-// batches of 8192 rows. This file runs in its own process, so the peak RSS it reads is its own.
+// Models with large activations keep memory bounded. A Predict of many rows runs in batches sized by
+// the model's activations per row (src/compute/predict-batch.ts), not in batches of 8192 rows; a
+// training batch too large for --max-train-step-bytes is refused before it runs. This file runs in
+// its own process, so the peak RSS it reads is its own.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
 import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { firstMismatch, floatTensor, seededFloats } from "./helpers/tensors.js";
+import { collect, ofKind, trainRequest } from "./helpers/training.js";
 
 let t: TestServer;
 before(async () => {
@@ -54,3 +57,30 @@ test("a Predict of 4,000 images through a convolution stack stays within a bound
     assert.equal(firstMismatch(all.subarray(row, row + 1), value, 1e-5, 1e-4), undefined, `row ${row}`);
   }
 });
+
+test("a training batch whose activations would not fit is refused, naming the batch that does", async () => {
+  await t.client.createModel({ modelId: "conv-train", spec: convSpec() });
+  const rows = 1000;
+  const x = floatTensor(seededFloats(rows * 3072, 4), [rows, 32, 32, 3], true);
+  const y = floatTensor(seededFloats(rows, 5), [rows, 1], true);
+  const train = (batchSize: number, n = rows) =>
+    collect(t.client, {
+      ...trainRequest("conv-train", n, { epochs: 1, batchSize }),
+      data: { source: { $case: "inline", inline: n === rows ? { x, y } : { x: slice(x, n), y: slice(y, n) } } },
+    });
+  // 131,137 values of layer outputs a row, about 4.7 MB a row in a step: 1,000 rows would take
+  // ~4.7 GB against the default 4 GiB (measured: ~8.4x the outputs, so ~4.4 GB).
+  await assert.rejects(train(1000), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, err.details);
+    assert.match(err.details, /training step of 1000 rows .*--max-train-step-bytes\); at most 909 rows fit/);
+    return true;
+  });
+  const events = await train(32, 64);
+  assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+});
+
+/** The first `n` rows of a raw tensor. */
+function slice(tensor: ReturnType<typeof floatTensor>, n: number) {
+  const rowBytes = tensor.rawContents.byteLength / (tensor.shape[0] ?? 1);
+  return { ...tensor, shape: [n, ...tensor.shape.slice(1)], rawContents: tensor.rawContents.subarray(0, n * rowBytes) };
+}

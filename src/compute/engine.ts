@@ -19,6 +19,8 @@ export interface ModelDescription {
   /** Of those, the ones training updates (a model without any cannot be trained). */
   trainableParameterCount: number;
   weightBytes: number;
+  /** Elements of every layer's output for one row; absent where an output has a free axis or the layers are not known. */
+  activationsPerRow?: number;
 }
 
 /** Everything needed to rebuild a model exactly: topology, weights and optimizer state. */

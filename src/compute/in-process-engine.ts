@@ -49,7 +49,9 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
   const count = (weights: tf.LayerVariable[]) =>
     weights.reduce((n, w) => n + w.shape.reduce<number>((a, d) => a * (d ?? 0), 1), 0);
   const parameterCount = count(model.weights);
+  const perRow = activationElementsPerRow(model);
   return {
+    ...(perRow === undefined ? {} : { activationsPerRow: perRow }),
     inputs: model.inputs.map((t) => signature(t, spec.inputName)),
     outputs: model.outputs.map((t) => signature(t, spec.outputName)),
     parameterCount,
@@ -136,15 +138,11 @@ class InProcessModel implements ComputeModel {
   /** Dense stacks skip tfjs-layers' predict machinery (one graph run per 8192 rows). */
   private readonly forward: DenseForward | undefined;
 
-  /** For other models: each layer's output elements for one row (undefined where one has a free axis). */
-  private readonly activationsPerRow: number | undefined;
-
   constructor(
     private readonly model: tf.LayersModel,
     readonly description: ModelDescription,
   ) {
     this.forward = denseForward(model);
-    this.activationsPerRow = this.forward ? undefined : activationElementsPerRow(model);
   }
 
   async predict(input: TensorData): Promise<TensorData> {
@@ -160,7 +158,7 @@ class InProcessModel implements ComputeModel {
 
   /** tfjs-layers' predict, for models of any layers (layer-errors.ts says what a refusal means). */
   private layersPredict(input: tf.Tensor): tf.Tensor {
-    const batchSize = predictBatchRows(this.activationsPerRow, elementCount(input.shape.slice(1)));
+    const batchSize = predictBatchRows(this.description.activationsPerRow, elementCount(input.shape.slice(1)));
     return refusedByLayers(
       "the model cannot compute this input",
       () => this.model.predict(input, { batchSize }) as tf.Tensor,

@@ -6,12 +6,11 @@
 // memory is already mapped, 1.4x when it is not). Keras predicts 32 rows at a time by default; this
 // takes as many as fit the budget.
 import type * as tf from "@tensorflow/tfjs";
+import { activationsPerRow } from "./activation-size.js";
 import { FORWARD_CHUNK_ROWS } from "./dense-forward.js";
 
 /** Bytes of layer outputs one predict batch may hold. */
 export const PREDICT_ACTIVATION_BYTES = 128 * 2 ** 20;
-/** Where a layer's output size depends on the input (a free axis), a row is taken at this many times the input row. */
-const FREE_SIZE_FACTOR = 16;
 
 /** Elements of every layer's output for one row, or undefined where an output has a free axis. */
 export function activationElementsPerRow(model: tf.LayersModel): number | undefined {
@@ -33,10 +32,9 @@ export function activationElementsPerRow(model: tf.LayersModel): number | undefi
 /**
  * Rows per predict batch: as many as keep their activations within PREDICT_ACTIVATION_BYTES, at
  * least 1 and at most FORWARD_CHUNK_ROWS. `perRow` is from activationElementsPerRow; without it, a
- * row is estimated from the request's own row of `inputRowElements`.
+ * row is estimated from the request's own row of `inputRowElements` (activation-size.ts).
  */
 export function predictBatchRows(perRow: number | undefined, inputRowElements: number): number {
-  const elements = perRow ?? inputRowElements * FREE_SIZE_FACTOR;
-  const rows = Math.floor(PREDICT_ACTIVATION_BYTES / (Math.max(1, elements) * 4));
+  const rows = Math.floor(PREDICT_ACTIVATION_BYTES / (activationsPerRow(perRow, inputRowElements) * 4));
   return Math.max(1, Math.min(FORWARD_CHUNK_ROWS, rows));
 }

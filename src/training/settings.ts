@@ -1,7 +1,8 @@
 // What a training job is asked to do, and the checks it passes before any step runs.
 import type { RetentionPolicy } from "../checkpoints/retention.js";
+import { activationsPerRow, trainStepBytes } from "../compute/activation-size.js";
 import type { LossKind } from "../compute/model-spec.js";
-import { sliceRows, type TensorData, type TensorSignature } from "../compute/tensor-data.js";
+import { elementCount, sliceRows, type TensorData, type TensorSignature } from "../compute/tensor-data.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
 
 export interface CheckpointPolicy {
@@ -40,6 +41,8 @@ export interface TrainSettings {
 
 export interface TrainLimits {
   maxBatchSize: number;
+  /** Memory one training step may take, as estimated from the model's activations (activation-size.ts). */
+  maxTrainStepBytes: number;
 }
 
 const rowsOf = (t: TensorData) => t.shape[0] ?? 0;
@@ -100,7 +103,12 @@ function checkLabels(y: TensorData, loss: LossKind, output: TensorSignature, fie
 
 export function checkSettings(
   s: TrainSettings,
-  model: { inputs: TensorSignature[]; outputs: TensorSignature[]; trainableParameterCount: number },
+  model: {
+    inputs: TensorSignature[];
+    outputs: TensorSignature[];
+    trainableParameterCount: number;
+    activationsPerRow?: number;
+  },
   loss: LossKind | undefined,
   limits: TrainLimits,
 ): LossKind {
@@ -131,5 +139,23 @@ export function checkSettings(
     checkFeatures(d.x, input, `${name}.x`);
     checkLabels(d.y, loss, output, `${name}.y`);
   }
+  checkStepMemory(s, model.activationsPerRow, limits.maxTrainStepBytes);
   return loss;
+}
+
+/**
+ * A batch whose activations do not fit would take the whole server down with it (a step of 65,536
+ * images through two convolutions asks for some 300 GB); it is refused up front, naming the largest
+ * batch that fits.
+ */
+function checkStepMemory(s: TrainSettings, perRowKnown: number | undefined, maxBytes: number): void {
+  const perRow = activationsPerRow(perRowKnown, elementCount(s.data.x.shape.slice(1)));
+  const rows = Math.min(s.batchSize, rowsOf(s.data.x));
+  const bytes = trainStepBytes(perRow, rows);
+  if (bytes <= maxBytes) return;
+  const fits = Math.floor(maxBytes / trainStepBytes(perRow, 1));
+  throw new ModelbayError(
+    Code.RESOURCE_EXHAUSTED,
+    `batch_size: a training step of ${rows} rows would take about ${bytes} bytes (the layers' outputs, ${perRow} values a row, with their gradients), over the limit of ${maxBytes} (--max-train-step-bytes); ${fits > 0 ? `at most ${fits} rows fit` : "not even one row fits"}`,
+  );
 }
