@@ -78,10 +78,10 @@ function recurrent(layer: tf.layers.Layer): boolean {
  * axis TensorFlow.js does not support, a category encoding of too high a rank): one row of zeros
  * through it finds out when the model is made, not at its first Predict. Only where that row is
  * known and cheap: not when a dimension other than the batch is free (no one size fits every model),
- * for rows over CHECKED_ROW_ELEMENTS or an axis over CHECKED_AXIS_LENGTH, or through recurrent layers,
- * whose cost grows with a sequence length the row alone does not bound (a million steps hold the
- * device for minutes). What is not
- * tried here is still answered as the caller's error at Predict (layer-errors.ts).
+ * for rows over CHECKED_ROW_ELEMENTS or an axis over CHECKED_AXIS_LENGTH, or through recurrent
+ * layers, whose cost grows with a sequence length the row alone does not bound (a million steps hold
+ * the device for minutes). What is not tried here is still answered as the caller's error at
+ * Predict (layer-errors.ts).
  */
 function checkComputes(model: tf.LayersModel, input: TensorSignature): void {
   const dims = input.shape.slice(1);
