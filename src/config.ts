@@ -40,6 +40,21 @@ function oneOf<T extends string>(name: string, value: string, choices: readonly 
   return value as T;
 }
 
+type NumberOption = { [K in keyof ServerOptions]-?: ServerOptions[K] extends number ? K : never }[keyof ServerOptions];
+
+/** A setting that holds a positive integer; its variable is the flag in upper case after MODELBAY_. */
+function positiveSetting(flag: string, option: NumberOption, help: string): Setting {
+  return {
+    flag,
+    env: `MODELBAY_${flag.toUpperCase().replaceAll("-", "_")}`,
+    help,
+    default: String(DEFAULT_OPTIONS[option]),
+    apply: (o, v) => {
+      o[option] = positiveInt(flag, v);
+    },
+  };
+}
+
 export const SETTINGS: Setting[] = [
   {
     flag: "address",
@@ -60,24 +75,16 @@ export const SETTINGS: Setting[] = [
       o.backend = parseBackendChoice(v);
     },
   },
-  {
-    flag: "max-sessions",
-    env: "MODELBAY_MAX_SESSIONS",
-    help: "most models held in memory at once; idle checkpointed models are evicted and reload on use",
-    default: String(DEFAULT_OPTIONS.maxSessions),
-    apply: (o, v) => {
-      o.maxSessions = positiveInt("max-sessions", v);
-    },
-  },
-  {
-    flag: "max-session-bytes",
-    env: "MODELBAY_MAX_SESSION_BYTES",
-    help: "device memory the models held at once may take (weights and optimizer slots); idle checkpointed models are evicted and reload on use",
-    default: String(DEFAULT_OPTIONS.maxSessionBytes),
-    apply: (o, v) => {
-      o.maxSessionBytes = positiveInt("max-session-bytes", v);
-    },
-  },
+  positiveSetting(
+    "max-sessions",
+    "maxSessions",
+    "most models held in memory at once; idle checkpointed models are evicted and reload on use",
+  ),
+  positiveSetting(
+    "max-session-bytes",
+    "maxSessionBytes",
+    "device memory the models held at once may take (weights and optimizer slots); idle checkpointed models are evicted and reload on use",
+  ),
   {
     flag: "batch-max-rows",
     env: "MODELBAY_BATCH_MAX_ROWS",
@@ -152,33 +159,13 @@ export const SETTINGS: Setting[] = [
       o.compute = oneOf("compute", v, ["worker", "inline"] as const);
     },
   },
-  {
-    flag: "max-batch-size",
-    env: "MODELBAY_MAX_BATCH_SIZE",
-    help: "largest training batch accepted",
-    default: String(DEFAULT_OPTIONS.maxBatchSize),
-    apply: (o, v) => {
-      o.maxBatchSize = positiveInt("max-batch-size", v);
-    },
-  },
-  {
-    flag: "max-train-step-bytes",
-    env: "MODELBAY_MAX_TRAIN_STEP_BYTES",
-    help: "memory one training step may take, estimated from the model's activations per row and the batch size; larger batches are refused",
-    default: String(DEFAULT_OPTIONS.maxTrainStepBytes),
-    apply: (o, v) => {
-      o.maxTrainStepBytes = positiveInt("max-train-step-bytes", v);
-    },
-  },
-  {
-    flag: "max-tensor-bytes",
-    env: "MODELBAY_MAX_TENSOR_BYTES",
-    help: "largest tensor accepted in a request, in bytes",
-    default: String(DEFAULT_OPTIONS.maxTensorBytes),
-    apply: (o, v) => {
-      o.maxTensorBytes = positiveInt("max-tensor-bytes", v);
-    },
-  },
+  positiveSetting("max-batch-size", "maxBatchSize", "largest training batch accepted"),
+  positiveSetting(
+    "max-train-step-bytes",
+    "maxTrainStepBytes",
+    "memory one training step may take, estimated from the model's activations per row and the batch size; larger batches are refused",
+  ),
+  positiveSetting("max-tensor-bytes", "maxTensorBytes", "largest tensor accepted in a request, in bytes"),
   {
     flag: "metrics-address",
     env: "MODELBAY_METRICS_ADDRESS",
