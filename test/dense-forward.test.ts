@@ -171,6 +171,28 @@ test("models that are not plain Dense stacks have no direct forward pass", async
   }
 });
 
+test("a functional model that applies one Dense twice predicts both applications", async () => {
+  // Listed once among the model's layers, the shared Dense was taken for a one-layer stack: the
+  // direct forward pass (and the one-call train step) applied it once.
+  const input = tf.input({ shape: [4] });
+  const shared = tf.layers.dense({ units: 4, activation: "relu", name: "shared" });
+  const twice = tf.model({ inputs: input, outputs: shared.apply(shared.apply(input)) as tf.SymbolicTensor });
+  const json = JSON.stringify(twice.toJSON(undefined, false));
+  twice.dispose();
+  const model = await buildModel({ ...spec(4, []), topology: { kind: "keras-json", json } });
+  try {
+    assert.equal(denseForward(model), undefined);
+    const x = toTensor({ dtype: "float32", shape: [3, 4], data: seededFloats(12, 5) });
+    const [kernel, bias] = model.getWeights() as [Tensor, Tensor];
+    const once = (t: Tensor) => tf.relu(tf.add(tf.matMul(t, kernel), bias));
+    const expected = await fromTensor(once(once(x)));
+    const got = await fromTensor(model.predict(x) as Tensor);
+    assert.deepEqual(got.data, expected.data);
+  } finally {
+    model.dispose();
+  }
+});
+
 /** A Keras JSON Sequential topology of Dense layers with the given configs. */
 function keras(configs: Record<string, unknown>[]): ModelSpec {
   const layers = configs.map((config) => ({ class_name: "Dense", config }));

@@ -30,6 +30,18 @@ export function denseStackOf(model: tf.LayersModel): DenseStack | string {
   // The one-call step computes the plain loss and leaves weights where the update puts them.
   if (hasPenalties(model)) return "a layer has a regularizer";
   if (hasConstraints(model)) return "a weight has a constraint";
+  // A chain: each layer applied once, to what the one before it gave. A functional topology can
+  // apply one Dense twice (a shared layer) and still list it once, which a plan would compute once.
+  let previous: tf.layers.Layer | undefined;
+  for (const layer of model.layers) {
+    const nodes = layer.inboundNodes;
+    if (nodes.length !== 1) return `layer ${layer.name} is applied ${nodes.length} times`;
+    const from = nodes[0]?.inboundLayers ?? [];
+    if (previous && (from.length !== 1 || from[0] !== previous)) {
+      return `layer ${layer.name} does not take the output of ${previous.name}`;
+    }
+    previous = layer;
+  }
   const dense: tf.layers.Layer[] = [];
   const flatten = (layer: tf.layers.Layer): string | undefined => {
     const className = layer.getClassName();
