@@ -1,19 +1,23 @@
-// Random Keras JSON topologies, against `modelbay serve` in its own process. A Keras JSON spec can
-// assemble any of TensorFlow.js's layers with any config; whatever the server makes of one must be
+// Random Keras JSON topologies (Sequential stacks, and functional graphs with merges and shared
+// layers), against `modelbay serve` in its own process. A Keras JSON spec can assemble any of
+// TensorFlow.js's layers with any config; whatever the server makes of one must be
 // OK or the caller's error, at every step: CreateModel, Predict, Train, Checkpoint and Restore. A
-// model that trained and was checkpointed must predict the same bytes once restored. The server must
+// model that trained and was checkpointed must predict the same bytes once restored, and what
+// TensorFlow.js predicts from the checkpoint's files. The server must
 // stay up and log no unexpected error. MODELBAY_KERAS_FUZZ_SEED and MODELBAY_KERAS_FUZZ_ROUNDS
 // replay or widen a run.
 import assert from "node:assert/strict";
+import path from "node:path";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { connect, type ModelbayClient } from "../src/cli/client.js";
 import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
+import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { Random } from "./helpers/fuzz-messages.js";
 import { serveProcess } from "./helpers/serve-process.js";
 import { startTestServer, tempDir } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
-import { floatTensor, seededFloats } from "./helpers/tensors.js";
+import { firstMismatch, floatTensor, seededFloats } from "./helpers/tensors.js";
 import { collect, ofKind, trainRequest } from "./helpers/training.js";
 
 const seed = Number(process.env.MODELBAY_KERAS_FUZZ_SEED ?? 20261126);
@@ -104,7 +108,69 @@ function randomLayer(r: Random, common: boolean, inputShape: unknown): LayerJson
   return { class_name: kind, config: c };
 }
 
+type NodeRef = [layer: string, node: number];
+type FunctionalLayer = LayerJson & { name: string; inbound_nodes: [string, number, number, object][][] };
+
+/**
+ * A functional topology: each step applies a new layer (mostly Dense) to an earlier output, merges
+ * two earlier outputs, or applies an earlier Dense again (a shared layer, listed once but run twice).
+ */
+function randomFunctional(r: Random): string {
+  const width = 1 + r.int(6);
+  const input: FunctionalLayer = {
+    class_name: "InputLayer",
+    name: "in",
+    config: { name: "in", batch_input_shape: [null, width], dtype: "float32" },
+    inbound_nodes: [],
+  };
+  const layers: FunctionalLayer[] = [input];
+  const outputs: NodeRef[] = [["in", 0]];
+  const apply = (layer: FunctionalLayer, inputs: NodeRef[]) => {
+    layer.inbound_nodes.push(inputs.map(([name, node]) => [name, node, 0, {}]));
+    outputs.push([layer.name, layer.inbound_nodes.length - 1]);
+  };
+  for (let i = 0; i < 1 + r.int(6); i++) {
+    const name = `f${i}`;
+    const dense = layers.filter((l) => l.class_name === "Dense");
+    if (r.chance(0.25)) {
+      const kind = r.pick(["Add", "Concatenate", "Multiply", "Average", "Maximum", "Subtract", "Dot"]);
+      const config = { name, ...(kind === "Dot" ? { axes: 1 } : {}) };
+      const merge: FunctionalLayer = { class_name: kind, name, config, inbound_nodes: [] };
+      layers.push(merge);
+      apply(merge, [r.pick(outputs), r.pick(outputs)]);
+    } else if (dense.length > 0 && r.chance(0.2)) {
+      apply(r.pick(dense), [r.pick(outputs)]);
+    } else {
+      const kind = r.pick([
+        "Dense",
+        "Dense",
+        "Dense",
+        "Dropout",
+        "Activation",
+        "BatchNormalization",
+        "LayerNormalization",
+      ]);
+      const config: Record<string, unknown> = { name };
+      if (kind === "Dense")
+        Object.assign(config, {
+          units: r.chance(0.7) ? width : 1 + r.int(6),
+          activation: r.pick(["relu", "linear", "tanh"]),
+        });
+      if (kind === "Dropout") config.rate = 0.5;
+      if (kind === "Activation") config.activation = "sigmoid";
+      if (r.chance(0.1)) config[r.pick(KEYS)] = r.pick(ODD_VALUES);
+      const layer: FunctionalLayer = { class_name: kind, name, config, inbound_nodes: [] };
+      layers.push(layer);
+      apply(layer, [r.pick(outputs)]);
+    }
+  }
+  const [lastLayer, lastNode] = outputs.at(-1) as NodeRef;
+  const config = { name: "f", layers, input_layers: [["in", 0, 0]], output_layers: [[lastLayer, lastNode, 0]] };
+  return JSON.stringify({ class_name: "Model", config });
+}
+
 function randomTopology(r: Random): string {
+  if (r.chance(0.3)) return randomFunctional(r);
   const shape: unknown[] = [null];
   for (let i = 1 + r.int(4); i > 0; i--) shape.push(r.chance(0.7) ? 1 + r.int(6) : r.pick([0, -2, 8, 1e6, null]));
   const common = r.chance(0.5);
@@ -131,7 +197,31 @@ function rowsFor(r: Random, signature: number[], rows: number, fill?: number) {
 }
 
 /** Runs one round's steps on a created model; throws a ServiceError-like value at the first refusal. */
-async function useModel(client: ModelbayClient, r: Random, id: string): Promise<"predicted" | "restored" | "skipped"> {
+/**
+ * What TensorFlow.js itself predicts for `x` from a checkpoint's model.json and weights, loaded in
+ * this process: an oracle for the server's own forward passes (a Dense-stack shortcut once applied a
+ * shared layer once instead of twice). Undefined without tfjs-node (it reads file:// models).
+ */
+async function predictedByTfjs(modelJson: string, x: Tensor): Promise<Float32Array | undefined> {
+  if (process.env.MODELBAY_BACKEND === "wasm") return undefined;
+  const tf = await import("@tensorflow/tfjs-node");
+  const model = await tf.loadLayersModel(`file://${modelJson}`);
+  try {
+    const values = new Float32Array(new Uint8Array(x.rawContents).buffer);
+    return tf.tidy(
+      () => (model.predict(tf.tensor(values, x.shape)) as typeof tf.Tensor.prototype).dataSync() as Float32Array,
+    );
+  } finally {
+    model.dispose();
+  }
+}
+
+async function useModel(
+  client: ModelbayClient,
+  r: Random,
+  id: string,
+  store: string,
+): Promise<"predicted" | "restored" | "skipped"> {
   const { model } = await client.getModel({ modelId: id }, within());
   const x = rowsFor(r, model?.inputs[0]?.shape ?? [], 3);
   const y = rowsFor(r, model?.outputs[0]?.shape ?? [], 3, 0.5);
@@ -162,11 +252,18 @@ async function useModel(client: ModelbayClient, r: Random, id: string): Promise<
   const after = await predict();
   const bytes = (p: typeof after) => Buffer.from(p.outputs[0]?.rawContents ?? []);
   assert.ok(bytes(before).equals(bytes(after)), `restored model ${id} predicts differently from before its checkpoint`);
+  const expected = await predictedByTfjs(path.join(store, id, checkpointId, "model.json"), x);
+  if (expected) {
+    const served = new Float32Array(new Uint8Array(bytes(before)).buffer);
+    const mismatch = firstMismatch(served, expected, 1e-5, 1e-4);
+    assert.equal(mismatch, undefined, `model ${id} predicts other than TensorFlow.js from its checkpoint: ${mismatch}`);
+  }
   return "restored";
 }
 
 test(`random Keras JSON topologies (${rounds}, seed ${seed}) are served or refused as the caller's error`, async () => {
-  const served = await serveProcess(tempDir("modelbay-keras-fuzz-"), []);
+  const dir = tempDir("modelbay-keras-fuzz-");
+  const served = await serveProcess(dir, []);
   const client = connect(served.address);
   const r = new Random(seed);
   const tally = new Map<string, number>();
@@ -178,7 +275,7 @@ test(`random Keras JSON topologies (${rounds}, seed ${seed}) are served or refus
       const spec: ModelSpec = { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } };
       const refused = (step: string) => (err: unknown) => {
         const { code, details } = err as grpc.ServiceError;
-        if (code === undefined) throw err;
+        if (typeof code !== "number") throw err;
         count(`${step} ${Status[code]}`);
         assert.ok(
           callerMistakes.has(code) && details.length > 0,
@@ -187,7 +284,7 @@ test(`random Keras JSON topologies (${rounds}, seed ${seed}) are served or refus
       };
       const created = await client.createModel({ modelId: id, spec }, within()).then(() => true, refused("create"));
       if (created) {
-        const outcome = await useModel(client, r, id).catch((err: unknown) => {
+        const outcome = await useModel(client, r, id, path.join(dir, "ck")).catch((err: unknown) => {
           refused("use")(err);
           return "refused";
         });
@@ -201,6 +298,7 @@ test(`random Keras JSON topologies (${rounds}, seed ${seed}) are served or refus
     client.close();
     served.child.kill();
   }
+  process.stderr.write(`keras topology fuzz, seed ${seed}: ${[...tally].map(([k, n]) => `${k} ${n}`).join(", ")}\n`);
   // A fuzz that never gets a model to train and restore tests little past CreateModel.
   assert.ok((tally.get("restored") ?? 0) >= rounds / 20, `too few models went all the way: ${[...tally]}`);
 });
