@@ -15,6 +15,7 @@ import type {
 } from "./engine.js";
 import { createGraphTrainer, type GraphTrainer } from "./graph/graph-trainer.js";
 import { refusedByLayers } from "./layer-errors.js";
+import { everyLayer, layerApplications } from "./layer-tree.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
@@ -65,14 +66,6 @@ const CHECKED_ROW_ELEMENTS = 2 ** 16;
 /** ...with no axis longer than this (a TimeDistributed layer steps along its axis one op at a time). */
 const CHECKED_AXIS_LENGTH = 4096;
 
-/** Whether a layer is or wraps a recurrent one (tfjs-layers steps those in JavaScript, one op per step). */
-function recurrent(layer: tf.layers.Layer): boolean {
-  if (layer instanceof tf.RNN) return true;
-  if (layer instanceof tf.LayersModel) return layer.layers.some(recurrent);
-  const inner: unknown = (layer as { layer?: unknown }).layer;
-  return inner instanceof tf.layers.Layer && recurrent(inner);
-}
-
 /**
  * A Keras JSON topology can put together layers that build but cannot compute (a softmax over an
  * axis TensorFlow.js does not support, a category encoding of too high a rank): one row of zeros
@@ -86,7 +79,8 @@ function recurrent(layer: tf.layers.Layer): boolean {
 function checkComputes(model: tf.LayersModel, input: TensorSignature): void {
   const dims = input.shape.slice(1);
   const cheap = dims.every((d) => d >= 0 && d <= CHECKED_AXIS_LENGTH) && elementCount(dims) <= CHECKED_ROW_ELEMENTS;
-  if (!cheap || model.layers.some(recurrent)) return;
+  // tfjs-layers steps a recurrent layer in JavaScript, one op per step.
+  if (!cheap || everyLayer(model).some((layer) => layer instanceof tf.RNN)) return;
   const shape = [1, ...dims];
   refusedByLayers(`spec: the model builds but cannot compute an input of shape [${shape.join(", ")}]`, () =>
     tf.tidy(() => {
@@ -101,13 +95,11 @@ function checkComputes(model: tf.LayersModel, input: TensorSignature): void {
  * the process with SIGFPE. Every layer's input and output is checked, so nothing of size 0 ever runs.
  */
 function checkNoEmptyDimension(model: tf.LayersModel): void {
-  const listed = (shape: unknown): unknown[] => (Array.isArray(shape) && Array.isArray(shape[0]) ? shape : [shape]);
-  for (const layer of model.layers) {
-    const sides = layer.inboundNodes.flatMap((node) => [
-      ["input", listed(node.inputShapes)] as const,
-      ["output", listed(node.outputShapes)] as const,
-    ]);
-    for (const [side, shapes] of sides) {
+  for (const { layer, inputs, outputs } of layerApplications(model)) {
+    for (const [side, shapes] of [
+      ["input", inputs],
+      ["output", outputs],
+    ] as const) {
       const empty = shapes.find((shape) => Array.isArray(shape) && shape.includes(0));
       if (empty) {
         throw new ModelbayError(

@@ -8,6 +8,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { activationsPerRow } from "./activation-size.js";
 import { FORWARD_CHUNK_ROWS } from "./dense-forward.js";
+import { layerApplications } from "./layer-tree.js";
 
 /** Bytes of layer outputs one predict batch may hold. */
 export const PREDICT_ACTIVATION_BYTES = 128 * 2 ** 20;
@@ -15,16 +16,11 @@ export const PREDICT_ACTIVATION_BYTES = 128 * 2 ** 20;
 /** Elements of every layer's output for one row, or undefined where an output has a free axis. */
 export function activationElementsPerRow(model: tf.LayersModel): number | undefined {
   let total = 0;
-  for (const layer of model.layers) {
-    for (const node of layer.inboundNodes) {
-      const shapes = Array.isArray(node.outputShapes[0]) ? (node.outputShapes as unknown[]) : [node.outputShapes];
-      for (const shape of shapes) {
-        if (!Array.isArray(shape)) return undefined;
-        const row = shape.slice(1);
-        if (!row.every((d) => Number.isSafeInteger(d) && d >= 0)) return undefined;
-        total += row.reduce((a: number, d: number) => a * d, 1);
-      }
-    }
+  for (const shape of layerApplications(model).flatMap((applied) => applied.outputs)) {
+    if (!Array.isArray(shape)) return undefined;
+    const row = shape.slice(1);
+    if (!row.every((d) => Number.isSafeInteger(d) && d >= 0)) return undefined;
+    total += row.reduce((a: number, d: number) => a * d, 1);
   }
   return total;
 }

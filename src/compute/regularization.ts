@@ -4,25 +4,7 @@
 // model's own list is empty, so its fit() leaves them out) and applies constraints only when
 // weights are set, so the training step here does both itself.
 import * as tf from "@tensorflow/tfjs";
-
-/** The layers inside a layer: a nested model's, a Bidirectional's two, another wrapper's one. */
-function innerLayers(layer: tf.layers.Layer): tf.layers.Layer[] {
-  if (layer instanceof tf.LayersModel) return layer.layers;
-  const wrapped = layer as unknown as Record<"forwardLayer" | "backwardLayer" | "layer", unknown>;
-  const bidirectional = [wrapped.forwardLayer, wrapped.backwardLayer];
-  const inner = bidirectional.some((l) => l !== undefined) ? bidirectional : [wrapped.layer];
-  return inner.filter((l): l is tf.layers.Layer => l instanceof tf.layers.Layer);
-}
-
-function everyLayer(model: tf.LayersModel): tf.layers.Layer[] {
-  const all: tf.layers.Layer[] = [];
-  const visit = (layer: tf.layers.Layer) => {
-    all.push(layer);
-    innerLayers(layer).forEach(visit);
-  };
-  model.layers.forEach(visit);
-  return all;
-}
+import { everyLayer } from "./layer-tree.js";
 
 /** `loss` plus the penalties of the model's regularizers, as Keras minimizes and reports it. */
 export function withPenalties(model: tf.LayersModel, loss: tf.Scalar): tf.Scalar {

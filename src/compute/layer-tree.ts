@@ -1,0 +1,44 @@
+// Walks over a tfjs-layers model: the layers inside its layers, and the shapes each layer was
+// applied with. Shared by the checks that look at a whole model (regularizers, recurrent layers,
+// sizes of 0, activations per row).
+import * as tf from "@tensorflow/tfjs";
+
+/** The layers inside a layer: a nested model's, a Bidirectional's two, another wrapper's one. */
+function innerLayers(layer: tf.layers.Layer): tf.layers.Layer[] {
+  if (layer instanceof tf.LayersModel) return layer.layers;
+  const wrapped = layer as unknown as Record<"forwardLayer" | "backwardLayer" | "layer", unknown>;
+  const bidirectional = [wrapped.forwardLayer, wrapped.backwardLayer];
+  const inner = bidirectional.some((l) => l !== undefined) ? bidirectional : [wrapped.layer];
+  return inner.filter((l): l is tf.layers.Layer => l instanceof tf.layers.Layer);
+}
+
+/** Every layer of the model, and every layer inside those, depth first. */
+export function everyLayer(model: tf.LayersModel): tf.layers.Layer[] {
+  const all: tf.layers.Layer[] = [];
+  const visit = (layer: tf.layers.Layer) => {
+    all.push(layer);
+    innerLayers(layer).forEach(visit);
+  };
+  model.layers.forEach(visit);
+  return all;
+}
+
+export interface LayerApplication {
+  layer: tf.layers.Layer;
+  /** The shapes it was applied to and gave (as declared: null for a free axis), one per tensor. */
+  inputs: unknown[];
+  outputs: unknown[];
+}
+
+/** Each application of each of the model's layers (a shared layer has several), with its shapes. */
+export function layerApplications(model: tf.LayersModel): LayerApplication[] {
+  // tfjs-layers keeps one shape where a node has one tensor, and a list of shapes where it has more.
+  const listed = (shape: unknown): unknown[] => (Array.isArray(shape) && Array.isArray(shape[0]) ? shape : [shape]);
+  return model.layers.flatMap((layer) =>
+    layer.inboundNodes.map((node) => ({
+      layer,
+      inputs: listed(node.inputShapes),
+      outputs: listed(node.outputShapes),
+    })),
+  );
+}
