@@ -171,10 +171,16 @@ test("a spec too large for the memory budget is RESOURCE_EXHAUSTED before anythi
 
 /** A Keras JSON Sequential topology of Dense layers after an input of `width`. */
 function kerasDense(width: number, units: number[]): ModelSpec {
-  const layers = units.map((u, i) => ({
-    class_name: "Dense",
-    config: { units: u, ...(i === 0 ? { batch_input_shape: [null, width] } : {}) },
-  }));
+  return kerasSequential(
+    units.map((u, i) => ({
+      class_name: "Dense",
+      config: { units: u, ...(i === 0 ? { batch_input_shape: [null, width] } : {}) },
+    })),
+  );
+}
+
+/** A Keras JSON Sequential topology of the given layers (the first declares the input). */
+function kerasSequential(layers: { class_name: string; config: Record<string, unknown> }[]): ModelSpec {
   const kerasJson = JSON.stringify({ class_name: "Sequential", config: { name: "k", layers } });
   return { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } };
 }
@@ -192,12 +198,6 @@ test("a Keras JSON topology with a Dense too large for the budget is RESOURCE_EX
   const grewKiB = process.resourceUsage().maxRSS - peak;
   assert.ok(grewKiB < 512 * 1024, `the process's peak memory grew by ${grewKiB} KiB`);
 });
-
-/** A Keras JSON Sequential topology of the given layers (the first declares the input). */
-function kerasSequential(layers: { class_name: string; config: Record<string, unknown> }[]): ModelSpec {
-  const kerasJson = JSON.stringify({ class_name: "Sequential", config: { name: "k", layers } });
-  return { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } };
-}
 
 test("a Keras JSON layer of any kind too large for the budget is refused before its weights are allocated", async () => {
   const peak = process.resourceUsage().maxRSS;
