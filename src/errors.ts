@@ -40,6 +40,20 @@ export function invalidArgument(field: string, problem: string): ModelbayError {
   return new ModelbayError(Code.INVALID_ARGUMENT, `${field}: ${problem}`);
 }
 
+/** What was thrown, as text for a message. */
+export function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * `err` as a ModelbayError: itself if it is one, else `code` with "`what`: reason", keeping `err`
+ * as the cause. For failures of a library that are the caller's (a bad file, a bad topology).
+ */
+export function thrownAs(code: Code, what: string, err: unknown, reason = reasonOf(err)): ModelbayError {
+  if (err instanceof ModelbayError) return err;
+  return new ModelbayError(code, `${what}: ${reason}`, { cause: err });
+}
+
 export function notFound(what: string): ModelbayError {
   return new ModelbayError(Code.NOT_FOUND, `${what} not found`);
 }

@@ -12,7 +12,7 @@ import {
   type TensorSignature,
   typedView,
 } from "../compute/tensor-data.js";
-import { Code, ModelbayError } from "../errors.js";
+import { Code, ModelbayError, thrownAs } from "../errors.js";
 import { isJsonObject } from "../json-object.js";
 
 /** Where a training run stands, so that a resumed run continues exactly. */
@@ -271,9 +271,7 @@ function undecodable<T>(decode: () => T): T {
   try {
     return decode();
   } catch (err) {
-    if (err instanceof ModelbayError) throw err;
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new ModelbayError(Code.DATA_LOSS, `the checkpoint's files do not decode: ${reason}`, { cause: err });
+    throw thrownAs(Code.DATA_LOSS, "the checkpoint's files do not decode", err);
   }
 }
 

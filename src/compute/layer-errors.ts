@@ -2,7 +2,7 @@
 // fit the data they are given; TensorFlow.js finds out only when it computes. The request was already
 // checked against the model's signature, so such a refusal is about this model and this data: the
 // caller's to fix (INVALID_ARGUMENT), said as TensorFlow said it, rather than an internal error.
-import { Code, ModelbayError } from "../errors.js";
+import { Code, reasonOf, thrownAs } from "../errors.js";
 
 /** TensorFlow's C API status prefix adds nothing for a reader. */
 const TF_STATUS_PREFIX = /^Invalid TF_Status: \d+\s*Message:\s*/;
@@ -12,8 +12,6 @@ export function refusedByLayers<T>(what: string, compute: () => T): T {
   try {
     return compute();
   } catch (err) {
-    if (err instanceof ModelbayError) throw err;
-    const reason = (err instanceof Error ? err.message : String(err)).replace(TF_STATUS_PREFIX, "");
-    throw new ModelbayError(Code.INVALID_ARGUMENT, `${what}: ${reason}`, { cause: err });
+    throw thrownAs(Code.INVALID_ARGUMENT, what, err, reasonOf(err).replace(TF_STATUS_PREFIX, ""));
   }
 }

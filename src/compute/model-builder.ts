@@ -1,6 +1,6 @@
 // Builds and compiles a TensorFlow.js model from a domain ModelSpec.
 import * as tf from "@tensorflow/tfjs";
-import { Code, ModelbayError } from "../errors.js";
+import { Code, ModelbayError, thrownAs } from "../errors.js";
 import { createLayer, SeedSequence } from "./layers.js";
 import type { CompileSpec, LossKind, MetricKind, ModelSpec, OptimizerSpec } from "./model-spec.js";
 import { WeightBudget } from "./weight-budget.js";
@@ -55,9 +55,7 @@ async function buildTopology(spec: ModelSpec, weightsFollow: boolean, budget: We
     try {
       built = await budget.run(() => tf.models.modelFromJSON({ modelTopology } as tf.io.ModelJSON));
     } catch (err) {
-      if (err instanceof ModelbayError) throw err;
-      const reason = err instanceof Error ? err.message : String(err);
-      throw new ModelbayError(Code.INVALID_ARGUMENT, `spec.keras_json: ${reason}`, { cause: err });
+      throw thrownAs(Code.INVALID_ARGUMENT, "spec.keras_json", err);
     }
     // A topology whose top level is a layer, not a model, deserializes into that layer.
     if (built instanceof tf.LayersModel) return built;
@@ -129,7 +127,5 @@ export async function buildModel(
  * refuse is that file's fault, not the server's.
  */
 function cannotBuild(err: unknown): ModelbayError {
-  if (err instanceof ModelbayError) return err;
-  const reason = err instanceof Error ? err.message : String(err);
-  return new ModelbayError(Code.INVALID_ARGUMENT, `spec: the model cannot be built: ${reason}`, { cause: err });
+  return thrownAs(Code.INVALID_ARGUMENT, "spec: the model cannot be built", err);
 }

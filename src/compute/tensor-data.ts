@@ -14,6 +14,15 @@ export function elementCount(shape: readonly number[]): number {
   return shape.reduce((n, d) => n * d, 1);
 }
 
+/**
+ * What is wrong with a tensor sent with an empty axis past the batch: it holds no data, and some
+ * TensorFlow kernels divide by such a size. Undefined when every such axis holds something.
+ */
+export function emptyAxisProblem(shape: readonly number[]): string | undefined {
+  const empty = shape.indexOf(0, 1);
+  return empty < 0 ? undefined : `dimension ${empty} of shape [${shape.join(", ")}] is 0; it must be at least 1`;
+}
+
 /** Bytes per element of each dtype, as stored in raw little-endian form. */
 export const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, int32: 4, bool: 1 };
 

@@ -1,5 +1,5 @@
 // Checks Predict inputs against a model's signature before any compute runs.
-import type { TensorData, TensorSignature } from "../compute/tensor-data.js";
+import { emptyAxisProblem, type TensorData, type TensorSignature } from "../compute/tensor-data.js";
 import { invalidArgument } from "../errors.js";
 
 export interface NamedTensor {
@@ -38,10 +38,8 @@ function checkAgainst(sig: TensorSignature, t: TensorData, field: string): void 
     );
   }
   if (t.shape[0] === 0) throw invalidArgument(field, "batch dimension is 0; send at least one row");
-  // A free axis sent empty holds no data either, and some TensorFlow kernels divide by its size.
-  const empty = t.shape.indexOf(0);
-  if (empty > 0)
-    throw invalidArgument(field, `dimension ${empty} of shape ${fmt(t.shape)} is 0; it must be at least 1`);
+  const empty = emptyAxisProblem(t.shape);
+  if (empty) throw invalidArgument(field, empty);
   sig.shape.forEach((want, d) => {
     if (want !== -1 && t.shape[d] !== want) {
       throw invalidArgument(

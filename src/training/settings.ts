@@ -2,7 +2,13 @@
 import type { RetentionPolicy } from "../checkpoints/retention.js";
 import { activationsPerRow, trainStepBytes } from "../compute/activation-size.js";
 import type { LossKind } from "../compute/model-spec.js";
-import { elementCount, sliceRows, type TensorData, type TensorSignature } from "../compute/tensor-data.js";
+import {
+  elementCount,
+  emptyAxisProblem,
+  sliceRows,
+  type TensorData,
+  type TensorSignature,
+} from "../compute/tensor-data.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
 
 export interface CheckpointPolicy {
@@ -66,10 +72,8 @@ function checkFeatures(x: TensorData, input: TensorSignature, field: string): vo
     throw invalidArgument(field, `dtype ${x.dtype} does not match the model's ${input.dtype}`);
   const ok = x.shape.length === input.shape.length && input.shape.every((d, i) => d === -1 || d === x.shape[i]);
   if (!ok) throw invalidArgument(field, `shape ${fmt(x.shape)} does not match the model's input ${fmt(input.shape)}`);
-  // Rows are counted elsewhere; a free axis sent empty holds no data, and some kernels divide by it.
-  const empty = x.shape.indexOf(0, 1);
-  if (empty > 0)
-    throw invalidArgument(field, `dimension ${empty} of shape ${fmt(x.shape)} is 0; it must be at least 1`);
+  const empty = emptyAxisProblem(x.shape);
+  if (empty) throw invalidArgument(field, empty);
 }
 
 function checkLabels(y: TensorData, loss: LossKind, output: TensorSignature, field: string): void {
