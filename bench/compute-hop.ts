@@ -84,6 +84,7 @@ async function main() {
         computeUs.push(computeSeconds * 1e6);
         hopUs.push(queueSeconds * 1e6);
       },
+      expired: () => undefined,
       restart: () => undefined,
     },
   });

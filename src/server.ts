@@ -130,6 +130,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     opts.compute,
     {
       call: (op, queueSeconds, computeSeconds) => metrics.deviceCall(op, queueSeconds, computeSeconds),
+      expired: (op) => metrics.expired("device", op),
       restart: () => metrics.workerRestart(),
     },
     opts.maxSessionBytes,

@@ -3,6 +3,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
+import type { TensorData } from "../src/compute/tensor-data.js";
+import { Code } from "../src/errors.js";
+import { PredictBatcher } from "../src/sessions/predict-batcher.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { firstMismatch, floatTensor, seededFloats } from "./helpers/tensors.js";
@@ -45,4 +48,51 @@ test("concurrent small Predicts share model calls and each gets its own rows", a
     assert.equal(mismatch, undefined, `row ${i}: ${mismatch}`);
   }
   assert.ok(calls >= 1 && calls <= 4, `${ROWS} requests took ${calls} model calls`);
+});
+
+/** A batch's caller is answered before the batcher moves on: this lets it move on. */
+const batchEnded = () => new Promise((resolve) => setImmediate(resolve));
+
+test("a request whose deadline passes while it waits for a batch is answered and left out of the batch", {
+  timeout: 10_000,
+}, async () => {
+  // The model call is held open by the test, so requests gather behind it as they do behind a busy device.
+  const calls: { input: TensorData; deadline: number | undefined; finish: () => void }[] = [];
+  let expired = 0;
+  const batcher = new PredictBatcher(
+    (input, deadline) => new Promise((resolve) => calls.push({ input, deadline, finish: () => resolve(input) })),
+    { maxBatchRows: 64, maxDelayMs: 0 },
+    () => expired++,
+  );
+  const row = (v: number): TensorData => ({ dtype: "float32", shape: [1, 2], data: new Float32Array([v, v]) });
+  const first = batcher.submit(row(1));
+  const now = Date.now();
+  const late = batcher.submit(row(2), now + 30);
+  const inTime = batcher.submit(row(3), now + 60_000);
+  const later = batcher.submit(row(4), now + 120_000);
+  assert.equal(calls.length, 1, "the others wait for the running batch");
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  calls[0]?.finish();
+  await first;
+  await assert.rejects(late, (err: { code?: number }) => err.code === Code.DEADLINE_EXCEEDED);
+  assert.equal(expired, 1);
+  assert.equal(calls.length, 2);
+  assert.deepEqual(Array.from(calls[1]?.input.data ?? []), [3, 3, 4, 4], "the late request is not in the batch");
+  assert.equal(calls[1]?.deadline, now + 120_000, "the batch is wanted until its last member's deadline");
+  calls[1]?.finish();
+  assert.deepEqual(Array.from((await inTime).data), [3, 3]);
+  assert.deepEqual(Array.from((await later).data), [4, 4]);
+
+  // One member without a deadline keeps the batch wanted whatever the others' deadlines.
+  await batchEnded();
+  const busy = batcher.submit(row(5));
+  const withDeadline = batcher.submit(row(6), Date.now() + 60_000);
+  const without = batcher.submit(row(7));
+  calls[2]?.finish();
+  await busy;
+  await batchEnded();
+  assert.equal(calls.length, 4);
+  assert.equal(calls[3]?.deadline, undefined);
+  calls[3]?.finish();
+  await Promise.all([withDeadline, without]);
 });

@@ -16,12 +16,21 @@ import type { Metrics } from "../telemetry/metrics.js";
 export interface CallContext {
   /** Aborted when the client cancels, the deadline passes or the server shuts down. */
   signal: AbortSignal;
+  /** When the caller stops waiting, in epoch milliseconds (`Date.now()`); undefined for no deadline. */
+  readonly deadline: number | undefined;
 }
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
 
 // setTimeout's limit (about 24.8 days); a later deadline cannot pass during a call worth timing.
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The call's deadline in epoch milliseconds; grpc-js gives a Date, or a number (Infinity for none). */
+function deadlineOf(call: AnyCall): number | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  return Number.isFinite(ms) ? ms : undefined;
+}
 
 /**
  * The call's context. Its signal is set up on first use: most unary handlers never look at it, and
@@ -37,9 +46,8 @@ function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; 
     const onShutdown = () => controller.abort(new ModelbayError(Code.UNAVAILABLE, "the server is shutting down"));
     call.on("cancelled", onCancel);
     shutdown.addEventListener("abort", onShutdown, { once: true });
-    // grpc-js gives the deadline as a Date or as absolute epoch milliseconds (Infinity for none).
-    const deadline = call.getDeadline();
-    const ms = (deadline instanceof Date ? deadline.getTime() : Number(deadline)) - Date.now();
+    const deadline = deadlineOf(call);
+    const ms = deadline === undefined ? Number.POSITIVE_INFINITY : deadline - Date.now();
     const timer =
       Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMER_MS
         ? setTimeout(() => controller.abort(new ModelbayError(Code.DEADLINE_EXCEEDED, "the deadline passed")), ms)
@@ -59,6 +67,9 @@ function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; 
       get signal() {
         signal ??= setUp();
         return signal;
+      },
+      get deadline() {
+        return deadlineOf(call);
       },
     },
     done: () => cleanup?.(),

@@ -69,12 +69,12 @@ export function modelHandlers(deps: HandlerDeps): ModelHandlers {
       return {};
     }),
 
-    predict: unary("Predict", deps, async (req: PredictRequest): Promise<PredictResponse> => {
+    predict: unary("Predict", deps, async (req: PredictRequest, ctx): Promise<PredictResponse> => {
       const inputs = req.inputs.map((t, i) => ({
         name: t.name,
         tensor: tensorFromWire(t, `inputs[${i}]`, deps.limits),
       }));
-      const outputs = await sessions.predict(req.modelId, inputs);
+      const outputs = await sessions.predict(req.modelId, inputs, ctx.deadline);
       const nonFinite = sessions.nonFiniteReport(req.modelId, inputs, outputs);
       return {
         modelId: req.modelId,

@@ -61,8 +61,12 @@ export interface StateCapture {
 /** A built model owned by an engine. */
 export interface ComputeModel {
   readonly description: ModelDescription;
-  /** Runs the model on one batch; the input was already checked against `description`. */
-  predict(input: TensorData): Promise<TensorData>;
+  /**
+   * Runs the model on one batch; the input was already checked against `description`. An engine
+   * that queues requests (a device worker) answers DEADLINE_EXCEEDED, without running it, a request
+   * still waiting at `deadline` (epoch milliseconds): its caller has gone.
+   */
+  predict(input: TensorData, deadline?: number): Promise<TensorData>;
   /** The model's weights in layer order, named as TensorFlow.js names them. */
   getWeights(): Promise<NamedTensorData[]>;
   /** Replaces the weights; shapes must match getWeights() element by element. */

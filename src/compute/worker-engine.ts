@@ -64,6 +64,8 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; op
 export interface WorkerObserver {
   /** A request finished: seconds waiting in the queue (and crossing threads), seconds computing. */
   call(op: string, queueSeconds: number, computeSeconds: number): void;
+  /** A request was dropped unrun: its deadline passed while it waited for the worker. */
+  expired(op: string): void;
   /** A dead worker was replaced. */
   restart(): void;
 }
@@ -157,7 +159,8 @@ class DeviceWorker {
       this.pending.delete(m.id);
       if (!p) return;
       const total = (performance.now() - p.sent) / 1000;
-      this.observer?.call(p.op, Math.max(0, total - m.computeMs / 1000), m.computeMs / 1000);
+      if (!m.ok && m.code === Code.DEADLINE_EXCEEDED) this.observer?.expired(p.op);
+      else this.observer?.call(p.op, Math.max(0, total - m.computeMs / 1000), m.computeMs / 1000);
       if (m.ok) p.resolve(m.result);
       else p.reject(m.code === Code.INTERNAL ? new Error(m.message) : new ModelbayError(m.code as Code, m.message));
     });
@@ -217,8 +220,13 @@ class WorkerModel implements ComputeModel {
     readonly description: ModelDescription,
   ) {}
 
-  predict(input: TensorData): Promise<TensorData> {
-    return this.worker.call({ op: "predict", model: this.handle, input });
+  predict(input: TensorData, deadline?: number): Promise<TensorData> {
+    return this.worker.call({
+      op: "predict",
+      model: this.handle,
+      input,
+      ...(deadline === undefined ? {} : { deadline }),
+    });
   }
   getWeights(): Promise<NamedTensorData[]> {
     return this.worker.call({ op: "getWeights", model: this.handle });

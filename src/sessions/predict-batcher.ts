@@ -4,6 +4,7 @@
 // model with maxDelayMs 0 answers a lone request at once, so batching costs nothing at low load; a
 // busy one serves many callers per model call. Off unless configured.
 import { elementCount, type TensorData } from "../compute/tensor-data.js";
+import { Code, ModelbayError } from "../errors.js";
 
 export interface BatchingOptions {
   /** Most rows in one batch; 0 or 1 turns batching off. */
@@ -14,6 +15,8 @@ export interface BatchingOptions {
 
 interface Waiting {
   input: TensorData;
+  /** Epoch milliseconds; undefined for none. */
+  deadline: number | undefined;
   resolve(output: TensorData): void;
   reject(err: unknown): void;
 }
@@ -29,6 +32,16 @@ function concatRows(inputs: readonly TensorData[]): TensorData {
     offset += t.data.length;
   }
   return { dtype: first.dtype, shape: [rows, ...first.shape.slice(1)], data };
+}
+
+/** The batch is still wanted until its last member's deadline; a member without one wants it always. */
+function latestDeadline(batch: readonly Waiting[]): number | undefined {
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const w of batch) {
+    if (w.deadline === undefined) return undefined;
+    latest = Math.max(latest, w.deadline);
+  }
+  return latest;
 }
 
 function splitRows(output: TensorData, rowCounts: readonly number[]): TensorData[] {
@@ -48,16 +61,21 @@ export class PredictBatcher {
   private running = 0;
 
   constructor(
-    private readonly predict: (input: TensorData) => Promise<TensorData>,
+    private readonly predict: (input: TensorData, deadline: number | undefined) => Promise<TensorData>,
     private readonly options: BatchingOptions,
+    /** Called for each request dropped unrun because its deadline passed while it waited here. */
+    private readonly onExpired: () => void = () => undefined,
   ) {}
 
-  /** Predicts `input` (already checked against the model), batched with concurrent requests. */
-  submit(input: TensorData): Promise<TensorData> {
+  /**
+   * Predicts `input` (already checked against the model), batched with concurrent requests. A
+   * request still waiting at `deadline` (epoch ms) is answered DEADLINE_EXCEEDED and not run.
+   */
+  submit(input: TensorData, deadline?: number): Promise<TensorData> {
     const rows = input.shape[0] ?? 0;
-    if (rows >= this.options.maxBatchRows) return this.predict(input);
+    if (rows >= this.options.maxBatchRows) return this.predict(input, deadline);
     return new Promise<TensorData>((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
+      this.queue.push({ input, deadline, resolve, reject });
       this.queuedRows += rows;
       // While a batch runs, requests gather and go when it ends (or when they fill a batch).
       if (this.queuedRows >= this.options.maxBatchRows) this.flush();
@@ -70,6 +88,7 @@ export class PredictBatcher {
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.dropExpired();
     // Take whole requests up to the row limit; the rest wait for the next batch.
     const batch: Waiting[] = [];
     let rows = 0;
@@ -84,7 +103,8 @@ export class PredictBatcher {
     if (batch.length === 0) return;
     const counts = batch.map((w) => w.input.shape[0] ?? 0);
     this.running++;
-    this.predict(batch.length === 1 ? (batch[0] as Waiting).input : concatRows(batch.map((w) => w.input)))
+    const input = batch.length === 1 ? (batch[0] as Waiting).input : concatRows(batch.map((w) => w.input));
+    this.predict(input, latestDeadline(batch))
       .then(
         (output) => {
           const parts = batch.length === 1 ? [output] : splitRows(output, counts);
@@ -99,5 +119,27 @@ export class PredictBatcher {
         // What gathered meanwhile goes next.
         if (this.queue.length > 0 && this.running === 0) this.flush();
       });
+  }
+
+  /** Answers the requests whose callers stopped waiting before their turn came. */
+  private dropExpired(): void {
+    const now = Date.now();
+    if (!this.queue.some((w) => w.deadline !== undefined && w.deadline <= now)) return;
+    const live: Waiting[] = [];
+    for (const w of this.queue) {
+      if (w.deadline === undefined || w.deadline > now) {
+        live.push(w);
+        continue;
+      }
+      this.queuedRows -= w.input.shape[0] ?? 0;
+      this.onExpired();
+      w.reject(
+        new ModelbayError(
+          Code.DEADLINE_EXCEEDED,
+          "the deadline passed while the request waited for a batch; it was not run",
+        ),
+      );
+    }
+    this.queue = live;
   }
 }

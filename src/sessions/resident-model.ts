@@ -150,8 +150,8 @@ export class ResidentModel implements ComputeModel {
     }
   }
 
-  predict(input: TensorData): Promise<TensorData> {
-    return this.use((m) => m.predict(input));
+  predict(input: TensorData, deadline?: number): Promise<TensorData> {
+    return this.use((m) => m.predict(input, deadline));
   }
 
   getWeights(): Promise<NamedTensorData[]> {

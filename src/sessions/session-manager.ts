@@ -132,12 +132,13 @@ export class SessionManager {
     if (deleteCheckpoints) await this.store.deleteAll(id);
   }
 
-  async predict(id: string, inputs: readonly NamedTensor[]): Promise<NamedTensor[]> {
+  /** Predicts one batch; a request still queued at `deadline` (epoch ms) is dropped unrun. */
+  async predict(id: string, inputs: readonly NamedTensor[], deadline?: number): Promise<NamedTensor[]> {
     const session = this.get(id);
     const { inputs: signatures, outputs } = session.model.description;
     const [input] = matchInputs(signatures, inputs);
     if (!input) throw new ModelbayError(Code.INTERNAL, "model has no input");
-    const output = await this.batcherOf(session).submit(input);
+    const output = await this.batcherOf(session).submit(input, deadline);
     return [{ name: outputs[0]?.name ?? "output", tensor: output }];
   }
 
@@ -164,7 +165,11 @@ export class SessionManager {
     let batcher = this.batchers.get(session);
     if (!batcher) {
       const options = this.limits.batching ?? { maxBatchRows: 0, maxDelayMs: 0 };
-      batcher = new PredictBatcher((input) => session.model.predict(input), options);
+      batcher = new PredictBatcher(
+        (input, deadline) => session.model.predict(input, deadline),
+        options,
+        () => this.observe.metrics.expired("batch", "predict"),
+      );
       this.batchers.set(session, batcher);
     }
     return batcher;

@@ -7,6 +7,8 @@ export interface Metrics {
   rpc(method: string, code: number, modelId: string, seconds: number): void;
   /** A device worker call: time waiting in its queue (and crossing threads) and time computing. */
   deviceCall(op: string, queueSeconds: number, computeSeconds: number): void;
+  /** A request dropped unrun: its deadline passed while it waited in `queue` ("batch" or "device"). */
+  expired(queue: string, op: string): void;
   /** Training throughput from a progress event. */
   trainingThroughput(modelId: string, samplesPerSecond: number): void;
   /** A committed checkpoint. */
@@ -30,6 +32,9 @@ export function createMetrics(meter: Meter): Metrics {
     "Time a compute request waited for the device worker and crossed threads",
   );
   const compute = seconds("modelbay_device_compute_seconds", "Time the device worker spent on a compute request");
+  const expired = meter.createCounter("modelbay_expired_requests", {
+    description: "Requests dropped unrun because their deadline passed while they waited, by queue and op",
+  });
   const throughput = meter.createGauge("modelbay_training_samples_per_second", {
     description: "Training throughput of the model's current job, from its last progress event",
   });
@@ -60,6 +65,9 @@ export function createMetrics(meter: Meter): Metrics {
       queue.record(queueSeconds, { op });
       compute.record(computeSeconds, { op });
     },
+    expired(queueName, op) {
+      expired.add(1, { queue: queueName, op });
+    },
     trainingThroughput(modelId, samplesPerSecond) {
       throughput.record(samplesPerSecond, model(modelId));
     },
@@ -83,6 +91,7 @@ export function createMetrics(meter: Meter): Metrics {
 export const noMetrics: Metrics = {
   rpc() {},
   deviceCall() {},
+  expired() {},
   trainingThroughput() {},
   checkpointWritten() {},
   workerRestart() {},

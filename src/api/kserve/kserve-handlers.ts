@@ -60,39 +60,43 @@ export function kserveHandlers(deps: HandlerDeps): GRPCInferenceServiceServer {
       },
     ),
 
-    modelInfer: unary("inference.ModelInfer", deps, async (req: ModelInferRequest): Promise<ModelInferResponse> => {
-      const s = session(deps, req.modelName, req.modelVersion);
-      const raw = req.rawInputContents;
-      if (raw.length > 0 && raw.length !== req.inputs.length) {
-        throw new ModelbayError(
-          Code.INVALID_ARGUMENT,
-          `raw_input_contents has ${raw.length} entries for ${req.inputs.length} inputs; give one per input or none`,
-        );
-      }
-      const inputs = req.inputs.map((input, i) => ({
-        name: input.name,
-        tensor: inputFromKserve(input, raw[i], `inputs[${i}]`, deps.limits),
-      }));
-      const outputs = await deps.sessions.predict(s.id, inputs);
-      const wanted = req.outputs.map((o) => o.name);
-      for (const name of wanted) {
-        if (!outputs.some((o) => o.name === name)) {
+    modelInfer: unary(
+      "inference.ModelInfer",
+      deps,
+      async (req: ModelInferRequest, ctx): Promise<ModelInferResponse> => {
+        const s = session(deps, req.modelName, req.modelVersion);
+        const raw = req.rawInputContents;
+        if (raw.length > 0 && raw.length !== req.inputs.length) {
           throw new ModelbayError(
             Code.INVALID_ARGUMENT,
-            `outputs: model "${s.id}" has no output "${name}" (has ${outputs.map((o) => `"${o.name}"`).join(", ")})`,
+            `raw_input_contents has ${raw.length} entries for ${req.inputs.length} inputs; give one per input or none`,
           );
         }
-      }
-      const chosen = wanted.length ? outputs.filter((o) => wanted.includes(o.name)) : outputs;
-      const encoded = chosen.map((o) => outputToKserve(o.name, o.tensor));
-      return {
-        modelName: s.id,
-        modelVersion: MODEL_VERSION,
-        id: req.id,
-        parameters: {},
-        outputs: encoded.map((e) => e.output),
-        rawOutputContents: encoded.map((e) => e.raw),
-      };
-    }),
+        const inputs = req.inputs.map((input, i) => ({
+          name: input.name,
+          tensor: inputFromKserve(input, raw[i], `inputs[${i}]`, deps.limits),
+        }));
+        const outputs = await deps.sessions.predict(s.id, inputs, ctx.deadline);
+        const wanted = req.outputs.map((o) => o.name);
+        for (const name of wanted) {
+          if (!outputs.some((o) => o.name === name)) {
+            throw new ModelbayError(
+              Code.INVALID_ARGUMENT,
+              `outputs: model "${s.id}" has no output "${name}" (has ${outputs.map((o) => `"${o.name}"`).join(", ")})`,
+            );
+          }
+        }
+        const chosen = wanted.length ? outputs.filter((o) => wanted.includes(o.name)) : outputs;
+        const encoded = chosen.map((o) => outputToKserve(o.name, o.tensor));
+        return {
+          modelName: s.id,
+          modelVersion: MODEL_VERSION,
+          id: req.id,
+          parameters: {},
+          outputs: encoded.map((e) => e.output),
+          rawOutputContents: encoded.map((e) => e.raw),
+        };
+      },
+    ),
   };
 }

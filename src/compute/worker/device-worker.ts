@@ -4,7 +4,7 @@
 // a GPU takes a process of its own).
 import { parentPort, workerData } from "node:worker_threads";
 import { collectSoonAfter } from "../../collect-garbage.js";
-import { ModelbayError } from "../../errors.js";
+import { Code, ModelbayError } from "../../errors.js";
 import type { ComputeModel, StateCapture, Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
 import { BYTES_PER_ELEMENT, type TensorData } from "../tensor-data.js";
@@ -132,6 +132,14 @@ async function main(): Promise<void> {
       let reply: Reply;
       const started = performance.now();
       try {
+        // A caller who has stopped waiting gets nothing from the compute; under overload, running
+        // such requests would make every request behind them late too.
+        if ("deadline" in req && req.deadline !== undefined && Date.now() >= req.deadline) {
+          throw new ModelbayError(
+            Code.DEADLINE_EXCEEDED,
+            `the deadline passed while the ${req.op} waited for device ${init.device}; it was not run`,
+          );
+        }
         const result = await handle(req);
         reply = { id: req.id, ok: true, result, computeMs: performance.now() - started };
       } catch (err) {

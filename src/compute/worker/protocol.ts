@@ -18,7 +18,8 @@ export type Request =
   | { op: "build"; spec: ModelSpec }
   | { op: "restore"; spec: ModelSpec; snapshot: Pick<ModelSnapshot, "weights" | "optimizer"> }
   | { op: "loadSavedModel"; dir: string }
-  | { op: "predict"; model: number; input: TensorData }
+  // `deadline` (epoch ms): a predict still queued then is dropped, not run.
+  | { op: "predict"; model: number; input: TensorData; deadline?: number }
   | { op: "getWeights"; model: number }
   | { op: "setWeights"; model: number; weights: ModelSnapshot["weights"] }
   | { op: "captureState"; model: number }

@@ -1,0 +1,77 @@
+// The load for bench/deadline-overload.ts, from its own process: CALLERS closed-loop callers each
+// send a Predict, wait for its answer or for DEADLINE_MS, and send the next. With `deadline` the
+// gRPC deadline goes to the server with the call; with `cancel` the caller gives up the same way
+// but the server is not told when (what a server that ignores deadlines sees). Prints JSON: answers
+// in time, calls given up, and the answered calls' latencies.
+import * as grpc from "@grpc/grpc-js";
+import { connect } from "../src/cli/client.js";
+import { floatTensor } from "../src/cli/tensors.js";
+import type { PredictRequest, PredictResponse } from "../src/gen/modelbay/v1/model_service.js";
+import { runBench } from "./harness.js";
+
+const [address = "", mode = "deadline", callersArg = "32", secondsArg = "5", deadlineArg = "50", rowsArg = "32"] =
+  process.argv.slice(2);
+const [CALLERS, SECONDS, DEADLINE_MS, ROWS] = [callersArg, secondsArg, deadlineArg, rowsArg].map(Number) as [
+  number,
+  number,
+  number,
+  number,
+];
+
+type Outcome = { ok: true; ms: number } | { ok: false };
+
+async function main() {
+  const client = connect(address);
+  const request: PredictRequest = {
+    modelId: "model",
+    inputs: [
+      floatTensor(
+        Float32Array.from({ length: ROWS * 10 }, (_, i) => Math.sin(i)),
+        [ROWS, 10],
+        true,
+      ),
+    ],
+    rawOutput: true,
+  };
+  const once = () =>
+    new Promise<Outcome>((resolve) => {
+      const started = performance.now();
+      const done = (err: grpc.ServiceError | null) =>
+        resolve(err ? { ok: false } : { ok: true, ms: performance.now() - started });
+      const raw = client.raw as unknown as {
+        predict(
+          req: PredictRequest,
+          metadata: grpc.Metadata,
+          options: Partial<grpc.CallOptions>,
+          cb: (err: grpc.ServiceError | null, res?: PredictResponse) => void,
+        ): grpc.ClientUnaryCall;
+      };
+      if (mode === "deadline") {
+        raw.predict(request, new grpc.Metadata(), { deadline: Date.now() + DEADLINE_MS }, done);
+        return;
+      }
+      const call = raw.predict(request, new grpc.Metadata(), {}, (err) => {
+        clearTimeout(timer);
+        done(err);
+      });
+      const timer = setTimeout(() => call.cancel(), DEADLINE_MS);
+    });
+  // Warm up the channel and the model before timing.
+  for (let i = 0; i < 20; i++) await once();
+  const end = performance.now() + SECONDS * 1000;
+  const latencies: number[] = [];
+  let givenUp = 0;
+  await Promise.all(
+    Array.from({ length: CALLERS }, async () => {
+      while (performance.now() < end) {
+        const r = await once();
+        if (r.ok) latencies.push(r.ms);
+        else givenUp++;
+      }
+    }),
+  );
+  client.close();
+  process.stdout.write(`${JSON.stringify({ answered: latencies.length, givenUp, latencies })}\n`);
+}
+
+runBench(main);

@@ -1,0 +1,93 @@
+// Predicts whose callers have stopped waiting are not run: a request still queued for the device
+// (or for a batch) when its gRPC deadline passes is dropped, so that under overload the device
+// spends its time on callers who still want an answer.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { status } from "@grpc/grpc-js";
+import { tensorFromWire } from "../src/api/tensor-codec.js";
+import { startTestServer, type TestServer } from "./helpers/server.js";
+import { denseSpec, denseStackSpec } from "./helpers/specs.js";
+import { floatTensor, seededFloats } from "./helpers/tensors.js";
+
+// Two Dense(4096) layers over 2,000 rows: ~67 GFLOP, a second or more on this machine's two cores.
+const SLOW_ROWS = 2000;
+const DEADLINE_MS = 150;
+const QUEUED = 12;
+
+let t: TestServer;
+before(async () => {
+  t = await startTestServer({ metricsAddress: "127.0.0.1:0" });
+  await t.client.createModel({ modelId: "slow", spec: denseStackSpec([4096, 4096]) });
+  await t.client.createModel({ modelId: "small", spec: denseSpec(5) });
+});
+after(() => t.close());
+
+/** A counter's value from /metrics, summed over the series whose labels include all of `labels`. */
+async function counter(name: string, ...labels: string[]): Promise<number> {
+  const text = await (await fetch(`http://${t.server.metricsAddress}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)))
+    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+}
+
+const oneRow = (seed: number) => floatTensor(seededFloats(10, seed), [1, 10], true);
+
+test("Predicts whose deadline passes while the device is busy are dropped unrun", async () => {
+  const computedBefore = await counter("modelbay_device_compute_seconds_count", 'op="predict"');
+  const expiredBefore = await counter("modelbay_expired_requests_total", 'queue="device"', 'op="predict"');
+
+  const started = performance.now();
+  const slow = t.client
+    .predict({
+      modelId: "slow",
+      inputs: [floatTensor(seededFloats(SLOW_ROWS * 10, 3), [SLOW_ROWS, 10], true)],
+      rawOutput: true,
+    })
+    .then(() => performance.now() - started);
+  // Sent after the slow one, so they queue behind it on the device.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const queued = await Promise.allSettled(
+    Array.from({ length: QUEUED }, (_, i) =>
+      t.client.predict(
+        { modelId: "small", inputs: [oneRow(i)], rawOutput: true },
+        { deadline: Date.now() + DEADLINE_MS },
+      ),
+    ),
+  );
+  const slowMs = await slow;
+  assert.ok(slowMs > 20 + DEADLINE_MS * 2, `the slow predict took ${slowMs.toFixed(0)} ms: too fast to queue anything`);
+  for (const r of queued) {
+    assert.equal(r.status, "rejected");
+    assert.equal((r.reason as { code?: number }).code, status.DEADLINE_EXCEEDED);
+  }
+
+  // The worker answers a dropped request as soon as it reaches it, right after the slow one.
+  const expired = async () =>
+    (await counter("modelbay_expired_requests_total", 'queue="device"', 'op="predict"')) - expiredBefore;
+  for (let i = 0; i < 50 && (await expired()) < QUEUED; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await expired(), QUEUED, "every queued request was dropped by the device worker");
+  // Only the slow predict was computed.
+  assert.equal((await counter("modelbay_device_compute_seconds_count", 'op="predict"')) - computedBefore, 1);
+
+  // A request with a deadline it can meet still runs, and gets the right answer.
+  const res = await t.client.predict(
+    { modelId: "small", inputs: [oneRow(0)], rawOutput: true },
+    { deadline: Date.now() + 10_000 },
+  );
+  const out = tensorFromWire(res.outputs[0] as never, "out", { maxTensorBytes: 1 << 20 });
+  assert.deepEqual(out.shape, [1, 1]);
+  assert.ok(Number.isFinite(out.data[0]));
+});
+
+test("a Predict without a deadline waits for the device however long it is busy", async () => {
+  const slow = t.client.predict({
+    modelId: "slow",
+    inputs: [floatTensor(seededFloats(SLOW_ROWS * 10, 4), [SLOW_ROWS, 10], true)],
+    rawOutput: true,
+  });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const res = await t.client.predict({ modelId: "small", inputs: [oneRow(1)], rawOutput: true });
+  assert.equal(res.outputs.length, 1);
+  await slow;
+});
