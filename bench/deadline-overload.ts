@@ -52,11 +52,28 @@ async function load(address: string, mode: "deadline" | "cancel"): Promise<LoadR
   return JSON.parse(out) as LoadResult;
 }
 
+/** A counter's value from the server's /metrics, summed over the series whose labels include all of `labels`. */
+async function counter(metricsAddress: string, name: string, ...labels: string[]): Promise<number> {
+  const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)))
+    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-bench-"));
-  const server = await startServer({ address: "127.0.0.1:0", checkpointDir: dir, log: silentLogger });
+  const server = await startServer({
+    address: "127.0.0.1:0",
+    checkpointDir: dir,
+    log: silentLogger,
+    metricsAddress: "127.0.0.1:0",
+  });
+  const metrics = server.metricsAddress as string;
+  const computed = () => counter(metrics, "modelbay_device_compute_seconds_count", 'op="predict"');
+  const dropped = () => counter(metrics, "modelbay_expired_requests_total", 'op="predict"');
   const client = connect(server.address);
   try {
     await client.createModel({ modelId: "model", spec: denseStackSpec([1024, 1024]) });
@@ -68,12 +85,16 @@ async function main() {
       const order: ("deadline" | "cancel")[] = pair % 2 === 0 ? ["cancel", "deadline"] : ["deadline", "cancel"];
       const rate: Record<string, number> = {};
       for (const mode of order) {
+        const [computedBefore, droppedBefore] = [await computed(), await dropped()];
         const r = await load(server.address, mode);
+        // The load's own warm-up calls (20) are counted as well.
+        const run = (await computed()) - computedBefore - 20;
+        const drop = (await dropped()) - droppedBefore;
         rate[mode] = r.answered / SECONDS;
         process.stdout.write(
           `  ${mode === "deadline" ? "deadline sent, server drops late requests" : "callers cancel, server runs them all  "}: ` +
             `${(r.answered / SECONDS).toFixed(0)} answers/s in time, ${(r.givenUp / SECONDS).toFixed(0)} given up/s, ` +
-            `answered p50 ${median(r.latencies).toFixed(1)} ms\n`,
+            `answered p50 ${median(r.latencies).toFixed(1)} ms; the server ran ${(run / SECONDS).toFixed(0)}/s, dropped ${(drop / SECONDS).toFixed(0)}/s\n`,
         );
       }
       const ratio = (rate.deadline ?? 0) / Math.max(1e-9, rate.cancel ?? 0);
