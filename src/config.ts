@@ -159,6 +159,15 @@ export const SETTINGS: Setting[] = [
       o.compute = oneOf("compute", v, ["worker", "inline"] as const);
     },
   },
+  {
+    flag: "predict-order",
+    env: "MODELBAY_PREDICT_ORDER",
+    help: "how a device worker orders the Predicts waiting for it: adaptive (in arrival order, newest first once they wait over 10 ms, so that under overload the callers still waiting are answered; a Predict without a deadline is passed over for at most 1 s) or arrival (always in arrival order)",
+    default: DEFAULT_OPTIONS.predictOrder,
+    apply: (o, v) => {
+      o.predictOrder = oneOf("predict-order", v, ["adaptive", "arrival"] as const);
+    },
+  },
   positiveSetting("max-batch-size", "maxBatchSize", "largest training batch accepted"),
   positiveSetting(
     "max-train-step-bytes",

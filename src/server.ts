@@ -15,6 +15,7 @@ import type { CheckpointReads } from "./checkpoints/manifest.js";
 import type { BackendChoice } from "./compute/backend-choice.js";
 import { createDevicePool } from "./compute/device-pool.js";
 import { discoverDevices } from "./compute/devices.js";
+import type { PredictOrder } from "./compute/worker/protocol.js";
 import { GRPCInferenceServiceService } from "./gen/inference/grpc_predict_v2.js";
 import { setHeapGrowingPercent } from "./heap-growth.js";
 import { createLogger, type Logger } from "./log.js";
@@ -56,6 +57,8 @@ export interface ServerOptions extends SecurityOptions {
   artifactDir: string;
   /** "worker" runs TensorFlow in a device worker thread; "inline" on the RPC thread (debugging). */
   compute: "worker" | "inline";
+  /** How a device worker orders the Predicts waiting for it: newest first when they pile up, or as they came. */
+  predictOrder: PredictOrder;
   log?: Logger;
   /** host:port for the Prometheus /metrics endpoint ("" for none; port 0 picks one). */
   metricsAddress: string;
@@ -84,6 +87,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   dataDir: "modelbay-data/data",
   artifactDir: "modelbay-data/artifacts",
   compute: "worker",
+  predictOrder: "adaptive",
   metricsAddress: "",
   shutdownGraceMs: 10_000,
   heapGrowingPercent: 200,
@@ -134,6 +138,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
       restart: () => metrics.workerRestart(),
     },
     opts.maxSessionBytes,
+    opts.predictOrder,
   );
   const engine = pool.primary;
   log.info("compute backend ready", {

@@ -1,10 +1,12 @@
 // Predicts whose callers have stopped waiting are not run: a request still queued for the device
 // (or for a batch) when its gRPC deadline passes is dropped, so that under overload the device
-// spends its time on callers who still want an answer.
+// spends its time on callers who still want an answer; and Predicts piling up on the device are
+// served newest first (unless the server is told to keep arrival order).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { status } from "@grpc/grpc-js";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
+import type { ModelbayClient } from "../src/cli/client.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
@@ -90,4 +92,46 @@ test("a Predict without a deadline waits for the device however long it is busy"
   const res = await t.client.predict({ modelId: "small", inputs: [oneRow(1)], rawOutput: true });
   assert.equal(res.outputs.length, 1);
   await slow;
+});
+
+/** The order in which Predicts sent one after another while the device is busy are answered. */
+async function answerOrder(client: ModelbayClient, count: number): Promise<number[]> {
+  const started = performance.now();
+  const slow = client
+    .predict({
+      modelId: "slow",
+      inputs: [floatTensor(seededFloats(SLOW_ROWS * 10, 5), [SLOW_ROWS, 10], true)],
+      rawOutput: true,
+    })
+    .then(() => performance.now() - started);
+  const answered: number[] = [];
+  const queued: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    queued.push(
+      client
+        .predict({ modelId: "small", inputs: [oneRow(i)], rawOutput: true }, { deadline: Date.now() + 60_000 })
+        .then(() => answered.push(i)),
+    );
+  }
+  const sentBy = performance.now() - started;
+  await Promise.all(queued);
+  const slowMs = await slow;
+  assert.ok(slowMs > sentBy + 50, `the slow predict took ${slowMs.toFixed(0)} ms: done before all were queued`);
+  return answered;
+}
+
+test("Predicts piling up on the device are answered newest first", async () => {
+  assert.deepEqual(await answerOrder(t.client, 4), [3, 2, 1, 0]);
+});
+
+test("with --predict-order arrival they are answered in arrival order", async () => {
+  const arrival = await startTestServer({ predictOrder: "arrival" });
+  try {
+    await arrival.client.createModel({ modelId: "slow", spec: denseStackSpec([4096, 4096]) });
+    await arrival.client.createModel({ modelId: "small", spec: denseSpec(5) });
+    assert.deepEqual(await answerOrder(arrival.client, 4), [0, 1, 2, 3]);
+  } finally {
+    await arrival.close();
+  }
 });

@@ -4,6 +4,7 @@
 import type { BackendChoice } from "./backend-choice.js";
 import type { DeviceSpec } from "./devices.js";
 import type { ComputeEngine } from "./engine.js";
+import type { PredictOrder } from "./worker/protocol.js";
 import type { WorkerObserver } from "./worker-engine.js";
 
 export interface Device extends DeviceSpec {
@@ -44,8 +45,10 @@ export async function createDevicePool(
   compute: "worker" | "inline",
   observer?: WorkerObserver,
   maxModelBytes?: number,
+  predictOrder?: PredictOrder,
 ): Promise<DevicePool> {
   const limits = maxModelBytes === undefined ? {} : { maxModelBytes };
+  const order = predictOrder ? { predictOrder } : {};
   if (compute === "inline") {
     // Inline compute runs on this thread: only the CPU (a debugging mode).
     const { createInProcessEngine } = await import("./in-process-engine.js");
@@ -62,6 +65,7 @@ export async function createDevicePool(
               device: spec.name,
               ...(observer ? { observer } : {}),
               ...limits,
+              ...order,
               kind: "thread",
               // With GPUs present, the CPU's worker must not grab one.
               env: hasGpus ? { CUDA_VISIBLE_DEVICES: "" } : {},
@@ -70,6 +74,7 @@ export async function createDevicePool(
               device: spec.name,
               ...(observer ? { observer } : {}),
               ...limits,
+              ...order,
               kind: "process",
               env: { CUDA_VISIBLE_DEVICES: spec.cudaVisibleDevices },
             });

@@ -21,7 +21,15 @@ import type { ModelSpec } from "./model-spec.js";
 import type { TensorData } from "./tensor-data.js";
 import { setTensorflowDefaults } from "./tensorflow-env.js";
 import type { TrainerOptions } from "./trainer.js";
-import type { Envelope, Ready, Reply, Request, WorkerInit } from "./worker/protocol.js";
+import {
+  type Envelope,
+  epochMs,
+  type PredictOrder,
+  type Ready,
+  type Reply,
+  type Request,
+  type WorkerInit,
+} from "./worker/protocol.js";
 
 /**
  * postMessage clones a typed array's whole underlying buffer, so views into larger buffers (a slice
@@ -194,16 +202,21 @@ class DeviceWorker {
       if (this.worker.transfers && transfer.length > 0) {
         try {
           const moving = new Set<ArrayBufferLike>(transfer);
-          this.worker.postMessage({ ...(compactViews(req, true, moving) as Request), id } satisfies Envelope, [
-            ...transfer,
-          ]);
+          this.worker.postMessage(
+            { ...(compactViews(req, true, moving) as Request), id, sentAt: epochMs() } satisfies Envelope,
+            [...transfer],
+          );
           return;
         } catch (err) {
           // A buffer that cannot move (Node's Buffer pool, a WebAssembly memory): copy instead.
           if (!(err instanceof Error && err.name === "DataCloneError")) throw err;
         }
       }
-      this.worker.postMessage({ ...(compactViews(req, this.sharesMemory) as Request), id } satisfies Envelope);
+      this.worker.postMessage({
+        ...(compactViews(req, this.sharesMemory) as Request),
+        id,
+        sentAt: epochMs(),
+      } satisfies Envelope);
     });
   }
 
@@ -328,18 +341,21 @@ export interface WorkerEngineOptions {
   env?: Record<string, string>;
   /** The server's whole memory budget: the worker refuses to build a model over it. */
   maxModelBytes?: number;
+  /** How the worker orders waiting Predicts (default "adaptive"). */
+  predictOrder?: PredictOrder;
 }
 
 export async function createWorkerEngine(
   choice: BackendChoice,
   options: WorkerEngineOptions = {},
 ): Promise<WorkerEngine> {
-  const { device = "cpu:0", observer, kind = "thread", env = {}, maxModelBytes } = options;
+  const { device = "cpu:0", observer, kind = "thread", env = {}, maxModelBytes, predictOrder } = options;
   setTensorflowDefaults();
   const init: WorkerInit = {
     backend: choice,
     device,
     ...(maxModelBytes !== undefined && Number.isFinite(maxModelBytes) ? { maxModelBytes } : {}),
+    ...(predictOrder ? { predictOrder } : {}),
   };
   let current: DeviceWorker;
   const spawn = async () => {

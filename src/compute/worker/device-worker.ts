@@ -2,13 +2,14 @@
 // it, and answers the server's requests one at a time. It runs as a worker thread (the CPU) or as
 // a child process (GPUs: CUDA reads CUDA_VISIBLE_DEVICES from the process environment, so pinning
 // a GPU takes a process of its own).
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { collectSoonAfter } from "../../collect-garbage.js";
 import { Code, ModelbayError } from "../../errors.js";
 import type { ComputeModel, StateCapture, Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
 import { BYTES_PER_ELEMENT, type TensorData } from "../tensor-data.js";
-import type { Envelope, Ready, Reply, WorkerInit } from "./protocol.js";
+import { type Envelope, epochMs, type Ready, type Reply, type WorkerInit } from "./protocol.js";
+import { RequestQueue } from "./request-queue.js";
 
 interface Port {
   postMessage(message: unknown): void;
@@ -124,33 +125,54 @@ async function main(): Promise<void> {
     }
   };
 
-  // One request at a time, in order: TensorFlow work on one device is serial anyway, and order
-  // keeps a model's steps and reads consistent.
-  let queue = Promise.resolve();
-  port.on("message", (req: Envelope) => {
-    queue = queue.then(async () => {
-      let reply: Reply;
-      const started = performance.now();
-      try {
-        // A caller who has stopped waiting gets nothing from the compute; under overload, running
-        // such requests would make every request behind them late too.
-        if ("deadline" in req && req.deadline !== undefined && Date.now() >= req.deadline) {
-          throw new ModelbayError(
-            Code.DEADLINE_EXCEEDED,
-            `the deadline passed while the ${req.op} waited for device ${init.device}; it was not run`,
-          );
-        }
-        const result = await handle(req);
-        reply = { id: req.id, ok: true, result, computeMs: performance.now() - started };
-      } catch (err) {
-        const code = err instanceof ModelbayError ? err.code : 13;
-        const message = err instanceof Error ? err.message : String(err);
-        reply = { id: req.id, ok: false, code, message, computeMs: performance.now() - started };
+  // One request at a time: TensorFlow work on one device is serial anyway. Requests run in arrival
+  // order, which keeps a model's steps and reads consistent; only Predicts piling up are reordered
+  // (request-queue.ts).
+  const serve = async (req: Envelope): Promise<void> => {
+    let reply: Reply;
+    const started = performance.now();
+    try {
+      // A caller who has stopped waiting gets nothing from the compute; under overload, running
+      // such requests would make every request behind them late too.
+      if ("deadline" in req && req.deadline !== undefined && Date.now() >= req.deadline) {
+        throw new ModelbayError(
+          Code.DEADLINE_EXCEEDED,
+          `the deadline passed while the ${req.op} waited for device ${init.device}; it was not run`,
+        );
       }
-      // Copied, never transferred: arrays from tensor.data() may be the backend's own storage
-      // (tfjs-node keeps the values of tensors made from JavaScript arrays until first use).
-      port.postMessage(reply);
-    });
+      const result = await handle(req);
+      reply = { id: req.id, ok: true, result, computeMs: performance.now() - started };
+    } catch (err) {
+      const code = err instanceof ModelbayError ? err.code : 13;
+      const message = err instanceof Error ? err.message : String(err);
+      reply = { id: req.id, ok: false, code, message, computeMs: performance.now() - started };
+    }
+    // Copied, never transferred: arrays from tensor.data() may be the backend's own storage
+    // (tfjs-node keeps the values of tensors made from JavaScript arrays until first use).
+    port.postMessage(reply);
+  };
+  const queue = new RequestQueue(init.predictOrder);
+  // Messages that arrived while the device was busy are taken off the port at once, so the queue
+  // sees every waiting request (a thread's port can be read synchronously; a process's cannot).
+  const takeArrived = () => {
+    if (!parentPort) return;
+    for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) {
+      queue.push(m.message as Envelope);
+    }
+  };
+  let running = false;
+  port.on("message", (req: Envelope) => {
+    queue.push(req);
+    if (running) return;
+    running = true;
+    void (async () => {
+      takeArrived();
+      for (let next = queue.take(epochMs()); next; next = queue.take(epochMs())) {
+        await serve(next);
+        takeArrived();
+      }
+      running = false;
+    })();
   });
 }
 

@@ -12,7 +12,12 @@ export interface WorkerInit {
   device: string;
   /** The server's whole memory budget in bytes; absent for none (JSON has no Infinity). */
   maxModelBytes?: number;
+  /** How waiting Predicts are ordered (request-queue.ts); absent: "adaptive". */
+  predictOrder?: PredictOrder;
 }
+
+/** "adaptive": newest first when Predicts pile up; "arrival": always in arrival order. */
+export type PredictOrder = "adaptive" | "arrival";
 
 export type Request =
   | { op: "build"; spec: ModelSpec }
@@ -34,7 +39,11 @@ export type Request =
   | { op: "disposeTrainer"; trainer: number }
   | { op: "memory" };
 
-export type Envelope = Request & { id: number };
+/** `sentAt`: when the request left the server's thread, in epoch milliseconds (`epochMs()`). */
+export type Envelope = Request & { id: number; sentAt: number };
+
+/** Epoch milliseconds with sub-millisecond precision, comparable between threads and processes. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
 
 /** Every reply says how long the worker spent on the request, for queue-time metrics. */
 export type Reply =
