@@ -1,16 +1,20 @@
-// Goodput under overload with deadlines: closed-loop callers (in their own process) that give up
-// after DEADLINE_MS send 32-row Predicts to a model that can serve fewer than they ask. Once with the
-// gRPC deadline sent with each call, so the server drops requests whose caller has gone before it
-// runs them; once with the callers cancelling on their own at the same moment, which the server
-// only learns of after it has run the request (the baseline: a server that ignores deadlines).
-// Alternating pairs; prints answers in time per second for each and their ratio.
-// Run: npx tsx bench/deadline-overload.ts   (CALLERS, DEADLINE_MS, ROWS, SECONDS, PAIRS to change)
+// Goodput under overload: closed-loop callers (in their own process) that give up after DEADLINE_MS
+// send 32-row Predicts to a model that can serve fewer than they ask. Three servers, one after the
+// other, in an order that rotates each round:
+//  - baseline: the callers cancel on their own, which the server only learns of after it has run
+//    the request, and the device serves in arrival order (the server before deadlines were used);
+//  - the gRPC deadline sent with each call, so the server drops requests whose caller has gone, in
+//    arrival order (--predict-order arrival);
+//  - the same with the default order, newest first once Predicts pile up.
+// Prints answers in time per second for each and their ratio to the baseline.
+// Run: npx tsx bench/deadline-overload.ts   (CALLERS, DEADLINE_MS, ROWS, SECONDS, ROUNDS to change)
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { connect } from "../src/cli/client.js";
 import { denseStackSpec } from "../src/cli/example-specs.js";
+import type { PredictOrder } from "../src/compute/worker/protocol.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
 import { runBench } from "./harness.js";
@@ -19,7 +23,7 @@ const CALLERS = Number(process.env.CALLERS ?? 32);
 const DEADLINE_MS = Number(process.env.DEADLINE_MS ?? 50);
 const ROWS = Number(process.env.ROWS ?? 32);
 const SECONDS = Number(process.env.SECONDS ?? 5);
-const PAIRS = Number(process.env.PAIRS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
 interface LoadResult {
   answered: number;
@@ -63,50 +67,70 @@ async function counter(metricsAddress: string, name: string, ...labels: string[]
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
-async function main() {
+/** One load against a fresh server: answers in time and what the server ran and dropped, per second. */
+async function measure(order: PredictOrder, send: "deadline" | "cancel") {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-bench-"));
   const server = await startServer({
     address: "127.0.0.1:0",
     checkpointDir: dir,
     log: silentLogger,
     metricsAddress: "127.0.0.1:0",
+    predictOrder: order,
   });
   const metrics = server.metricsAddress as string;
-  const computed = () => counter(metrics, "modelbay_device_compute_seconds_count", 'op="predict"');
-  const dropped = () => counter(metrics, "modelbay_expired_requests_total", 'op="predict"');
   const client = connect(server.address);
   try {
     await client.createModel({ modelId: "model", spec: denseStackSpec([1024, 1024]) });
-    process.stdout.write(
-      `${CALLERS} callers, ${ROWS}-row Predicts of Dense(1024) -> Dense(1024) -> Dense(1), giving up after ${DEADLINE_MS} ms, ${SECONDS} s per run\n`,
-    );
-    const ratios: number[] = [];
-    for (let pair = 0; pair < PAIRS; pair++) {
-      const order: ("deadline" | "cancel")[] = pair % 2 === 0 ? ["cancel", "deadline"] : ["deadline", "cancel"];
-      const rate: Record<string, number> = {};
-      for (const mode of order) {
-        const [computedBefore, droppedBefore] = [await computed(), await dropped()];
-        const r = await load(server.address, mode);
-        // The load's own warm-up calls (20) are counted as well.
-        const run = (await computed()) - computedBefore - 20;
-        const drop = (await dropped()) - droppedBefore;
-        rate[mode] = r.answered / SECONDS;
-        process.stdout.write(
-          `  ${mode === "deadline" ? "deadline sent, server drops late requests" : "callers cancel, server runs them all  "}: ` +
-            `${(r.answered / SECONDS).toFixed(0)} answers/s in time, ${(r.givenUp / SECONDS).toFixed(0)} given up/s, ` +
-            `answered p50 ${median(r.latencies).toFixed(1)} ms; the server ran ${(run / SECONDS).toFixed(0)}/s, dropped ${(drop / SECONDS).toFixed(0)}/s\n`,
-        );
-      }
-      const ratio = (rate.deadline ?? 0) / Math.max(1e-9, rate.cancel ?? 0);
-      ratios.push(ratio);
-      process.stdout.write(`pair ${pair + 1}: answers in time, deadline sent vs not: ${ratio.toFixed(2)}x\n`);
-    }
-    process.stdout.write(`median: ${median(ratios).toFixed(2)}x\n`);
+    const r = await load(server.address, send);
+    // The load's own warm-up calls (20) are counted as well.
+    const ran = (await counter(metrics, "modelbay_device_compute_seconds_count", 'op="predict"')) - 20;
+    const dropped = await counter(metrics, "modelbay_expired_requests_total", 'op="predict"');
+    return {
+      inTime: r.answered / SECONDS,
+      givenUp: r.givenUp / SECONDS,
+      p50: median(r.latencies),
+      ran: ran / SECONDS,
+      dropped: dropped / SECONDS,
+    };
   } finally {
     client.close();
     await server.shutdown(2000);
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const SETUPS = [
+  { name: "baseline", label: "arrival order, callers cancel    ", order: "arrival", send: "cancel" },
+  { name: "deadline", label: "arrival order, deadline sent     ", order: "arrival", send: "deadline" },
+  { name: "adaptive", label: "newest first, deadline sent      ", order: "adaptive", send: "deadline" },
+] as const;
+
+async function main() {
+  process.stdout.write(
+    `${CALLERS} callers, ${ROWS}-row Predicts of Dense(1024) -> Dense(1024) -> Dense(1), giving up after ${DEADLINE_MS} ms, ${SECONDS} s per run\n`,
+  );
+  const ratios: Record<string, number[]> = { deadline: [], adaptive: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const rate: Record<string, number> = {};
+    for (let k = 0; k < SETUPS.length; k++) {
+      const setup = SETUPS[(round + k) % SETUPS.length] as (typeof SETUPS)[number];
+      const m = await measure(setup.order, setup.send);
+      rate[setup.name] = m.inTime;
+      process.stdout.write(
+        `  ${setup.label}: ${m.inTime.toFixed(0)} answers/s in time, ${m.givenUp.toFixed(0)} given up/s, ` +
+          `answered p50 ${m.p50.toFixed(1)} ms; the server ran ${m.ran.toFixed(0)}/s, dropped ${m.dropped.toFixed(0)}/s\n`,
+      );
+    }
+    const base = Math.max(1e-9, rate.baseline ?? 0);
+    for (const name of ["deadline", "adaptive"]) ratios[name]?.push((rate[name] ?? 0) / base);
+    process.stdout.write(
+      `round ${round + 1}: answers in time against the baseline: deadline ${((rate.deadline ?? 0) / base).toFixed(2)}x, ` +
+        `deadline and newest first ${((rate.adaptive ?? 0) / base).toFixed(2)}x\n`,
+    );
+  }
+  process.stdout.write(
+    `median: deadline ${median(ratios.deadline ?? []).toFixed(2)}x, deadline and newest first ${median(ratios.adaptive ?? []).toFixed(2)}x\n`,
+  );
 }
 
 runBench(main);

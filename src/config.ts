@@ -162,13 +162,18 @@ export const SETTINGS: Setting[] = [
   {
     flag: "predict-order",
     env: "MODELBAY_PREDICT_ORDER",
-    help: "how a device worker orders the Predicts waiting for it: adaptive (in arrival order, newest first once they wait over 10 ms, so that under overload the callers still waiting are answered; a Predict without a deadline is passed over for at most 1 s) or arrival (always in arrival order)",
+    help: "how a device worker orders the Predicts waiting for it: adaptive (in arrival order, but newest first once the oldest has waited half its deadline, so that under overload the callers still waiting are answered; a Predict without a deadline is never passed over while it is the oldest) or arrival (always in arrival order)",
     default: DEFAULT_OPTIONS.predictOrder,
     apply: (o, v) => {
       o.predictOrder = oneOf("predict-order", v, ["adaptive", "arrival"] as const);
     },
   },
   positiveSetting("max-batch-size", "maxBatchSize", "largest training batch accepted"),
+  positiveSetting(
+    "keepalive-seconds",
+    "keepaliveSeconds",
+    "seconds between the server's HTTP/2 pings on each connection; one that does not answer within 10 s (or this, if shorter) is closed, which also frees connections left half-open after a client's burst of cancelled calls",
+  ),
   positiveSetting(
     "max-train-step-bytes",
     "maxTrainStepBytes",

@@ -41,6 +41,8 @@ export interface ServerOptions extends SecurityOptions {
   maxTensorBytes: number;
   /** Largest gRPC message accepted, in bytes. */
   maxMessageBytes: number;
+  /** Seconds between the server's HTTP/2 pings on each connection ; a connection that does not answer within min(10 s, that) is closed. */
+  keepaliveSeconds: number;
   /** Largest training batch accepted. */
   maxBatchSize: number;
   /** Memory one training step may take, estimated from the model's activations. */
@@ -79,6 +81,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   batchDelayMs: 0,
   maxTensorBytes: 256 * 1024 * 1024,
   maxMessageBytes: 512 * 1024 * 1024,
+  keepaliveSeconds: 30,
   maxBatchSize: 65536,
   maxTrainStepBytes: 4 * 2 ** 30,
   checkpointDir: "modelbay-data/checkpoints",
@@ -175,6 +178,12 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   const server = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_send_message_length": opts.maxMessageBytes,
+    // A client that cancels calls faster than HTTP/2's rapid-reset limit (e.g. ~1,000 deadlines
+    // expiring at once under overload) has its connection stopped by the server's HTTP/2 layer,
+    // which then never reads or closes the socket: it stayed half-open for good (one per such
+    // burst; test/keepalive.test.ts). The server's pings find such a connection and close it.
+    "grpc.keepalive_time_ms": opts.keepaliveSeconds * 1000,
+    "grpc.keepalive_timeout_ms": Math.min(10_000, opts.keepaliveSeconds * 1000),
     ...(security.auth ? { interceptors: [authInterceptor(security.auth, log)] } : {}),
   });
   const handlerDeps = {

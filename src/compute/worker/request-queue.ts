@@ -1,14 +1,12 @@
-// The order in which a device worker runs the requests waiting for it. In arrival order, except
-// when Predicts pile up: then the newest Predict goes first (adaptive LIFO). Under overload every
-// request otherwise reaches the device just before its caller gives up, and its answer is late
-// however fast the device is; newest first answers the callers still waiting, while the oldest
-// ones' deadlines pass and they are dropped unrun.
+// The order in which a device worker runs the requests waiting for it: arrival order, except when
+// Predicts with deadlines pile up. Then the newest Predict goes first (adaptive LIFO): under
+// overload every request otherwise reaches the device just before its caller gives up, and its
+// answer is late however fast the device is. Newest first answers the callers still waiting, while
+// the oldest ones' deadlines pass and they are dropped unrun.
 import type { Envelope, PredictOrder } from "./protocol.js";
 
-/** Predicts waiting longer than this at the head of the queue mean the device is congested. */
-export const CONGESTED_AFTER_MS = 10;
-/** A Predict without a deadline is not passed over for longer than this. */
-export const MAX_PASSED_OVER_MS = 1000;
+/** The device counts as congested once the oldest Predict has waited this share of its deadline. */
+export const CONGESTED_SHARE = 0.5;
 
 export class RequestQueue {
   private readonly waiting: Envelope[] = [];
@@ -24,19 +22,22 @@ export class RequestQueue {
   }
 
   /**
-   * The next request to run. Only Predicts ahead of any other request are reordered: they only read
-   * a model, so their order among themselves is free, while every other request (a training step,
-   * new weights, a state capture) keeps its place relative to all requests around it.
+   * The next request to run (`now` in epoch milliseconds, as the requests' `sentAt`). Only Predicts
+   * ahead of any other request are reordered: they only read a model, so their order among
+   * themselves is free, while every other request (a training step, new weights, a state capture)
+   * keeps its place relative to all requests around it. A Predict without a deadline is never
+   * passed over while it is the oldest, so it cannot starve.
    */
-  /** `now` in epoch milliseconds, as the requests' `sentAt`. */
   take(now: number): Envelope | undefined {
     const head = this.waiting[0];
-    if (!head || this.order === "arrival") return this.waiting.shift();
-    let predicts = 0;
-    while (predicts < this.waiting.length && this.waiting[predicts]?.op === "predict") predicts++;
+    if (!head || this.order === "arrival" || head.op !== "predict" || head.deadline === undefined) {
+      return this.waiting.shift();
+    }
+    // One whose deadline has passed goes first: it is answered at once, without running.
     const waited = now - head.sentAt;
-    const headMayWait = head.op === "predict" && (head.deadline !== undefined || waited <= MAX_PASSED_OVER_MS);
-    const index = predicts > 1 && waited > CONGESTED_AFTER_MS && headMayWait ? predicts - 1 : 0;
-    return this.waiting.splice(index, 1)[0];
+    if (now >= head.deadline || waited <= CONGESTED_SHARE * (head.deadline - head.sentAt)) return this.waiting.shift();
+    let predicts = 1;
+    while (predicts < this.waiting.length && this.waiting[predicts]?.op === "predict") predicts++;
+    return this.waiting.splice(predicts - 1, 1)[0];
   }
 }
