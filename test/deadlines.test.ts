@@ -4,15 +4,17 @@
 // served newest first (unless the server is told to keep arrival order).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
 import type { ModelbayClient } from "../src/cli/client.js";
+import { GRPCInferenceServiceClient, type ModelInferRequest } from "../src/gen/inference/grpc_predict_v2.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
 
-// Two Dense(4096) layers over 2,000 rows: ~67 GFLOP, a second or more on this machine's two cores.
-const SLOW_ROWS = 2000;
+// Two Dense(4096) layers over 4,000 rows: ~134 GFLOP, 0.7 s or more on this machine's two cores.
+const SLOW_ROWS = 4000;
 const DEADLINE_MS = 150;
 const QUEUED = 12;
 
@@ -80,6 +82,69 @@ test("Predicts whose deadline passes while the device is busy are dropped unrun"
   const out = tensorFromWire(res.outputs[0] as never, "out", { maxTensorBytes: 1 << 20 });
   assert.deepEqual(out.shape, [1, 1]);
   assert.ok(Number.isFinite(out.data[0]));
+});
+
+test("a KServe ModelInfer still waiting for the device at its deadline is dropped unrun as well", async () => {
+  type ModelInfer = (
+    req: ModelInferRequest,
+    metadata: grpc.Metadata,
+    options: Partial<grpc.CallOptions>,
+    cb: (err: grpc.ServiceError | null) => void,
+  ) => void;
+  const kserve = new GRPCInferenceServiceClient(t.server.address, grpc.credentials.createInsecure()) as unknown as {
+    modelInfer: ModelInfer;
+    close(): void;
+  };
+  const inputName = (await t.client.getModel({ modelId: "small" })).model?.inputs[0]?.name ?? "";
+  const expiredBefore = await counter("modelbay_expired_requests_total", 'queue="device"', 'op="predict"');
+  const started = performance.now();
+  const slow = t.client
+    .predict({
+      modelId: "slow",
+      inputs: [floatTensor(seededFloats(SLOW_ROWS * 10, 6), [SLOW_ROWS, 10], true)],
+      rawOutput: true,
+    })
+    .then(() => performance.now() - started);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const request: ModelInferRequest = {
+    modelName: "small",
+    modelVersion: "",
+    id: "late",
+    parameters: {},
+    inputs: [
+      {
+        name: inputName,
+        datatype: "FP32",
+        shape: [1, 10],
+        parameters: {},
+        contents: { ...emptyContents(), fp32Contents: Array.from(seededFloats(10, 7)) },
+      },
+    ],
+    outputs: [],
+    rawInputContents: [],
+  };
+  const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+    kserve.modelInfer(request, new grpc.Metadata(), { deadline: Date.now() + DEADLINE_MS }, resolve),
+  );
+  kserve.close();
+  const slowMs = await slow;
+  assert.ok(slowMs > 20 + DEADLINE_MS * 2, `the slow predict took ${slowMs.toFixed(0)} ms: too fast to queue anything`);
+  assert.equal(err?.code, status.DEADLINE_EXCEEDED);
+  const expired = async () =>
+    (await counter("modelbay_expired_requests_total", 'queue="device"', 'op="predict"')) - expiredBefore;
+  for (let i = 0; i < 50 && (await expired()) < 1; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await expired(), 1);
+});
+
+const emptyContents = () => ({
+  boolContents: [],
+  intContents: [],
+  int64Contents: [],
+  uintContents: [],
+  uint64Contents: [],
+  fp32Contents: [],
+  fp64Contents: [],
+  bytesContents: [],
 });
 
 test("a Predict without a deadline waits for the device however long it is busy", async () => {
