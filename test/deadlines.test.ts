@@ -37,20 +37,26 @@ async function counter(name: string, ...labels: string[]): Promise<number> {
 
 const oneRow = (seed: number) => floatTensor(seededFloats(10, seed), [1, 10], true);
 
+const slowPredict = (client: ModelbayClient, seed: number) =>
+  client.predict({
+    modelId: "slow",
+    inputs: [floatTensor(seededFloats(SLOW_ROWS * 10, seed), [SLOW_ROWS, 10], true)],
+    rawOutput: true,
+  });
+
+/** Starts a slow predict and gives it 20 ms to reach the device, so what is sent next queues behind it. */
+async function occupyDevice(seed: number): Promise<{ slowMs: Promise<number> }> {
+  const started = performance.now();
+  const slowMs = slowPredict(t.client, seed).then(() => performance.now() - started);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  return { slowMs };
+}
+
 test("Predicts whose deadline passes while the device is busy are dropped unrun", async () => {
   const computedBefore = await counter("modelbay_device_compute_seconds_count", 'op="predict"');
   const expiredBefore = await counter("modelbay_expired_requests_total", 'queue="device"', 'op="predict"');
 
-  const started = performance.now();
-  const slow = t.client
-    .predict({
-      modelId: "slow",
-      inputs: [floatTensor(seededFloats(SLOW_ROWS * 10, 3), [SLOW_ROWS, 10], true)],
-      rawOutput: true,
-    })
-    .then(() => performance.now() - started);
-  // Sent after the slow one, so they queue behind it on the device.
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  const slow = await occupyDevice(3);
   const queued = await Promise.allSettled(
     Array.from({ length: QUEUED }, (_, i) =>
       t.client.predict(
@@ -59,7 +65,7 @@ test("Predicts whose deadline passes while the device is busy are dropped unrun"
       ),
     ),
   );
-  const slowMs = await slow;
+  const slowMs = await slow.slowMs;
   assert.ok(slowMs > 20 + DEADLINE_MS * 2, `the slow predict took ${slowMs.toFixed(0)} ms: too fast to queue anything`);
   for (const r of queued) {
     assert.equal(r.status, "rejected");
@@ -97,15 +103,7 @@ test("a KServe ModelInfer still waiting for the device at its deadline is droppe
   };
   const inputName = (await t.client.getModel({ modelId: "small" })).model?.inputs[0]?.name ?? "";
   const expiredBefore = await counter("modelbay_expired_requests_total", 'queue="device"', 'op="predict"');
-  const started = performance.now();
-  const slow = t.client
-    .predict({
-      modelId: "slow",
-      inputs: [floatTensor(seededFloats(SLOW_ROWS * 10, 6), [SLOW_ROWS, 10], true)],
-      rawOutput: true,
-    })
-    .then(() => performance.now() - started);
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  const slow = await occupyDevice(6);
   const request: ModelInferRequest = {
     modelName: "small",
     modelVersion: "",
@@ -127,7 +125,7 @@ test("a KServe ModelInfer still waiting for the device at its deadline is droppe
     kserve.modelInfer(request, new grpc.Metadata(), { deadline: Date.now() + DEADLINE_MS }, resolve),
   );
   kserve.close();
-  const slowMs = await slow;
+  const slowMs = await slow.slowMs;
   assert.ok(slowMs > 20 + DEADLINE_MS * 2, `the slow predict took ${slowMs.toFixed(0)} ms: too fast to queue anything`);
   assert.equal(err?.code, status.DEADLINE_EXCEEDED);
   const expired = async () =>
@@ -148,23 +146,11 @@ const emptyContents = () => ({
 });
 
 test("a Predict without a deadline waits for the device however long it is busy", async () => {
-  const slow = t.client.predict({
-    modelId: "slow",
-    inputs: [floatTensor(seededFloats(SLOW_ROWS * 10, 4), [SLOW_ROWS, 10], true)],
-    rawOutput: true,
-  });
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  const slow = await occupyDevice(4);
   const res = await t.client.predict({ modelId: "small", inputs: [oneRow(1)], rawOutput: true });
   assert.equal(res.outputs.length, 1);
-  await slow;
+  await slow.slowMs;
 });
-
-const slowPredict = (client: ModelbayClient, seed: number) =>
-  client.predict({
-    modelId: "slow",
-    inputs: [floatTensor(seededFloats(SLOW_ROWS * 10, seed), [SLOW_ROWS, 10], true)],
-    rawOutput: true,
-  });
 
 /**
  * The order in which Predicts sent one after another while the device is busy are answered. Their

@@ -13,10 +13,6 @@ export class RequestQueue {
 
   constructor(private readonly order: PredictOrder = "adaptive") {}
 
-  get length(): number {
-    return this.waiting.length;
-  }
-
   push(req: Envelope): void {
     this.waiting.push(req);
   }
