@@ -42,15 +42,38 @@ function oneOf<T extends string>(name: string, value: string, choices: readonly 
 
 type NumberOption = { [K in keyof ServerOptions]-?: ServerOptions[K] extends number ? K : never }[keyof ServerOptions];
 
-/** A setting that holds a positive integer; its variable is the flag in upper case after MODELBAY_. */
+/** A setting's environment variable: the flag in upper case after MODELBAY_. */
+const envOf = (flag: string) => `MODELBAY_${flag.toUpperCase().replaceAll("-", "_")}`;
+
+/** A setting that holds a positive integer. */
 function positiveSetting(flag: string, option: NumberOption, help: string): Setting {
   return {
     flag,
-    env: `MODELBAY_${flag.toUpperCase().replaceAll("-", "_")}`,
+    env: envOf(flag),
     help,
     default: String(DEFAULT_OPTIONS[option]),
     apply: (o, v) => {
       o[option] = positiveInt(flag, v);
+    },
+  };
+}
+
+type ChoiceOption = "checkpointWrites" | "checkpointReads" | "compute" | "predictOrder";
+
+/** A setting that holds one of a few words. */
+function choiceSetting<K extends ChoiceOption>(
+  flag: string,
+  option: K,
+  choices: readonly ServerOptions[K][],
+  help: string,
+): Setting {
+  return {
+    flag,
+    env: envOf(flag),
+    help,
+    default: DEFAULT_OPTIONS[option],
+    apply: (o, v) => {
+      o[option] = oneOf(flag, v, choices);
     },
   };
 }
@@ -114,24 +137,18 @@ export const SETTINGS: Setting[] = [
       o.checkpointDir = nonEmpty("checkpoint-dir", v);
     },
   },
-  {
-    flag: "checkpoint-writes",
-    env: "MODELBAY_CHECKPOINT_WRITES",
-    help: "how large checkpoint files are written: direct (past the page cache where the filesystem allows: less CPU per save, and saves do not push other files out of the cache; a restore right after a save reads from disk) or cached (through the page cache)",
-    default: DEFAULT_OPTIONS.checkpointWrites,
-    apply: (o, v) => {
-      o.checkpointWrites = oneOf("checkpoint-writes", v, ["direct", "cached"] as const);
-    },
-  },
-  {
-    flag: "checkpoint-reads",
-    env: "MODELBAY_CHECKPOINT_READS",
-    help: "how a restore reads large checkpoint files: mapped (the page cache's pages become the model's memory, no copy; where the platform allows) or copied (into memory of its own)",
-    default: DEFAULT_OPTIONS.checkpointReads,
-    apply: (o, v) => {
-      o.checkpointReads = oneOf("checkpoint-reads", v, ["mapped", "copied"] as const);
-    },
-  },
+  choiceSetting(
+    "checkpoint-writes",
+    "checkpointWrites",
+    ["direct", "cached"],
+    "how large checkpoint files are written: direct (past the page cache where the filesystem allows: less CPU per save, and saves do not push other files out of the cache; a restore right after a save reads from disk) or cached (through the page cache)",
+  ),
+  choiceSetting(
+    "checkpoint-reads",
+    "checkpointReads",
+    ["mapped", "copied"],
+    "how a restore reads large checkpoint files: mapped (the page cache's pages become the model's memory, no copy; where the platform allows) or copied (into memory of its own)",
+  ),
   {
     flag: "data-dir",
     env: "MODELBAY_DATA_DIR",
@@ -150,24 +167,18 @@ export const SETTINGS: Setting[] = [
       o.artifactDir = nonEmpty("artifact-dir", v);
     },
   },
-  {
-    flag: "compute",
-    env: "MODELBAY_COMPUTE",
-    help: "where TensorFlow runs: worker (a device worker thread) or inline (the RPC thread)",
-    default: DEFAULT_OPTIONS.compute,
-    apply: (o, v) => {
-      o.compute = oneOf("compute", v, ["worker", "inline"] as const);
-    },
-  },
-  {
-    flag: "predict-order",
-    env: "MODELBAY_PREDICT_ORDER",
-    help: "how a device worker orders the Predicts waiting for it: adaptive (in arrival order, but newest first once the oldest has waited half its deadline, so that under overload the callers still waiting are answered; a Predict without a deadline is never passed over while it is the oldest) or arrival (always in arrival order)",
-    default: DEFAULT_OPTIONS.predictOrder,
-    apply: (o, v) => {
-      o.predictOrder = oneOf("predict-order", v, ["adaptive", "arrival"] as const);
-    },
-  },
+  choiceSetting(
+    "compute",
+    "compute",
+    ["worker", "inline"],
+    "where TensorFlow runs: worker (a device worker thread) or inline (the RPC thread)",
+  ),
+  choiceSetting(
+    "predict-order",
+    "predictOrder",
+    ["adaptive", "arrival"],
+    "how a device worker orders the Predicts waiting for it: adaptive (in arrival order, but newest first once the oldest has waited half its deadline, so that under overload the callers still waiting are answered; a Predict without a deadline is never passed over while it is the oldest) or arrival (always in arrival order)",
+  ),
   positiveSetting("max-batch-size", "maxBatchSize", "largest training batch accepted"),
   positiveSetting(
     "keepalive-seconds",
