@@ -17,6 +17,7 @@ import { denseStackSpec } from "../src/cli/example-specs.js";
 import type { PredictOrder } from "../src/compute/worker/protocol.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
+import { metricSum } from "../test/helpers/metrics.js";
 import { runBench } from "./harness.js";
 
 const CALLERS = Number(process.env.CALLERS ?? 32);
@@ -56,15 +57,6 @@ async function load(address: string, mode: "deadline" | "cancel"): Promise<LoadR
   return JSON.parse(out) as LoadResult;
 }
 
-/** A counter's value from the server's /metrics, summed over the series whose labels include all of `labels`. */
-async function counter(metricsAddress: string, name: string, ...labels: string[]): Promise<number> {
-  const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)))
-    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
-}
-
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 /** One load against a fresh server: answers in time and what the server ran and dropped, per second. */
@@ -83,8 +75,8 @@ async function measure(order: PredictOrder, send: "deadline" | "cancel") {
     await client.createModel({ modelId: "model", spec: denseStackSpec([1024, 1024]) });
     const r = await load(server.address, send);
     // The load's own warm-up calls (20) are counted as well.
-    const ran = (await counter(metrics, "modelbay_device_compute_seconds_count", 'op="predict"')) - 20;
-    const dropped = await counter(metrics, "modelbay_expired_requests_total", 'op="predict"');
+    const ran = (await metricSum(metrics, "modelbay_device_compute_seconds_count", 'op="predict"')) - 20;
+    const dropped = await metricSum(metrics, "modelbay_expired_requests_total", 'op="predict"');
     return {
       inTime: r.answered / SECONDS,
       givenUp: r.givenUp / SECONDS,

@@ -41,7 +41,7 @@ export interface ServerOptions extends SecurityOptions {
   maxTensorBytes: number;
   /** Largest gRPC message accepted, in bytes. */
   maxMessageBytes: number;
-  /** Seconds between the server's HTTP/2 pings on each connection ; a connection that does not answer within min(10 s, that) is closed. */
+  /** Seconds between the server's HTTP/2 pings on each connection; one that does not answer within min(10 s, that) is closed. */
   keepaliveSeconds: number;
   /** Largest training batch accepted. */
   maxBatchSize: number;

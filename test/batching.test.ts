@@ -6,6 +6,7 @@ import { tensorFromWire } from "../src/api/tensor-codec.js";
 import type { TensorData } from "../src/compute/tensor-data.js";
 import { Code } from "../src/errors.js";
 import { PredictBatcher } from "../src/sessions/predict-batcher.js";
+import { metricSum } from "./helpers/metrics.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { firstMismatch, floatTensor, seededFloats } from "./helpers/tensors.js";
@@ -17,13 +18,7 @@ before(async () => {
 });
 after(() => t.close());
 
-const predictCalls = async () => {
-  const text = await (await fetch(`http://${t.server.metricsAddress}/metrics`)).text();
-  const line = text
-    .split("\n")
-    .find((l) => l.startsWith("modelbay_device_queue_seconds_count") && l.includes('op="predict"'));
-  return Number(line?.split(" ").pop() ?? 0);
-};
+const predictCalls = () => metricSum(t.server.metricsAddress, "modelbay_device_queue_seconds_count", 'op="predict"');
 
 test("concurrent small Predicts share model calls and each gets its own rows", async () => {
   await t.client.createModel({ modelId: "m", spec: denseSpec(3) });

@@ -9,6 +9,7 @@ import { status } from "@grpc/grpc-js";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
 import type { ModelbayClient } from "../src/cli/client.js";
 import { GRPCInferenceServiceClient, type ModelInferRequest } from "../src/gen/inference/grpc_predict_v2.js";
+import { metricSum } from "./helpers/metrics.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
@@ -26,14 +27,8 @@ before(async () => {
 });
 after(() => t.close());
 
-/** A counter's value from /metrics, summed over the series whose labels include all of `labels`. */
-async function counter(name: string, ...labels: string[]): Promise<number> {
-  const text = await (await fetch(`http://${t.server.metricsAddress}/metrics`)).text();
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)))
-    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
-}
+/** A metric of this file's server, summed over the series whose labels include all of `labels`. */
+const counter = (name: string, ...labels: string[]) => metricSum(t.server.metricsAddress, name, ...labels);
 
 const oneRow = (seed: number) => floatTensor(seededFloats(10, seed), [1, 10], true);
 

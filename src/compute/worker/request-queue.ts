@@ -6,7 +6,7 @@
 import type { Envelope, PredictOrder } from "./protocol.js";
 
 /** The device counts as congested once the oldest Predict has waited this share of its deadline. */
-export const CONGESTED_SHARE = 0.5;
+const CONGESTED_SHARE = 0.5;
 
 export class RequestQueue {
   private readonly waiting: Envelope[] = [];
