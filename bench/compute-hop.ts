@@ -85,6 +85,7 @@ async function main() {
         hopUs.push(queueSeconds * 1e6);
       },
       expired: () => undefined,
+      cancelled: () => undefined,
       restart: () => undefined,
     },
   });

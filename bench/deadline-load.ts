@@ -1,8 +1,9 @@
 // The load for bench/deadline-overload.ts, from its own process: CALLERS closed-loop callers each
 // send a Predict, wait for its answer or for DEADLINE_MS, and send the next. With `deadline` the
-// gRPC deadline goes to the server with the call; with `cancel` the caller gives up the same way
-// but the server is not told when (what a server that ignores deadlines sees). Prints JSON: answers
-// in time, calls given up, and the answered calls' latencies.
+// gRPC deadline goes to the server with the call; with `cancel` the caller cancels the call when it
+// gives up (the server learns of it then); with `abandon` it stops waiting without a word, and the
+// call runs on (what a server that ignores cancels and deadlines sees). Prints JSON: answers in
+// time, calls given up, and the answered calls' latencies.
 import * as grpc from "@grpc/grpc-js";
 import { connect } from "../src/cli/client.js";
 import { floatTensor } from "../src/cli/tensors.js";
@@ -50,11 +51,17 @@ async function main() {
         raw.predict(request, new grpc.Metadata(), { deadline: Date.now() + DEADLINE_MS }, done);
         return;
       }
+      let settled = false;
       const call = raw.predict(request, new grpc.Metadata(), {}, (err) => {
         clearTimeout(timer);
-        done(err);
+        if (!settled) done(err);
+        settled = true;
       });
-      const timer = setTimeout(() => call.cancel(), DEADLINE_MS);
+      const timer = setTimeout(() => {
+        if (mode === "cancel") return call.cancel();
+        settled = true;
+        resolve({ ok: false });
+      }, DEADLINE_MS);
     });
   // Warm up the channel and the model before timing.
   for (let i = 0; i < 20; i++) await once();

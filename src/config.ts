@@ -45,6 +45,19 @@ type NumberOption = { [K in keyof ServerOptions]-?: ServerOptions[K] extends num
 /** A setting's environment variable: the flag in upper case after MODELBAY_. */
 const envOf = (flag: string) => `MODELBAY_${flag.toUpperCase().replaceAll("-", "_")}`;
 
+/** A setting that holds an integer from 0. */
+function countSetting(flag: string, option: NumberOption, help: string): Setting {
+  return {
+    flag,
+    env: envOf(flag),
+    help,
+    default: String(DEFAULT_OPTIONS[option]),
+    apply: (o, v) => {
+      o[option] = intAtLeast(flag, v, 0);
+    },
+  };
+}
+
 /** A setting that holds a positive integer. */
 function positiveSetting(flag: string, option: NumberOption, help: string): Setting {
   return {
@@ -108,15 +121,11 @@ export const SETTINGS: Setting[] = [
     "maxSessionBytes",
     "device memory the models held at once may take (weights and optimizer slots); idle checkpointed models are evicted and reload on use",
   ),
-  {
-    flag: "batch-max-rows",
-    env: "MODELBAY_BATCH_MAX_ROWS",
-    help: "dynamic batching: concurrent Predicts of one model are joined into batches of up to this many rows (0: off)",
-    default: String(DEFAULT_OPTIONS.batchMaxRows),
-    apply: (o, v) => {
-      o.batchMaxRows = intAtLeast("batch-max-rows", v, 0);
-    },
-  },
+  countSetting(
+    "batch-max-rows",
+    "batchMaxRows",
+    "dynamic batching: concurrent Predicts of one model are joined into batches of up to this many rows (0: off)",
+  ),
   {
     flag: "batch-delay-ms",
     env: "MODELBAY_BATCH_DELAY_MS",
@@ -178,6 +187,11 @@ export const SETTINGS: Setting[] = [
     "predictOrder",
     ["adaptive", "arrival"],
     "how a device worker orders the Predicts waiting for it: adaptive (in arrival order, but newest first once the oldest has waited half its deadline, so that under overload the callers still waiting are answered; a Predict without a deadline is never passed over while it is the oldest) or arrival (always in arrival order)",
+  ),
+  countSetting(
+    "max-queued-predicts",
+    "maxQueuedPredicts",
+    "most Predicts (and KServe ModelInfers) waiting or running on one device; more are refused at once with UNAVAILABLE, so that clients back off or go to another replica instead of queueing behind them (0: no bound)",
   ),
   positiveSetting("max-batch-size", "maxBatchSize", "largest training batch accepted"),
   positiveSetting(

@@ -61,6 +61,8 @@ export interface ServerOptions extends SecurityOptions {
   compute: "worker" | "inline";
   /** How a device worker orders the Predicts waiting for it: newest first when they pile up, or as they came. */
   predictOrder: PredictOrder;
+  /** Most Predicts waiting or running on one device; more are refused UNAVAILABLE at once (0: no bound). */
+  maxQueuedPredicts: number;
   log?: Logger;
   /** host:port for the Prometheus /metrics endpoint ("" for none; port 0 picks one). */
   metricsAddress: string;
@@ -91,6 +93,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   artifactDir: "modelbay-data/artifacts",
   compute: "worker",
   predictOrder: "adaptive",
+  maxQueuedPredicts: 0,
   metricsAddress: "",
   shutdownGraceMs: 10_000,
   heapGrowingPercent: 200,
@@ -138,6 +141,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     {
       call: (op, queueSeconds, computeSeconds) => metrics.deviceCall(op, queueSeconds, computeSeconds),
       expired: (op) => metrics.expired("device", op),
+      cancelled: (op) => metrics.cancelled("device", op),
       restart: () => metrics.workerRestart(),
     },
     opts.maxSessionBytes,
@@ -158,6 +162,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
       maxSessions: opts.maxSessions,
       maxSessionBytes: opts.maxSessionBytes,
       batching: { maxBatchRows: opts.batchMaxRows, maxDelayMs: opts.batchDelayMs },
+      maxQueuedPredicts: opts.maxQueuedPredicts,
     },
     telemetry,
   );
@@ -165,6 +170,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     const loaded = sessions.list().filter((x) => x.model.resident);
     return { loaded: loaded.length, memoryBytes: loaded.reduce((n, x) => n + x.model.residentBytes, 0) };
   });
+  metrics.observePendingPredicts(() => sessions.pendingPredicts());
   const jobs = new TrainingJobs(
     sessions,
     { maxBatchSize: opts.maxBatchSize, maxTrainStepBytes: opts.maxTrainStepBytes },

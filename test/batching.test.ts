@@ -55,16 +55,16 @@ test("a request whose deadline passes while it waits for a batch is answered and
   const calls: { input: TensorData; deadline: number | undefined; finish: () => void }[] = [];
   let expired = 0;
   const batcher = new PredictBatcher(
-    (input, deadline) => new Promise((resolve) => calls.push({ input, deadline, finish: () => resolve(input) })),
+    (input, { deadline }) => new Promise((resolve) => calls.push({ input, deadline, finish: () => resolve(input) })),
     { maxBatchRows: 64, maxDelayMs: 0 },
     () => expired++,
   );
   const row = (v: number): TensorData => ({ dtype: "float32", shape: [1, 2], data: new Float32Array([v, v]) });
   const first = batcher.submit(row(1));
   const now = Date.now();
-  const late = batcher.submit(row(2), now + 30);
-  const inTime = batcher.submit(row(3), now + 60_000);
-  const later = batcher.submit(row(4), now + 120_000);
+  const late = batcher.submit(row(2), { deadline: now + 30 });
+  const inTime = batcher.submit(row(3), { deadline: now + 60_000 });
+  const later = batcher.submit(row(4), { deadline: now + 120_000 });
   assert.equal(calls.length, 1, "the others wait for the running batch");
   await new Promise((resolve) => setTimeout(resolve, 60));
   calls[0]?.finish();
@@ -81,7 +81,7 @@ test("a request whose deadline passes while it waits for a batch is answered and
   // One member without a deadline keeps the batch wanted whatever the others' deadlines.
   await batchEnded();
   const busy = batcher.submit(row(5));
-  const withDeadline = batcher.submit(row(6), Date.now() + 60_000);
+  const withDeadline = batcher.submit(row(6), { deadline: Date.now() + 60_000 });
   const without = batcher.submit(row(7));
   calls[2]?.finish();
   await busy;
@@ -90,4 +90,72 @@ test("a request whose deadline passes while it waits for a batch is answered and
   assert.equal(calls[3]?.deadline, undefined);
   calls[3]?.finish();
   await Promise.all([withDeadline, without]);
+});
+
+/** A caller's cancel, as a call context gives it: `cancel()` calls what registered. */
+function cancellable() {
+  const listeners: (() => void)[] = [];
+  return {
+    onCancel: (listener: () => void) => void listeners.push(listener),
+    cancel: () => {
+      for (const listener of listeners) listener();
+    },
+  };
+}
+
+test("a request whose caller cancels while it waits for a batch is answered at once and left out", {
+  timeout: 10_000,
+}, async () => {
+  const calls: { input: TensorData; cancelled: boolean; finish: () => void }[] = [];
+  const dropped: string[] = [];
+  const batcher = new PredictBatcher(
+    (input, wait) =>
+      new Promise((resolve) => {
+        const call = { input, cancelled: false, finish: () => resolve(input) };
+        wait.onCancel?.(() => {
+          call.cancelled = true;
+        });
+        calls.push(call);
+      }),
+    { maxBatchRows: 64, maxDelayMs: 0 },
+    (reason) => dropped.push(reason),
+  );
+  const row = (v: number): TensorData => ({ dtype: "float32", shape: [1, 2], data: new Float32Array([v, v]) });
+  const first = batcher.submit(row(1));
+  const [a, b, c] = [cancellable(), cancellable(), cancellable()];
+  const gone = batcher.submit(row(2), a);
+  const stays = batcher.submit(row(3), b);
+  const alsoStays = batcher.submit(row(4), c);
+  a.cancel();
+  await assert.rejects(gone, (err: { code?: number }) => err.code === Code.CANCELLED);
+  assert.deepEqual(dropped, ["cancelled"]);
+  calls[0]?.finish();
+  await first;
+  await batchEnded();
+  assert.equal(calls.length, 2);
+  assert.deepEqual(Array.from(calls[1]?.input.data ?? []), [3, 3, 4, 4], "the cancelled request is not in the batch");
+  // The batch's own caller waits while any member does: it cancels once both have.
+  b.cancel();
+  assert.equal(calls[1]?.cancelled, false, "one member still waits");
+  c.cancel();
+  assert.equal(calls[1]?.cancelled, true, "every member has cancelled");
+  assert.deepEqual(dropped, ["cancelled"], "a batch under way is not counted as dropped here");
+  calls[1]?.finish();
+  await Promise.all([stays, alsoStays]);
+  await batchEnded();
+
+  // A member that cannot cancel (no onCancel) keeps the batch wanted.
+  const busy = batcher.submit(row(5));
+  const d = cancellable();
+  const withCancel = batcher.submit(row(6), d);
+  const without = batcher.submit(row(7));
+  calls[2]?.finish();
+  await busy;
+  d.cancel();
+  await assert.rejects(withCancel, (err: { code?: number }) => err.code === Code.CANCELLED);
+  await batchEnded();
+  assert.equal(calls.length, 4);
+  assert.deepEqual(Array.from(calls[3]?.input.data ?? []), [7, 7]);
+  calls[3]?.finish();
+  await without;
 });

@@ -1,7 +1,8 @@
 // Predicts whose callers have stopped waiting are not run: a request still queued for the device
-// (or for a batch) when its gRPC deadline passes is dropped, so that under overload the device
-// spends its time on callers who still want an answer; and Predicts piling up on the device are
-// served newest first (unless the server is told to keep arrival order).
+// (or for a batch) when its gRPC deadline passes, or when its client cancels it, is dropped, so that
+// under overload the device spends its time on callers who still want an answer; Predicts piling up
+// on the device are served newest first (unless the server is told to keep arrival order); and with
+// a bound on the Predicts waiting for a device, more are refused at once.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
@@ -9,6 +10,7 @@ import { status } from "@grpc/grpc-js";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
 import type { ModelbayClient } from "../src/cli/client.js";
 import { GRPCInferenceServiceClient, type ModelInferRequest } from "../src/gen/inference/grpc_predict_v2.js";
+import type { PredictRequest } from "../src/gen/modelbay/v1/model_service.js";
 import { metricSum } from "./helpers/metrics.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
@@ -40,9 +42,9 @@ const slowPredict = (client: ModelbayClient, seed: number) =>
   });
 
 /** Starts a slow predict and gives it 20 ms to reach the device, so what is sent next queues behind it. */
-async function occupyDevice(seed: number): Promise<{ slowMs: Promise<number> }> {
+async function occupyDevice(seed: number, client = t.client): Promise<{ slowMs: Promise<number> }> {
   const started = performance.now();
-  const slowMs = slowPredict(t.client, seed).then(() => performance.now() - started);
+  const slowMs = slowPredict(client, seed).then(() => performance.now() - started);
   await new Promise((resolve) => setTimeout(resolve, 20));
   return { slowMs };
 }
@@ -191,5 +193,84 @@ test("with --predict-order arrival they are answered in arrival order", async ()
     assert.deepEqual(await answerOrder(arrival.client, 4), [0, 1, 2, 3]);
   } finally {
     await arrival.close();
+  }
+});
+
+type RawPredict = (
+  req: PredictRequest,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  cb: (err: grpc.ServiceError | null) => void,
+) => grpc.ClientUnaryCall;
+
+test("a Predict whose client cancels it while the device is busy is dropped unrun", async () => {
+  const computedBefore = await counter("modelbay_device_compute_seconds_count", 'op="predict"');
+  const cancelledBefore = await counter("modelbay_cancelled_requests_total", 'queue="device"', 'op="predict"');
+  const CANCEL_AFTER_MS = 50;
+  const slow = await occupyDevice(8);
+  const raw = t.client.raw as unknown as { predict: RawPredict };
+  const errors = await Promise.all(
+    Array.from(
+      { length: 4 },
+      (_, i) =>
+        new Promise<grpc.ServiceError | null>((resolve) => {
+          const req = { modelId: "small", inputs: [oneRow(i)], rawOutput: true };
+          const call = raw.predict.call(t.client.raw, req, new grpc.Metadata(), {}, resolve);
+          setTimeout(() => call.cancel(), CANCEL_AFTER_MS);
+        }),
+    ),
+  );
+  for (const err of errors) assert.equal(err?.code, status.CANCELLED);
+  const slowMs = await slow.slowMs;
+  assert.ok(
+    slowMs > 20 + CANCEL_AFTER_MS * 2,
+    `the slow predict took ${slowMs.toFixed(0)} ms: too fast to queue anything`,
+  );
+  const cancelled = async () =>
+    (await counter("modelbay_cancelled_requests_total", 'queue="device"', 'op="predict"')) - cancelledBefore;
+  for (let i = 0; i < 50 && (await cancelled()) < 4; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await cancelled(), 4, "every cancelled request was dropped by the device worker");
+  assert.equal(
+    (await counter("modelbay_device_compute_seconds_count", 'op="predict"')) - computedBefore,
+    1,
+    "only the slow predict was computed",
+  );
+});
+
+test("with --max-queued-predicts, Predicts over the bound are refused at once and the rest are answered", async () => {
+  const bounded = await startTestServer({ maxQueuedPredicts: 2, metricsAddress: "127.0.0.1:0" });
+  const metric = (name: string, ...labels: string[]) => metricSum(bounded.server.metricsAddress, name, ...labels);
+  try {
+    await bounded.client.createModel({ modelId: "slow", spec: denseStackSpec([4096, 4096]) });
+    await bounded.client.createModel({ modelId: "small", spec: denseSpec(5) });
+    const slow = await occupyDevice(9, bounded.client);
+    const settled: string[] = [];
+    const calls = Array.from({ length: 3 }, (_, i) =>
+      bounded.client.predict({ modelId: "small", inputs: [oneRow(i)], rawOutput: true }).then(
+        () => settled.push("answered"),
+        (err: { code?: number; details?: string }) => {
+          settled.push("refused");
+          assert.equal(err.code, status.UNAVAILABLE);
+          assert.match(
+            err.details ?? "",
+            /device cpu:0 already has 2 Predicts waiting or running \(--max-queued-predicts 2\)/,
+          );
+        },
+      ),
+    );
+    // Refused while the slow predict still holds the device: they did not wait for it.
+    for (let i = 0; i < 50 && settled.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(settled, ["refused", "refused"]);
+    assert.equal(await metric("modelbay_pending_predicts", 'device="cpu:0"'), 2);
+    await Promise.all(calls);
+    const slowMs = await slow.slowMs;
+    assert.ok(slowMs > 100, `the slow predict took ${slowMs.toFixed(0)} ms: too fast to hold the device`);
+    assert.deepEqual(settled, ["refused", "refused", "answered"]);
+    assert.equal(await metric("modelbay_shed_requests_total", 'device="cpu:0"'), 2);
+    assert.equal(await metric("modelbay_pending_predicts", 'device="cpu:0"'), 0);
+    // With the device free again, Predicts are taken.
+    await bounded.client.predict({ modelId: "small", inputs: [oneRow(5)], rawOutput: true });
+  } finally {
+    await bounded.close();
   }
 });

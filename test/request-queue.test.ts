@@ -79,3 +79,14 @@ test('"arrival" keeps every request in arrival order however long they wait', ()
     reqs.map((r) => r.id),
   );
 });
+
+test("a cancelled request leaves the queue; one already taken is not found", () => {
+  const queue = new RequestQueue();
+  const [a, b, c] = [predict(T0), setWeights(T0 + 1), predict(T0 + 2)];
+  for (const r of [a, b, c]) queue.push(r);
+  assert.equal(queue.take(T0 + 3)?.id, a.id);
+  assert.equal(queue.remove(a.id), undefined, "running or answered: nothing to drop");
+  assert.equal(queue.remove(c.id)?.id, c.id);
+  assert.equal(queue.remove(c.id), undefined, "removed once");
+  assert.deepEqual(drain(queue, T0 + 4), [b.id]);
+});

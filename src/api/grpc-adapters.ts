@@ -18,6 +18,11 @@ export interface CallContext {
   signal: AbortSignal;
   /** When the caller stops waiting, in epoch milliseconds (`Date.now()`); undefined for no deadline. */
   readonly deadline: number | undefined;
+  /**
+   * Calls `listener` once if the client cancels the call (its deadline passing counts too). Much
+   * cheaper than `signal`, for unary handlers.
+   */
+  onCancel(listener: () => void): void;
 }
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
@@ -40,6 +45,7 @@ function deadlineOf(call: AnyCall): number | undefined {
 function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; done: () => void } {
   let cleanup: (() => void) | undefined;
   let signal: AbortSignal | undefined;
+  const cancelListeners: (() => void)[] = [];
   const setUp = (): AbortSignal => {
     const controller = new AbortController();
     const onCancel = () => controller.abort(new ModelbayError(Code.CANCELLED, "the client cancelled the call"));
@@ -71,8 +77,16 @@ function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; 
       get deadline() {
         return deadlineOf(call);
       },
+      onCancel(listener) {
+        if (call.cancelled) return listener();
+        call.once("cancelled", listener);
+        cancelListeners.push(listener);
+      },
     },
-    done: () => cleanup?.(),
+    done: () => {
+      cleanup?.();
+      for (const listener of cancelListeners) call.removeListener("cancelled", listener);
+    },
   };
 }
 

@@ -74,7 +74,7 @@ export function modelHandlers(deps: HandlerDeps): ModelHandlers {
         name: t.name,
         tensor: tensorFromWire(t, `inputs[${i}]`, deps.limits),
       }));
-      const outputs = await sessions.predict(req.modelId, inputs, ctx.deadline);
+      const outputs = await sessions.predict(req.modelId, inputs, ctx);
       const nonFinite = sessions.nonFiniteReport(req.modelId, inputs, outputs);
       return {
         modelId: req.modelId,

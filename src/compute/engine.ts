@@ -58,15 +58,34 @@ export interface StateCapture {
   release(): void;
 }
 
+/**
+ * How long the caller of a predict waits. An engine that queues requests (a device worker) drops a
+ * predict still queued when its caller stops waiting, unrun: its answer would reach no one, and
+ * running it would make the requests behind it late too.
+ */
+export interface PredictWait {
+  /** When the caller stops waiting, in epoch milliseconds (`Date.now()`); absent for no deadline. */
+  readonly deadline?: number | undefined;
+  /** Registers `listener`, called once if the caller cancels before it has its answer. */
+  readonly onCancel?: ((listener: () => void) => void) | undefined;
+}
+
+/**
+ * Whether a caller's cancel is its deadline passing. grpc-js cancels a call when its deadline timer
+ * fires, which can be a millisecond before `Date.now()` reaches the deadline.
+ */
+export function cancelIsDeadline(deadline: number | undefined, now = Date.now()): boolean {
+  return deadline !== undefined && now >= deadline - 2;
+}
+
 /** A built model owned by an engine. */
 export interface ComputeModel {
   readonly description: ModelDescription;
   /**
-   * Runs the model on one batch; the input was already checked against `description`. An engine
-   * that queues requests (a device worker) answers DEADLINE_EXCEEDED, without running it, a request
-   * still waiting at `deadline` (epoch milliseconds): its caller has gone.
+   * Runs the model on one batch; the input was already checked against `description`. A request
+   * still queued when its caller's `wait` ends is answered DEADLINE_EXCEEDED or CANCELLED, unrun.
    */
-  predict(input: TensorData, deadline?: number): Promise<TensorData>;
+  predict(input: TensorData, wait?: PredictWait): Promise<TensorData>;
   /** The model's weights in layer order, named as TensorFlow.js names them. */
   getWeights(): Promise<NamedTensorData[]>;
   /** Replaces the weights; shapes must match getWeights() element by element. */

@@ -14,6 +14,7 @@ import type {
   ModelDescription,
   ModelSnapshot,
   NamedTensorData,
+  PredictWait,
   StateCapture,
   Trainer,
 } from "./engine.js";
@@ -22,6 +23,7 @@ import type { TensorData } from "./tensor-data.js";
 import { setTensorflowDefaults } from "./tensorflow-env.js";
 import type { TrainerOptions } from "./trainer.js";
 import {
+  type Cancel,
   type Envelope,
   epochMs,
   type PredictOrder,
@@ -74,6 +76,8 @@ export interface WorkerObserver {
   call(op: string, queueSeconds: number, computeSeconds: number): void;
   /** A request was dropped unrun: its deadline passed while it waited for the worker. */
   expired(op: string): void;
+  /** A request was dropped unrun: its caller cancelled while it waited for the worker. */
+  cancelled(op: string): void;
   /** A dead worker was replaced. */
   restart(): void;
 }
@@ -168,6 +172,7 @@ class DeviceWorker {
       if (!p) return;
       const total = (performance.now() - p.sent) / 1000;
       if (!m.ok && m.code === Code.DEADLINE_EXCEEDED) this.observer?.expired(p.op);
+      else if (!m.ok && m.code === Code.CANCELLED) this.observer?.cancelled(p.op);
       else this.observer?.call(p.op, Math.max(0, total - m.computeMs / 1000), m.computeMs / 1000);
       if (m.ok) p.resolve(m.result);
       else p.reject(m.code === Code.INTERNAL ? new Error(m.message) : new ModelbayError(m.code as Code, m.message));
@@ -193,11 +198,14 @@ class DeviceWorker {
     return this.worker.id;
   }
 
-  /** Sends a request; buffers in `transfer` move to a worker thread (detached here) instead of being copied. */
-  call<T>(req: Request, transfer: readonly ArrayBuffer[] = []): Promise<T> {
+  /**
+   * Sends a request; buffers in `transfer` move to a worker thread (detached here) instead of being
+   * copied. If `onCancel` reports the caller gone, the worker drops the request if it still waits.
+   */
+  call<T>(req: Request, transfer: readonly ArrayBuffer[] = [], onCancel?: PredictWait["onCancel"]): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
+    const answer = new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, op: req.op, sent: performance.now() });
       if (this.worker.transfers && transfer.length > 0) {
         try {
@@ -218,6 +226,11 @@ class DeviceWorker {
         sentAt: epochMs(),
       } satisfies Envelope);
     });
+    // Registered once the request is on its way, so that a caller already gone cancels it at once.
+    onCancel?.(() => {
+      if (this.pending.has(id)) this.worker.postMessage({ cancel: id } satisfies Cancel);
+    });
+    return answer;
   }
 
   terminate(): Promise<unknown> {
@@ -233,13 +246,13 @@ class WorkerModel implements ComputeModel {
     readonly description: ModelDescription,
   ) {}
 
-  predict(input: TensorData, deadline?: number): Promise<TensorData> {
-    return this.worker.call({
-      op: "predict",
-      model: this.handle,
-      input,
-      ...(deadline === undefined ? {} : { deadline }),
-    });
+  predict(input: TensorData, wait: PredictWait = {}): Promise<TensorData> {
+    const { deadline, onCancel } = wait;
+    return this.worker.call(
+      { op: "predict", model: this.handle, input, ...(deadline === undefined ? {} : { deadline }) },
+      [],
+      onCancel,
+    );
   }
   getWeights(): Promise<NamedTensorData[]> {
     return this.worker.call({ op: "getWeights", model: this.handle });

@@ -3,6 +3,7 @@
 // the batch dimension, predicted in one call, and their rows handed back to each caller. An idle
 // model with maxDelayMs 0 answers a lone request at once, so batching costs nothing at low load; a
 // busy one serves many callers per model call. Off unless configured.
+import { cancelIsDeadline, type PredictWait } from "../compute/engine.js";
 import { elementCount, type TensorData } from "../compute/tensor-data.js";
 import { Code, ModelbayError } from "../errors.js";
 
@@ -15,11 +16,13 @@ export interface BatchingOptions {
 
 interface Waiting {
   input: TensorData;
-  /** Epoch milliseconds; undefined for none. */
-  deadline: number | undefined;
+  wait: PredictWait;
   resolve(output: TensorData): void;
   reject(err: unknown): void;
 }
+
+/** Why a request was dropped unrun. */
+export type DropReason = "expired" | "cancelled";
 
 function concatRows(inputs: readonly TensorData[]): TensorData {
   const first = inputs[0] as TensorData;
@@ -38,10 +41,28 @@ function concatRows(inputs: readonly TensorData[]): TensorData {
 function latestDeadline(batch: readonly Waiting[]): number | undefined {
   let latest = Number.NEGATIVE_INFINITY;
   for (const w of batch) {
-    if (w.deadline === undefined) return undefined;
-    latest = Math.max(latest, w.deadline);
+    if (w.wait.deadline === undefined) return undefined;
+    latest = Math.max(latest, w.wait.deadline);
   }
   return latest;
+}
+
+/** A batch's caller waits as long as any member's does: it cancels once every member has. */
+function batchWait(batch: readonly Waiting[]): PredictWait {
+  const deadline = latestDeadline(batch);
+  if (!batch.every((w) => w.wait.onCancel)) return { deadline };
+  let waiting = batch.length;
+  const listeners: (() => void)[] = [];
+  for (const w of batch) {
+    w.wait.onCancel?.(() => {
+      waiting--;
+      if (waiting === 0) for (const listener of listeners) listener();
+    });
+  }
+  return {
+    deadline,
+    onCancel: (listener) => (waiting === 0 ? listener() : listeners.push(listener)),
+  };
 }
 
 function splitRows(output: TensorData, rowCounts: readonly number[]): TensorData[] {
@@ -61,22 +82,25 @@ export class PredictBatcher {
   private running = 0;
 
   constructor(
-    private readonly predict: (input: TensorData, deadline: number | undefined) => Promise<TensorData>,
+    private readonly predict: (input: TensorData, wait: PredictWait) => Promise<TensorData>,
     private readonly options: BatchingOptions,
-    /** Called for each request dropped unrun because its deadline passed while it waited here. */
-    private readonly onExpired: () => void = () => undefined,
+    /** Called for each request dropped unrun because its caller stopped waiting before its turn. */
+    private readonly onDropped: (reason: DropReason) => void = () => undefined,
   ) {}
 
   /**
    * Predicts `input` (already checked against the model), batched with concurrent requests. A
-   * request still waiting at `deadline` (epoch ms) is answered DEADLINE_EXCEEDED and not run.
+   * request still waiting here when its caller's `wait` ends is answered DEADLINE_EXCEEDED or
+   * CANCELLED and not run.
    */
-  submit(input: TensorData, deadline?: number): Promise<TensorData> {
+  submit(input: TensorData, wait: PredictWait = {}): Promise<TensorData> {
     const rows = input.shape[0] ?? 0;
-    if (rows >= this.options.maxBatchRows) return this.predict(input, deadline);
+    if (rows >= this.options.maxBatchRows) return this.predict(input, wait);
     return new Promise<TensorData>((resolve, reject) => {
-      this.queue.push({ input, deadline, resolve, reject });
+      const waiting: Waiting = { input, wait, resolve, reject };
+      this.queue.push(waiting);
       this.queuedRows += rows;
+      wait.onCancel?.(() => this.dropCancelled(waiting));
       // While a batch runs, requests gather and go when it ends (or when they fill a batch).
       if (this.queuedRows >= this.options.maxBatchRows) this.flush();
       else if (this.running > 0) return;
@@ -104,7 +128,7 @@ export class PredictBatcher {
     const counts = batch.map((w) => w.input.shape[0] ?? 0);
     this.running++;
     const input = batch.length === 1 ? (batch[0] as Waiting).input : concatRows(batch.map((w) => w.input));
-    this.predict(input, latestDeadline(batch))
+    this.predict(input, batchWait(batch))
       .then(
         (output) => {
           const parts = batch.length === 1 ? [output] : splitRows(output, counts);
@@ -121,24 +145,39 @@ export class PredictBatcher {
       });
   }
 
-  /** Answers the requests whose callers stopped waiting before their turn came. */
+  /** A request whose caller cancelled is answered at once if it still waits here. */
+  private dropCancelled(w: Waiting): void {
+    const at = this.queue.indexOf(w);
+    if (at < 0) return;
+    this.queue.splice(at, 1);
+    this.queuedRows -= w.input.shape[0] ?? 0;
+    this.reject(w, cancelIsDeadline(w.wait.deadline) ? "expired" : "cancelled");
+  }
+
+  private reject(w: Waiting, reason: DropReason): void {
+    this.onDropped(reason);
+    const why = reason === "expired" ? "the deadline passed" : "the caller cancelled";
+    w.reject(
+      new ModelbayError(
+        reason === "expired" ? Code.DEADLINE_EXCEEDED : Code.CANCELLED,
+        `${why} while the request waited for a batch; it was not run`,
+      ),
+    );
+  }
+
+  /** Answers the requests whose deadlines passed before their turn came. */
   private dropExpired(): void {
     const now = Date.now();
-    if (!this.queue.some((w) => w.deadline !== undefined && w.deadline <= now)) return;
+    const expired = (w: Waiting) => w.wait.deadline !== undefined && w.wait.deadline <= now;
+    if (!this.queue.some(expired)) return;
     const live: Waiting[] = [];
     for (const w of this.queue) {
-      if (w.deadline === undefined || w.deadline > now) {
+      if (!expired(w)) {
         live.push(w);
         continue;
       }
       this.queuedRows -= w.input.shape[0] ?? 0;
-      this.onExpired();
-      w.reject(
-        new ModelbayError(
-          Code.DEADLINE_EXCEEDED,
-          "the deadline passed while the request waited for a batch; it was not run",
-        ),
-      );
+      this.reject(w, "expired");
     }
     this.queue = live;
   }

@@ -6,6 +6,7 @@ import type {
   ComputeModel,
   ModelDescription,
   NamedTensorData,
+  PredictWait,
   StateCapture,
   Trainer,
   TrainerOptions,
@@ -150,8 +151,8 @@ export class ResidentModel implements ComputeModel {
     }
   }
 
-  predict(input: TensorData, deadline?: number): Promise<TensorData> {
-    return this.use((m) => m.predict(input, deadline));
+  predict(input: TensorData, wait?: PredictWait): Promise<TensorData> {
+    return this.use((m) => m.predict(input, wait));
   }
 
   getWeights(): Promise<NamedTensorData[]> {

@@ -8,10 +8,10 @@ import type { CheckpointStore, StoredCheckpoint, StreamedFile } from "../checkpo
 import type { RetentionPolicy } from "../checkpoints/retention.js";
 import { collectSoonAfter } from "../collect-garbage.js";
 import type { DevicePool } from "../compute/device-pool.js";
-import type { ComputeEngine, ModelSnapshot } from "../compute/engine.js";
+import type { ComputeEngine, ModelSnapshot, PredictWait } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import { parametersBeforeBuild } from "../compute/spec-size.js";
-import { BYTES_PER_ELEMENT, elementCount } from "../compute/tensor-data.js";
+import { BYTES_PER_ELEMENT, elementCount, type TensorData } from "../compute/tensor-data.js";
 import type { RowSource } from "../datasets/row-source.js";
 import { Code, ModelbayError, notFound } from "../errors.js";
 import { defaultModelId, locateArtifact, readTrainableArtifact } from "../interop/artifact.js";
@@ -32,6 +32,8 @@ const CHUNKS_AHEAD = 3;
 export interface SessionLimits extends RoomLimits {
   /** Dynamic batching of concurrent Predicts; off when absent or maxBatchRows <= 1. */
   batching?: BatchingOptions;
+  /** Most Predicts waiting or running on one device; more are refused UNAVAILABLE (0 or absent: no bound). */
+  maxQueuedPredicts?: number;
 }
 
 export interface RestoredSession {
@@ -132,14 +134,54 @@ export class SessionManager {
     if (deleteCheckpoints) await this.store.deleteAll(id);
   }
 
-  /** Predicts one batch; a request still queued at `deadline` (epoch ms) is dropped unrun. */
-  async predict(id: string, inputs: readonly NamedTensor[], deadline?: number): Promise<NamedTensor[]> {
+  private readonly pending = new Map<string, number>();
+
+  /** Callers' Predicts waiting or running on each device (streams' chunks and golden checks not counted). */
+  pendingPredicts(): ReadonlyMap<string, number> {
+    return this.pending;
+  }
+
+  /**
+   * Predicts one batch for a caller; a request still queued when the caller's `wait` ends (its
+   * deadline, its cancel) is dropped unrun. With a bound set, a device that already has that many
+   * Predicts refuses more at once: a caller queued behind them would wait longer than it can use,
+   * where another replica, or a retry after a back-off, answers sooner.
+   */
+  async predict(id: string, inputs: readonly NamedTensor[], wait?: PredictWait): Promise<NamedTensor[]> {
     const session = this.get(id);
-    const { inputs: signatures, outputs } = session.model.description;
-    const [input] = matchInputs(signatures, inputs);
+    const input = this.inputOf(session, inputs);
+    const device = session.device;
+    const queued = this.pending.get(device) ?? 0;
+    const bound = this.limits.maxQueuedPredicts ?? 0;
+    if (bound > 0 && queued >= bound) {
+      this.observe.metrics.shed(device);
+      throw new ModelbayError(
+        Code.UNAVAILABLE,
+        `device ${device} already has ${queued} Predicts waiting or running (--max-queued-predicts ${bound}); retry after a back-off`,
+      );
+    }
+    this.pending.set(device, queued + 1);
+    try {
+      return this.named(session, await this.batcherOf(session).submit(input, wait));
+    } finally {
+      this.pending.set(device, (this.pending.get(device) ?? 1) - 1);
+    }
+  }
+
+  /** A Predict the server makes itself (a restore's golden check): never refused for load. */
+  async predictUnbounded(id: string, inputs: readonly NamedTensor[]): Promise<NamedTensor[]> {
+    const session = this.get(id);
+    return this.named(session, await session.model.predict(this.inputOf(session, inputs)));
+  }
+
+  private inputOf(session: Session, inputs: readonly NamedTensor[]): TensorData {
+    const [input] = matchInputs(session.model.description.inputs, inputs);
     if (!input) throw new ModelbayError(Code.INTERNAL, "model has no input");
-    const output = await this.batcherOf(session).submit(input, deadline);
-    return [{ name: outputs[0]?.name ?? "output", tensor: output }];
+    return input;
+  }
+
+  private named(session: Session, output: TensorData): NamedTensor[] {
+    return [{ name: session.model.description.outputs[0]?.name ?? "output", tensor: output }];
   }
 
   /** NaN/Inf counts of a prediction, when the model's spec asks for them (report_non_finite). */
@@ -166,9 +208,9 @@ export class SessionManager {
     if (!batcher) {
       const options = this.limits.batching ?? { maxBatchRows: 0, maxDelayMs: 0 };
       batcher = new PredictBatcher(
-        (input, deadline) => session.model.predict(input, deadline),
+        (input, wait) => session.model.predict(input, wait),
         options,
-        () => this.observe.metrics.expired("batch", "predict"),
+        (reason) => this.observe.metrics[reason]("batch", "predict"),
       );
       this.batchers.set(session, batcher);
     }

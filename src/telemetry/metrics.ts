@@ -9,6 +9,10 @@ export interface Metrics {
   deviceCall(op: string, queueSeconds: number, computeSeconds: number): void;
   /** A request dropped unrun: its deadline passed while it waited in `queue` ("batch" or "device"). */
   expired(queue: string, op: string): void;
+  /** A request dropped unrun: its caller cancelled while it waited in `queue` ("batch" or "device"). */
+  cancelled(queue: string, op: string): void;
+  /** A Predict refused at once because `device` already had the most Predicts allowed waiting. */
+  shed(device: string): void;
   /** Training throughput from a progress event. */
   trainingThroughput(modelId: string, samplesPerSecond: number): void;
   /** A committed checkpoint. */
@@ -16,6 +20,8 @@ export interface Metrics {
   workerRestart(): void;
   /** Called at each scrape for the gauges of loaded sessions. */
   observeSessions(read: () => { loaded: number; memoryBytes: number }): void;
+  /** Called at each scrape: the Predicts waiting or running on each device. */
+  observePendingPredicts(read: () => ReadonlyMap<string, number>): void;
 }
 
 const SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -34,6 +40,15 @@ export function createMetrics(meter: Meter): Metrics {
   const compute = seconds("modelbay_device_compute_seconds", "Time the device worker spent on a compute request");
   const expired = meter.createCounter("modelbay_expired_requests", {
     description: "Requests dropped unrun because their deadline passed while they waited, by queue and op",
+  });
+  const cancelled = meter.createCounter("modelbay_cancelled_requests", {
+    description: "Requests dropped unrun because their caller cancelled while they waited, by queue and op",
+  });
+  const shed = meter.createCounter("modelbay_shed_requests", {
+    description: "Predicts refused at once because their device had the most allowed waiting (--max-queued-predicts)",
+  });
+  const pending = meter.createObservableGauge("modelbay_pending_predicts", {
+    description: "Predicts waiting or running on each device",
   });
   const throughput = meter.createGauge("modelbay_training_samples_per_second", {
     description: "Training throughput of the model's current job, from its last progress event",
@@ -68,6 +83,12 @@ export function createMetrics(meter: Meter): Metrics {
     expired(queueName, op) {
       expired.add(1, { queue: queueName, op });
     },
+    cancelled(queueName, op) {
+      cancelled.add(1, { queue: queueName, op });
+    },
+    shed(device) {
+      shed.add(1, { device });
+    },
     trainingThroughput(modelId, samplesPerSecond) {
       throughput.record(samplesPerSecond, model(modelId));
     },
@@ -84,6 +105,11 @@ export function createMetrics(meter: Meter): Metrics {
       loaded.addCallback(observe((v) => v.loaded));
       memory.addCallback(observe((v) => v.memoryBytes));
     },
+    observePendingPredicts(read) {
+      pending.addCallback((r) => {
+        for (const [device, n] of read()) r.observe(n, { device });
+      });
+    },
   };
 }
 
@@ -92,8 +118,11 @@ export const noMetrics: Metrics = {
   rpc() {},
   deviceCall() {},
   expired() {},
+  cancelled() {},
+  shed() {},
   trainingThroughput() {},
   checkpointWritten() {},
   workerRestart() {},
   observeSessions() {},
+  observePendingPredicts() {},
 };

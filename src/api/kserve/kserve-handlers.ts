@@ -76,7 +76,7 @@ export function kserveHandlers(deps: HandlerDeps): GRPCInferenceServiceServer {
           name: input.name,
           tensor: inputFromKserve(input, raw[i], `inputs[${i}]`, deps.limits),
         }));
-        const outputs = await deps.sessions.predict(s.id, inputs, ctx.deadline);
+        const outputs = await deps.sessions.predict(s.id, inputs, ctx);
         const wanted = req.outputs.map((o) => o.name);
         for (const name of wanted) {
           if (!outputs.some((o) => o.name === name)) {

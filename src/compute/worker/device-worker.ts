@@ -5,15 +5,15 @@
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { collectSoonAfter } from "../../collect-garbage.js";
 import { Code, ModelbayError } from "../../errors.js";
-import type { ComputeModel, StateCapture, Trainer } from "../engine.js";
+import { type ComputeModel, cancelIsDeadline, type StateCapture, type Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
 import { BYTES_PER_ELEMENT, type TensorData } from "../tensor-data.js";
-import { type Envelope, epochMs, type Ready, type Reply, type WorkerInit } from "./protocol.js";
+import { type Cancel, type Envelope, epochMs, type Ready, type Reply, type WorkerInit } from "./protocol.js";
 import { RequestQueue } from "./request-queue.js";
 
 interface Port {
   postMessage(message: unknown): void;
-  on(event: "message", listener: (message: Envelope) => void): void;
+  on(event: "message", listener: (message: Envelope | Cancel) => void): void;
 }
 
 function childProcessPort(): Port {
@@ -125,21 +125,31 @@ async function main(): Promise<void> {
     }
   };
 
+  /** The answer to a request dropped unrun because its caller stopped waiting. */
+  const notRun = (req: Envelope, code: typeof Code.DEADLINE_EXCEEDED | typeof Code.CANCELLED): Reply => {
+    const why = code === Code.CANCELLED ? `the caller cancelled the ${req.op}` : "the deadline passed";
+    return {
+      id: req.id,
+      ok: false,
+      code,
+      message: `${why} while the ${req.op} waited for device ${init.device}; it was not run`,
+      computeMs: 0,
+    };
+  };
+
   // One request at a time: TensorFlow work on one device is serial anyway. Requests run in arrival
   // order, which keeps a model's steps and reads consistent; only Predicts piling up are reordered
   // (request-queue.ts).
   const serve = async (req: Envelope): Promise<void> => {
+    // A caller who has stopped waiting gets nothing from the compute; under overload, running
+    // such requests would make every request behind them late too.
+    if ("deadline" in req && req.deadline !== undefined && Date.now() >= req.deadline) {
+      port.postMessage(notRun(req, Code.DEADLINE_EXCEEDED));
+      return;
+    }
     let reply: Reply;
     const started = performance.now();
     try {
-      // A caller who has stopped waiting gets nothing from the compute; under overload, running
-      // such requests would make every request behind them late too.
-      if ("deadline" in req && req.deadline !== undefined && Date.now() >= req.deadline) {
-        throw new ModelbayError(
-          Code.DEADLINE_EXCEEDED,
-          `the deadline passed while the ${req.op} waited for device ${init.device}; it was not run`,
-        );
-      }
       const result = await handle(req);
       reply = { id: req.id, ok: true, result, computeMs: performance.now() - started };
     } catch (err) {
@@ -152,17 +162,25 @@ async function main(): Promise<void> {
     port.postMessage(reply);
   };
   const queue = new RequestQueue(init.predictOrder);
+  const receive = (message: Envelope | Cancel) => {
+    if (!("cancel" in message)) return queue.push(message);
+    const dropped = queue.remove(message.cancel);
+    if (!dropped) return;
+    const expired = cancelIsDeadline("deadline" in dropped ? dropped.deadline : undefined);
+    port.postMessage(notRun(dropped, expired ? Code.DEADLINE_EXCEEDED : Code.CANCELLED));
+  };
   // Messages that arrived while the device was busy are taken off the port at once, so the queue
-  // sees every waiting request (a thread's port can be read synchronously; a process's cannot).
+  // sees every waiting request and cancel (a thread's port can be read synchronously; a process's
+  // cannot).
   const takeArrived = () => {
     if (!parentPort) return;
     for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) {
-      queue.push(m.message as Envelope);
+      receive(m.message as Envelope | Cancel);
     }
   };
   let running = false;
-  port.on("message", (req: Envelope) => {
-    queue.push(req);
+  port.on("message", (message: Envelope | Cancel) => {
+    receive(message);
     if (running) return;
     running = true;
     void (async () => {

@@ -42,6 +42,12 @@ export type Request =
 /** `sentAt`: when the request left the server's thread, in epoch milliseconds (`epochMs()`). */
 export type Envelope = Request & { id: number; sentAt: number };
 
+/**
+ * The caller of request `cancel` stopped waiting: if it is still queued, the worker drops it and
+ * answers it CANCELLED; if it has started or finished, nothing changes. Cancels get no reply.
+ */
+export type Cancel = { cancel: number };
+
 /** Epoch milliseconds with sub-millisecond precision, comparable between threads and processes. */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
 

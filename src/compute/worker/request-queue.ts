@@ -17,6 +17,12 @@ export class RequestQueue {
     this.waiting.push(req);
   }
 
+  /** Takes request `id` out of the queue; undefined if it is not waiting (running or answered). */
+  remove(id: number): Envelope | undefined {
+    const at = this.waiting.findIndex((req) => req.id === id);
+    return at < 0 ? undefined : this.waiting.splice(at, 1)[0];
+  }
+
   /**
    * The next request to run (`now` in epoch milliseconds, as the requests' `sentAt`). Only Predicts
    * ahead of any other request are reordered: they only read a model, so their order among
