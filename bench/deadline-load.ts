@@ -19,7 +19,8 @@ const [CALLERS, SECONDS, DEADLINE_MS, ROWS] = [callersArg, secondsArg, deadlineA
   number,
 ];
 
-type Outcome = { ok: true; ms: number } | { ok: false };
+/** `code`: the gRPC status of a failed call ("abandoned" for one the caller walked away from). */
+type Outcome = { ok: true; ms: number } | { ok: false; code: string };
 
 async function main() {
   const client = connect(address);
@@ -38,7 +39,11 @@ async function main() {
     new Promise<Outcome>((resolve) => {
       const started = performance.now();
       const done = (err: grpc.ServiceError | null) =>
-        resolve(err ? { ok: false } : { ok: true, ms: performance.now() - started });
+        resolve(
+          err
+            ? { ok: false, code: grpc.status[err.code] ?? String(err.code) }
+            : { ok: true, ms: performance.now() - started },
+        );
       const raw = client.raw as unknown as {
         predict(
           req: PredictRequest,
@@ -60,7 +65,7 @@ async function main() {
       const timer = setTimeout(() => {
         if (mode === "cancel") return call.cancel();
         settled = true;
-        resolve({ ok: false });
+        resolve({ ok: false, code: "abandoned" });
       }, DEADLINE_MS);
     });
   // Warm up the channel and the model before timing.
@@ -68,17 +73,21 @@ async function main() {
   const end = performance.now() + SECONDS * 1000;
   const latencies: number[] = [];
   let givenUp = 0;
+  const failures: Record<string, number> = {};
   await Promise.all(
     Array.from({ length: CALLERS }, async () => {
       while (performance.now() < end) {
         const r = await once();
         if (r.ok) latencies.push(r.ms);
-        else givenUp++;
+        else {
+          givenUp++;
+          failures[r.code] = (failures[r.code] ?? 0) + 1;
+        }
       }
     }),
   );
   client.close();
-  process.stdout.write(`${JSON.stringify({ answered: latencies.length, givenUp, latencies })}\n`);
+  process.stdout.write(`${JSON.stringify({ answered: latencies.length, givenUp, failures, latencies })}\n`);
 }
 
 runBench(main);

@@ -32,6 +32,8 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3);
 interface LoadResult {
   answered: number;
   givenUp: number;
+  /** Failed calls by gRPC status. */
+  failures: Record<string, number>;
   latencies: number[];
 }
 
@@ -87,6 +89,7 @@ async function measure(order: PredictOrder, send: Send) {
     return {
       inTime: r.answered / SECONDS,
       givenUp: r.givenUp / SECONDS,
+      failures: r.failures,
       p50: median(r.latencies),
       ran: ran / SECONDS,
       dropped: dropped / SECONDS,
@@ -122,6 +125,8 @@ async function main() {
         `  ${setup.label}: ${m.inTime.toFixed(0)} answers/s in time, ${m.givenUp.toFixed(0)} given up/s, ` +
           `answered p50 ${m.p50.toFixed(1)} ms; the server ran ${m.ran.toFixed(0)}/s, dropped ${m.dropped.toFixed(0)}/s\n`,
       );
+      const failed = Object.entries(m.failures).map(([code, n]) => `${code} ${n}`);
+      process.stdout.write(`    calls given up, by status: ${failed.join(", ")}\n`);
     }
     const base = Math.max(1e-9, rate.baseline ?? 0);
     for (const name of COMPARED) ratios[name]?.push((rate[name] ?? 0) / base);
