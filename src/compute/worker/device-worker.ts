@@ -170,8 +170,9 @@ async function main(): Promise<void> {
     port.postMessage(notRun(dropped, expired ? Code.DEADLINE_EXCEEDED : Code.CANCELLED));
   };
   // Messages that arrived while the device was busy are taken off the port at once, so the queue
-  // sees every waiting request and cancel (a thread's port can be read synchronously; a process's
-  // cannot).
+  // sees every waiting request and cancel. A thread's port can be read synchronously; a process's
+  // messages come in through its event loop (test/worker-queue.test.ts checks that a process
+  // worker, a GPU's, sees the waiting Predicts as well).
   const takeArrived = () => {
     if (!parentPort) return;
     for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) {

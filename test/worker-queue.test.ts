@@ -1,0 +1,93 @@
+// A device worker sees every request waiting for it, whether it is a thread (the CPU's) or a
+// process (a GPU's): Predicts piling up behind a busy device are served newest first, and one whose
+// caller cancels is dropped unrun. Checked on the engine, for both kinds of worker.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { specFromWire } from "../src/api/spec-codec.js";
+import type { ComputeModel, PredictWait } from "../src/compute/engine.js";
+import type { TensorData } from "../src/compute/tensor-data.js";
+import { createWorkerEngine, type WorkerEngine, type WorkerKind } from "../src/compute/worker-engine.js";
+import { Code } from "../src/errors.js";
+import { denseSpec, denseStackSpec } from "./helpers/specs.js";
+import { seededFloats } from "./helpers/tensors.js";
+
+// Two Dense(4096) layers over 4,000 rows: 0.7 s or more on this machine's two cores.
+const SLOW_ROWS = 4000;
+const rows = (n: number, seed: number): TensorData => ({
+  dtype: "float32",
+  shape: [n, 10],
+  data: seededFloats(n * 10, seed),
+});
+
+for (const kind of ["thread", "process"] as WorkerKind[]) {
+  describe(`a device worker that is a ${kind}`, () => {
+    let engine: WorkerEngine;
+    let slow: ComputeModel;
+    let small: ComputeModel;
+    const ops = { computed: 0, cancelled: 0 };
+    before(async () => {
+      engine = await createWorkerEngine("auto", {
+        kind,
+        device: kind === "thread" ? "cpu:0" : "gpu:0",
+        observer: {
+          call: (op) => {
+            if (op === "predict") ops.computed++;
+          },
+          expired: () => undefined,
+          cancelled: () => {
+            ops.cancelled++;
+          },
+          restart: () => undefined,
+        },
+      });
+      slow = await engine.buildModel(specFromWire(denseStackSpec([4096, 4096])));
+      small = await engine.buildModel(specFromWire(denseSpec(5)));
+    });
+    after(() => engine.close());
+
+    /** Starts the slow predict and gives it 30 ms to reach the device (wrapped: awaiting a promise would wait for it). */
+    async function occupy(): Promise<{ slowMs: Promise<number> }> {
+      const started = performance.now();
+      const slowMs = slow.predict(rows(SLOW_ROWS, 1)).then(() => performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return { slowMs };
+    }
+
+    test("Predicts piling up behind a busy device are answered newest first", async () => {
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        await slow.predict(rows(SLOW_ROWS, 1));
+        times.push(performance.now() - t0);
+      }
+      // Over half of this is used up by the time the device frees up, and none of it expires.
+      const budgetMs = 1.5 * (times.sort((a, b) => a - b)[1] as number);
+      const { slowMs } = await occupy();
+      const answered: number[] = [];
+      const queued: Promise<unknown>[] = [];
+      for (let i = 0; i < 4; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        queued.push(small.predict(rows(1, i), { deadline: Date.now() + budgetMs }).then(() => answered.push(i)));
+      }
+      await Promise.all(queued);
+      assert.ok((await slowMs) > 30 + 4 * 25, "the slow predict ended before all were queued");
+      assert.deepEqual(answered, [3, 2, 1, 0]);
+    });
+
+    test("a Predict whose caller cancels while it waits is dropped unrun", async () => {
+      const before = { ...ops };
+      const listeners: (() => void)[] = [];
+      const cancellable: PredictWait = { onCancel: (listener) => void listeners.push(listener) };
+      const { slowMs } = await occupy();
+      const kept = small.predict(rows(1, 1));
+      const dropped = small.predict(rows(1, 2), cancellable);
+      const alsoKept = small.predict(rows(1, 3));
+      for (const listener of listeners) listener();
+      await assert.rejects(dropped, (err: { code?: number }) => err.code === Code.CANCELLED);
+      await Promise.all([kept, alsoKept]);
+      assert.ok((await slowMs) > 100, "the slow predict was too fast to queue anything");
+      assert.equal(ops.cancelled - before.cancelled, 1);
+      assert.equal(ops.computed - before.computed, 3, "the slow predict and the two kept");
+    });
+  });
+}
