@@ -1,6 +1,7 @@
 // A device worker sees every request waiting for it, whether it is a thread (the CPU's) or a
-// process (a GPU's): Predicts piling up behind a busy device are served newest first, and one whose
-// caller cancels is dropped unrun. Checked on the engine, for both kinds of worker.
+// process (a GPU's): Predicts piling up behind a busy device are served newest first, one whose
+// caller cancels is dropped unrun, and a large one already running stops between slices of rows.
+// Checked on the engine, for both kinds of worker.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { specFromWire } from "../src/api/spec-codec.js";
@@ -24,6 +25,7 @@ for (const kind of ["thread", "process"] as WorkerKind[]) {
     let engine: WorkerEngine;
     let slow: ComputeModel;
     let small: ComputeModel;
+    let medium: ComputeModel;
     const ops = { computed: 0, cancelled: 0 };
     before(async () => {
       engine = await createWorkerEngine("auto", {
@@ -42,6 +44,7 @@ for (const kind of ["thread", "process"] as WorkerKind[]) {
       });
       slow = await engine.buildModel(specFromWire(denseStackSpec([4096, 4096])));
       small = await engine.buildModel(specFromWire(denseSpec(5)));
+      medium = await engine.buildModel(specFromWire(denseStackSpec([1024, 1024])));
     });
     after(() => engine.close());
 
@@ -88,6 +91,30 @@ for (const kind of ["thread", "process"] as WorkerKind[]) {
       assert.ok((await slowMs) > 100, "the slow predict was too fast to queue anything");
       assert.equal(ops.cancelled - before.cancelled, 1);
       assert.equal(ops.computed - before.computed, 3, "the slow predict and the two kept");
+    });
+
+    test("a large Predict already running stops between slices once its deadline passes or its caller cancels", async () => {
+      const ROWS = 65536; // eight slices of 8,192 rows, ~0.2-0.5 s each here
+      const stoppedAfter = (code: number) => (err: { code?: number; message?: string }) => {
+        const rowsDone = Number(/stopped after (\d+) of 65536 rows/.exec(err.message ?? "")?.[1]);
+        return err.code === code && rowsDone > 0 && rowsDone < ROWS && rowsDone % 8192 === 0;
+      };
+      await assert.rejects(
+        medium.predict(rows(ROWS, 4), { deadline: Date.now() + 300 }),
+        stoppedAfter(Code.DEADLINE_EXCEEDED),
+      );
+      const listeners: (() => void)[] = [];
+      const cancelled = medium.predict(rows(ROWS, 4), { onCancel: (listener) => void listeners.push(listener) });
+      setTimeout(() => {
+        for (const listener of listeners) listener();
+      }, 300);
+      await assert.rejects(cancelled, stoppedAfter(Code.CANCELLED));
+      // The device is free again at once, and slices give the same outputs as one call.
+      const input = rows(20_000, 5);
+      const sliced = await medium.predict(input, { deadline: Date.now() + 60_000 });
+      const whole = await medium.predict(input);
+      assert.deepEqual(sliced.shape, [20_000, 1]);
+      assert.deepEqual(Buffer.from(sliced.data.buffer), Buffer.from(whole.data.buffer), "bit for bit");
     });
   });
 }

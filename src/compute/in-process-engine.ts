@@ -4,13 +4,14 @@ import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
 import { initBackend } from "./backend.js";
 import type { BackendChoice } from "./backend-choice.js";
-import { type DenseForward, denseForward } from "./dense-forward.js";
+import { type DenseForward, denseForward, FORWARD_CHUNK_ROWS } from "./dense-forward.js";
 import type {
   ComputeEngine,
   ComputeModel,
   ModelDescription,
   ModelSnapshot,
   NamedTensorData,
+  PredictWait,
   StateCapture,
 } from "./engine.js";
 import { createGraphTrainer, type GraphTrainer } from "./graph/graph-trainer.js";
@@ -21,6 +22,7 @@ import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
 import { activationElementsPerRow, predictBatchRows } from "./predict-batch.js";
 import { loadSavedModel } from "./saved-model.js";
+import { predictInSlices, sliceRows } from "./sliced-predict.js";
 import { readTensorBytesInto } from "./tensor-bytes-into.js";
 import { fromTensor, readsReturnCopies, releaseHostCopy, toDType, toTensor } from "./tensor-conversion.js";
 import {
@@ -137,10 +139,21 @@ class InProcessModel implements ComputeModel {
     this.forward = denseForward(model);
   }
 
-  async predict(input: TensorData): Promise<TensorData> {
+  async predict(input: TensorData, wait: PredictWait = {}): Promise<TensorData> {
     await this.syncFromGraph();
+    const batchRows = this.forward ? FORWARD_CHUNK_ROWS : this.layersBatchRows(input);
+    const rows = sliceRows(batchRows, FORWARD_CHUNK_ROWS);
+    // Only a caller who can stop waiting needs the slices (and their copy of the outputs).
+    const stoppable = wait.deadline !== undefined || wait.onCancel !== undefined;
+    if (!stoppable || (input.shape[0] ?? 0) <= rows) return this.predictAtOnce(input, batchRows);
+    return predictInSlices(input, rows, wait, (slice) => this.predictAtOnce(slice, batchRows));
+  }
+
+  private async predictAtOnce(input: TensorData, batchRows: number): Promise<TensorData> {
     const forward = this.forward;
-    const output = tf.tidy(() => (forward ? forward.run(toTensor(input)) : this.layersPredict(toTensor(input))));
+    const output = tf.tidy(() =>
+      forward ? forward.run(toTensor(input)) : this.layersPredict(toTensor(input), batchRows),
+    );
     try {
       return await fromTensor(output);
     } finally {
@@ -148,9 +161,12 @@ class InProcessModel implements ComputeModel {
     }
   }
 
+  private layersBatchRows(input: TensorData): number {
+    return predictBatchRows(this.description.activationsPerRow, elementCount(input.shape.slice(1)));
+  }
+
   /** tfjs-layers' predict, for models of any layers (layer-errors.ts says what a refusal means). */
-  private layersPredict(input: tf.Tensor): tf.Tensor {
-    const batchSize = predictBatchRows(this.description.activationsPerRow, elementCount(input.shape.slice(1)));
+  private layersPredict(input: tf.Tensor, batchSize: number): tf.Tensor {
     return refusedByLayers(
       "the model cannot compute this input",
       () => this.model.predict(input, { batchSize }) as tf.Tensor,

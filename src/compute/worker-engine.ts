@@ -249,7 +249,13 @@ class WorkerModel implements ComputeModel {
   predict(input: TensorData, wait: PredictWait = {}): Promise<TensorData> {
     const { deadline, onCancel } = wait;
     return this.worker.call(
-      { op: "predict", model: this.handle, input, ...(deadline === undefined ? {} : { deadline }) },
+      {
+        op: "predict",
+        model: this.handle,
+        input,
+        ...(deadline === undefined ? {} : { deadline }),
+        ...(onCancel ? { cancellable: true as const } : {}),
+      },
       [],
       onCancel,
     );

@@ -39,10 +39,12 @@ export function createMetrics(meter: Meter): Metrics {
   );
   const compute = seconds("modelbay_device_compute_seconds", "Time the device worker spent on a compute request");
   const expired = meter.createCounter("modelbay_expired_requests", {
-    description: "Requests dropped unrun because their deadline passed while they waited, by queue and op",
+    description:
+      "Requests given up because their deadline passed: dropped unrun while they waited, or a large predict stopped between slices; by queue and op",
   });
   const cancelled = meter.createCounter("modelbay_cancelled_requests", {
-    description: "Requests dropped unrun because their caller cancelled while they waited, by queue and op",
+    description:
+      "Requests given up because their caller cancelled: dropped unrun while they waited, or a large predict stopped between slices; by queue and op",
   });
   const shed = meter.createCounter("modelbay_shed_requests", {
     description: "Predicts refused at once because their device had the most allowed waiting (--max-queued-predicts)",

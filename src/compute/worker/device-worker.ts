@@ -56,6 +56,9 @@ async function main(): Promise<void> {
     cudaVisibleDevices: process.env.CUDA_VISIBLE_DEVICES ?? null,
   } satisfies Ready);
 
+  // The running request's cancel listener: a cancel for it stops a large predict between slices.
+  let runningCancel: { id: number; listener: () => void } | undefined;
+
   const handle = async (req: Envelope): Promise<unknown> => {
     switch (req.op) {
       case "build":
@@ -71,8 +74,13 @@ async function main(): Promise<void> {
         models.set(h, model);
         return { handle: h, description: model.description };
       }
-      case "predict":
-        return need(models, req.model, "model").predict(req.input);
+      case "predict": {
+        const { id, deadline, cancellable } = req;
+        const onCancel = (listener: () => void) => {
+          runningCancel = { id, listener };
+        };
+        return need(models, req.model, "model").predict(req.input, { deadline, ...(cancellable ? { onCancel } : {}) });
+      }
       case "getWeights":
         return need(models, req.model, "model").getWeights();
       case "setWeights":
@@ -156,6 +164,8 @@ async function main(): Promise<void> {
       const code = err instanceof ModelbayError ? err.code : 13;
       const message = err instanceof Error ? err.message : String(err);
       reply = { id: req.id, ok: false, code, message, computeMs: performance.now() - started };
+    } finally {
+      runningCancel = undefined;
     }
     // Copied, never transferred: arrays from tensor.data() may be the backend's own storage
     // (tfjs-node keeps the values of tensors made from JavaScript arrays until first use).
@@ -165,16 +175,19 @@ async function main(): Promise<void> {
   const receive = (message: Envelope | Cancel) => {
     if (!("cancel" in message)) return queue.push(message);
     const dropped = queue.remove(message.cancel);
-    if (!dropped) return;
+    if (!dropped) {
+      if (runningCancel?.id === message.cancel) runningCancel.listener();
+      return;
+    }
     const expired = cancelIsDeadline("deadline" in dropped ? dropped.deadline : undefined);
     port.postMessage(notRun(dropped, expired ? Code.DEADLINE_EXCEEDED : Code.CANCELLED));
   };
-  // Messages that arrived while the device was busy are taken off the port at once, so the queue
-  // sees every waiting request and cancel. A thread's port can be read synchronously; a process's
-  // messages come in through its event loop (test/worker-queue.test.ts checks that a process
-  // worker, a GPU's, sees the waiting Predicts as well).
-  const takeArrived = () => {
-    if (!parentPort) return;
+  // Messages that arrived while the device was busy are taken in before the next request is
+  // chosen, so the queue sees every waiting request and cancel. A thread reads its port at once; a
+  // process's messages come in through its event loop, which one turn lets deliver what waits
+  // (without it, a GPU's worker chose from what its last await happened to let in).
+  const takeArrived = async () => {
+    if (!parentPort) return new Promise<void>((resolve) => setImmediate(resolve));
     for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) {
       receive(m.message as Envelope | Cancel);
     }
@@ -185,10 +198,10 @@ async function main(): Promise<void> {
     if (running) return;
     running = true;
     void (async () => {
-      takeArrived();
+      await takeArrived();
       for (let next = queue.take(epochMs()); next; next = queue.take(epochMs())) {
         await serve(next);
-        takeArrived();
+        await takeArrived();
       }
       running = false;
     })();

@@ -23,8 +23,9 @@ export type Request =
   | { op: "build"; spec: ModelSpec }
   | { op: "restore"; spec: ModelSpec; snapshot: Pick<ModelSnapshot, "weights" | "optimizer"> }
   | { op: "loadSavedModel"; dir: string }
-  // `deadline` (epoch ms): a predict still queued then is dropped, not run.
-  | { op: "predict"; model: number; input: TensorData; deadline?: number }
+  // `deadline` (epoch ms): a predict still queued then is dropped, not run; a large one already
+  // running stops between slices. So does one with `cancellable` set whose caller cancels.
+  | { op: "predict"; model: number; input: TensorData; deadline?: number; cancellable?: true }
   | { op: "getWeights"; model: number }
   | { op: "setWeights"; model: number; weights: ModelSnapshot["weights"] }
   | { op: "captureState"; model: number }
