@@ -7,7 +7,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { connect } from "../src/cli/client.js";
 import { floatTensor } from "../src/cli/tensors.js";
-import type { PredictRequest, PredictResponse } from "../src/gen/modelbay/v1/model_service.js";
+import type { PredictRequest } from "../src/gen/modelbay/v1/model_service.js";
+import { startPredict } from "../test/helpers/predict-call.js";
 import { runBench } from "./harness.js";
 
 const [address = "", mode = "deadline", callersArg = "32", secondsArg = "5", deadlineArg = "50", rowsArg = "32"] =
@@ -44,20 +45,12 @@ async function main() {
             ? { ok: false, code: grpc.status[err.code] ?? String(err.code) }
             : { ok: true, ms: performance.now() - started },
         );
-      const raw = client.raw as unknown as {
-        predict(
-          req: PredictRequest,
-          metadata: grpc.Metadata,
-          options: Partial<grpc.CallOptions>,
-          cb: (err: grpc.ServiceError | null, res?: PredictResponse) => void,
-        ): grpc.ClientUnaryCall;
-      };
       if (mode === "deadline") {
-        raw.predict(request, new grpc.Metadata(), { deadline: Date.now() + DEADLINE_MS }, done);
+        startPredict(client, request, { deadline: Date.now() + DEADLINE_MS }, done);
         return;
       }
       let settled = false;
-      const call = raw.predict(request, new grpc.Metadata(), {}, (err) => {
+      const call = startPredict(client, request, {}, (err) => {
         clearTimeout(timer);
         if (!settled) done(err);
         settled = true;

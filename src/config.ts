@@ -45,31 +45,31 @@ type NumberOption = { [K in keyof ServerOptions]-?: ServerOptions[K] extends num
 /** A setting's environment variable: the flag in upper case after MODELBAY_. */
 const envOf = (flag: string) => `MODELBAY_${flag.toUpperCase().replaceAll("-", "_")}`;
 
-/** A setting that holds an integer from 0. */
-function countSetting(flag: string, option: NumberOption, help: string): Setting {
+/** A setting that holds an integer, read by `parse` (which names the setting in its error). */
+function integerSetting(
+  flag: string,
+  option: NumberOption,
+  parse: (name: string, value: string) => number,
+  help: string,
+): Setting {
   return {
     flag,
     env: envOf(flag),
     help,
     default: String(DEFAULT_OPTIONS[option]),
     apply: (o, v) => {
-      o[option] = intAtLeast(flag, v, 0);
+      o[option] = parse(flag, v);
     },
   };
 }
 
+/** A setting that holds an integer from 0. */
+const countSetting = (flag: string, option: NumberOption, help: string) =>
+  integerSetting(flag, option, (name, value) => intAtLeast(name, value, 0), help);
+
 /** A setting that holds a positive integer. */
-function positiveSetting(flag: string, option: NumberOption, help: string): Setting {
-  return {
-    flag,
-    env: envOf(flag),
-    help,
-    default: String(DEFAULT_OPTIONS[option]),
-    apply: (o, v) => {
-      o[option] = positiveInt(flag, v);
-    },
-  };
-}
+const positiveSetting = (flag: string, option: NumberOption, help: string) =>
+  integerSetting(flag, option, positiveInt, help);
 
 type ChoiceOption = "checkpointWrites" | "checkpointReads" | "compute" | "predictOrder";
 

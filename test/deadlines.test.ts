@@ -10,8 +10,8 @@ import { status } from "@grpc/grpc-js";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
 import type { ModelbayClient } from "../src/cli/client.js";
 import { GRPCInferenceServiceClient, type ModelInferRequest } from "../src/gen/inference/grpc_predict_v2.js";
-import type { PredictRequest } from "../src/gen/modelbay/v1/model_service.js";
 import { metricSum } from "./helpers/metrics.js";
+import { startPredict } from "./helpers/predict-call.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
@@ -196,26 +196,18 @@ test("with --predict-order arrival they are answered in arrival order", async ()
   }
 });
 
-type RawPredict = (
-  req: PredictRequest,
-  metadata: grpc.Metadata,
-  options: Partial<grpc.CallOptions>,
-  cb: (err: grpc.ServiceError | null) => void,
-) => grpc.ClientUnaryCall;
-
 test("a Predict whose client cancels it while the device is busy is dropped unrun", async () => {
   const computedBefore = await counter("modelbay_device_compute_seconds_count", 'op="predict"');
   const cancelledBefore = await counter("modelbay_cancelled_requests_total", 'queue="device"', 'op="predict"');
   const CANCEL_AFTER_MS = 50;
   const slow = await occupyDevice(8);
-  const raw = t.client.raw as unknown as { predict: RawPredict };
   const errors = await Promise.all(
     Array.from(
       { length: 4 },
       (_, i) =>
         new Promise<grpc.ServiceError | null>((resolve) => {
           const req = { modelId: "small", inputs: [oneRow(i)], rawOutput: true };
-          const call = raw.predict.call(t.client.raw, req, new grpc.Metadata(), {}, resolve);
+          const call = startPredict(t.client, req, {}, resolve);
           setTimeout(() => call.cancel(), CANCEL_AFTER_MS);
         }),
     ),

@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { connect } from "../src/cli/client.js";
 import type { PredictRequest } from "../src/gen/modelbay/v1/model_service.js";
+import { startPredict } from "./helpers/predict-call.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { floatTensor } from "./helpers/tensors.js";
@@ -30,18 +31,9 @@ function halfOpen(port: number): number {
     .filter((f) => f[1]?.endsWith(local) && f[3] === "08").length;
 }
 
-type RawPredict = (
-  req: PredictRequest,
-  metadata: grpc.Metadata,
-  options: Partial<grpc.CallOptions>,
-  cb: (err: grpc.ServiceError | null) => void,
-) => grpc.ClientUnaryCall;
-
 test("connections left half-open by a burst of cancelled calls are closed", { timeout: 60_000 }, async () => {
   const port = Number(t.server.address.split(":").pop());
   const client = connect(t.server.address);
-  const raw = client.raw as unknown as { predict: RawPredict };
-  const predict = raw.predict.bind(raw);
   const request: PredictRequest = {
     modelId: "m",
     inputs: [floatTensor(new Float32Array(10), [1, 10], true)],
@@ -52,7 +44,7 @@ test("connections left half-open by a burst of cancelled calls are closed", { ti
   for (let i = 0; i < 2000; i++) {
     calls.push(
       new Promise((resolve) => {
-        const call = predict(request, new grpc.Metadata(), {}, (err) => {
+        const call = startPredict(client, request, {}, (err) => {
           const code = err?.code ?? 0;
           codes.set(code, (codes.get(code) ?? 0) + 1);
           resolve();
