@@ -45,11 +45,11 @@ type NumberOption = { [K in keyof ServerOptions]-?: ServerOptions[K] extends num
 /** A setting's environment variable: the flag in upper case after MODELBAY_. */
 const envOf = (flag: string) => `MODELBAY_${flag.toUpperCase().replaceAll("-", "_")}`;
 
-/** A setting that holds an integer, read by `parse` (which names the setting in its error). */
-function integerSetting(
+/** A setting of one option, read by `parse` (which names the setting in its error). */
+function parsedSetting<K extends keyof ServerOptions>(
   flag: string,
-  option: NumberOption,
-  parse: (name: string, value: string) => number,
+  option: K,
+  parse: (name: string, value: string) => ServerOptions[K],
   help: string,
 ): Setting {
   return {
@@ -65,31 +65,21 @@ function integerSetting(
 
 /** A setting that holds an integer from 0. */
 const countSetting = (flag: string, option: NumberOption, help: string) =>
-  integerSetting(flag, option, (name, value) => intAtLeast(name, value, 0), help);
+  parsedSetting(flag, option, (name, value) => intAtLeast(name, value, 0), help);
 
 /** A setting that holds a positive integer. */
 const positiveSetting = (flag: string, option: NumberOption, help: string) =>
-  integerSetting(flag, option, positiveInt, help);
+  parsedSetting(flag, option, positiveInt, help);
 
 type ChoiceOption = "checkpointWrites" | "checkpointReads" | "compute" | "predictOrder";
 
 /** A setting that holds one of a few words. */
-function choiceSetting<K extends ChoiceOption>(
+const choiceSetting = <K extends ChoiceOption>(
   flag: string,
   option: K,
   choices: readonly ServerOptions[K][],
   help: string,
-): Setting {
-  return {
-    flag,
-    env: envOf(flag),
-    help,
-    default: DEFAULT_OPTIONS[option],
-    apply: (o, v) => {
-      o[option] = oneOf(flag, v, choices);
-    },
-  };
-}
+) => parsedSetting(flag, option, (name, value) => oneOf(name, value, choices), help);
 
 export const SETTINGS: Setting[] = [
   {
