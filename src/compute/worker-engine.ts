@@ -74,9 +74,9 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; op
 export interface WorkerObserver {
   /** A request finished: seconds waiting in the queue (and crossing threads), seconds computing. */
   call(op: string, queueSeconds: number, computeSeconds: number): void;
-  /** A request was dropped unrun: its deadline passed while it waited for the worker. */
+  /** A request was given up because its deadline passed: dropped unrun, or a large predict stopped between slices. */
   expired(op: string): void;
-  /** A request was dropped unrun: its caller cancelled while it waited for the worker. */
+  /** A request was given up because its caller cancelled: dropped unrun, or a large predict stopped between slices. */
   cancelled(op: string): void;
   /** A dead worker was replaced. */
   restart(): void;

@@ -7,9 +7,9 @@ export interface Metrics {
   rpc(method: string, code: number, modelId: string, seconds: number): void;
   /** A device worker call: time waiting in its queue (and crossing threads) and time computing. */
   deviceCall(op: string, queueSeconds: number, computeSeconds: number): void;
-  /** A request dropped unrun: its deadline passed while it waited in `queue` ("batch" or "device"). */
+  /** A request given up in `queue` ("batch" or "device") because its deadline passed (see WorkerObserver). */
   expired(queue: string, op: string): void;
-  /** A request dropped unrun: its caller cancelled while it waited in `queue` ("batch" or "device"). */
+  /** A request given up in `queue` ("batch" or "device") because its caller cancelled. */
   cancelled(queue: string, op: string): void;
   /** A Predict refused at once because `device` already had the most Predicts allowed waiting. */
   shed(device: string): void;
