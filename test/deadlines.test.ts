@@ -11,6 +11,7 @@ import { tensorFromWire } from "../src/api/tensor-codec.js";
 import type { ModelbayClient } from "../src/cli/client.js";
 import { GRPCInferenceServiceClient, type ModelInferRequest } from "../src/gen/inference/grpc_predict_v2.js";
 import { metricSum } from "./helpers/metrics.js";
+import { answerOrder } from "./helpers/pile-up.js";
 import { startPredict } from "./helpers/predict-call.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
@@ -149,40 +150,16 @@ test("a Predict without a deadline waits for the device however long it is busy"
   await slow.slowMs;
 });
 
-/**
- * The order in which Predicts sent one after another while the device is busy are answered. Their
- * deadline is 1.5x the slow predict's time (measured just before), so that when the device frees
- * up they have waited over half of it (the point where newest-first starts) and none has expired.
- */
-async function answerOrder(client: ModelbayClient, count: number): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const t0 = performance.now();
-    await slowPredict(client, 5);
-    times.push(performance.now() - t0);
-  }
-  const budgetMs = 1.5 * (times.sort((a, b) => a - b)[1] as number);
-  const started = performance.now();
-  const slow = slowPredict(client, 5).then(() => performance.now() - started);
-  const answered: number[] = [];
-  const queued: Promise<unknown>[] = [];
-  for (let i = 0; i < count; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    queued.push(
-      client
-        .predict({ modelId: "small", inputs: [oneRow(i)], rawOutput: true }, { deadline: Date.now() + budgetMs })
-        .then(() => answered.push(i)),
-    );
-  }
-  const sentBy = performance.now() - started;
-  await Promise.all(queued);
-  const slowMs = await slow;
-  assert.ok(slowMs > sentBy + 50, `the slow predict took ${slowMs.toFixed(0)} ms: done before all were queued`);
-  return answered;
-}
+/** The order in which Predicts queued behind a slow one on `client`'s server are answered. */
+const pileUpOrder = (client: ModelbayClient, count: number) =>
+  answerOrder({
+    slow: () => slowPredict(client, 5),
+    small: (i, deadline) => client.predict({ modelId: "small", inputs: [oneRow(i)], rawOutput: true }, { deadline }),
+    count,
+  });
 
 test("Predicts piling up on the device are answered newest first", async () => {
-  assert.deepEqual(await answerOrder(t.client, 4), [3, 2, 1, 0]);
+  assert.deepEqual(await pileUpOrder(t.client, 4), [3, 2, 1, 0]);
 });
 
 test("with --predict-order arrival they are answered in arrival order", async () => {
@@ -190,7 +167,7 @@ test("with --predict-order arrival they are answered in arrival order", async ()
   try {
     await arrival.client.createModel({ modelId: "slow", spec: denseStackSpec([4096, 4096]) });
     await arrival.client.createModel({ modelId: "small", spec: denseSpec(5) });
-    assert.deepEqual(await answerOrder(arrival.client, 4), [0, 1, 2, 3]);
+    assert.deepEqual(await pileUpOrder(arrival.client, 4), [0, 1, 2, 3]);
   } finally {
     await arrival.close();
   }
