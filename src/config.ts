@@ -92,15 +92,12 @@ export const SETTINGS: Setting[] = [
       o.address = v;
     },
   },
-  {
-    flag: "backend",
-    env: "MODELBAY_BACKEND",
-    help: "compute backend: auto, tensorflow-gpu, tensorflow, wasm or cpu",
-    default: DEFAULT_OPTIONS.backend,
-    apply: (o, v) => {
-      o.backend = parseBackendChoice(v);
-    },
-  },
+  parsedSetting(
+    "backend",
+    "backend",
+    (_, value) => parseBackendChoice(value),
+    "compute backend: auto, tensorflow-gpu, tensorflow, wasm or cpu",
+  ),
   positiveSetting(
     "max-sessions",
     "maxSessions",
@@ -127,15 +124,12 @@ export const SETTINGS: Setting[] = [
       o.batchDelayMs = n;
     },
   },
-  {
-    flag: "checkpoint-dir",
-    env: "MODELBAY_CHECKPOINT_DIR",
-    help: "directory of the local checkpoint store (created if missing)",
-    default: DEFAULT_OPTIONS.checkpointDir,
-    apply: (o, v) => {
-      o.checkpointDir = nonEmpty("checkpoint-dir", v);
-    },
-  },
+  parsedSetting(
+    "checkpoint-dir",
+    "checkpointDir",
+    nonEmpty,
+    "directory of the local checkpoint store (created if missing)",
+  ),
   choiceSetting(
     "checkpoint-writes",
     "checkpointWrites",
@@ -148,24 +142,13 @@ export const SETTINGS: Setting[] = [
     ["mapped", "copied"],
     "how a restore reads large checkpoint files: mapped (the page cache's pages become the model's memory, no copy; where the platform allows) or copied (into memory of its own)",
   ),
-  {
-    flag: "data-dir",
-    env: "MODELBAY_DATA_DIR",
-    help: "root of the data files (.npy, .csv) that requests may name",
-    default: DEFAULT_OPTIONS.dataDir,
-    apply: (o, v) => {
-      o.dataDir = nonEmpty("data-dir", v);
-    },
-  },
-  {
-    flag: "artifact-dir",
-    env: "MODELBAY_ARTIFACT_DIR",
-    help: "root of the TensorFlow/Keras artifacts (SavedModel, .keras, TF checkpoints) Restore may name",
-    default: DEFAULT_OPTIONS.artifactDir,
-    apply: (o, v) => {
-      o.artifactDir = nonEmpty("artifact-dir", v);
-    },
-  },
+  parsedSetting("data-dir", "dataDir", nonEmpty, "root of the data files (.npy, .csv) that requests may name"),
+  parsedSetting(
+    "artifact-dir",
+    "artifactDir",
+    nonEmpty,
+    "root of the TensorFlow/Keras artifacts (SavedModel, .keras, TF checkpoints) Restore may name",
+  ),
   choiceSetting(
     "compute",
     "compute",
@@ -218,15 +201,12 @@ export const SETTINGS: Setting[] = [
       o.shutdownGraceMs = seconds * 1000;
     },
   },
-  {
-    flag: "heap-growing-percent",
-    env: "MODELBAY_HEAP_GROWING_PERCENT",
-    help: "how far the heap grows, in % of its live size, before the next full garbage collection (fewer pauses of the RPC thread under load; 0: V8's own choice)",
-    default: String(DEFAULT_OPTIONS.heapGrowingPercent),
-    apply: (o, v) => {
-      o.heapGrowingPercent = intAtLeast("heap-growing-percent", v, 0, 1000);
-    },
-  },
+  parsedSetting(
+    "heap-growing-percent",
+    "heapGrowingPercent",
+    (name, value) => intAtLeast(name, value, 0, 1000),
+    "how far the heap grows, in % of its live size, before the next full garbage collection (fewer pauses of the RPC thread under load; 0: V8's own choice)",
+  ),
   {
     flag: "tls-cert",
     env: "MODELBAY_TLS_CERT",
