@@ -58,6 +58,17 @@ export function notFound(what: string): ModelbayError {
   return new ModelbayError(Code.NOT_FOUND, `${what} not found`);
 }
 
+/**
+ * Work given up because its caller stopped waiting: DEADLINE_EXCEEDED when the deadline passed
+ * (`expired`), CANCELLED when the caller cancelled; `detail` (with its leading space or
+ * punctuation) says what happened to the work.
+ */
+export function callerGone(expired: boolean, detail: string): ModelbayError {
+  return expired
+    ? new ModelbayError(Code.DEADLINE_EXCEEDED, `the deadline passed${detail}`)
+    : new ModelbayError(Code.CANCELLED, `the caller cancelled${detail}`);
+}
+
 /** What a client is told about any thrown value. Internals never leak: unknown errors are logged. */
 export interface ErrorStatus {
   code: Code;

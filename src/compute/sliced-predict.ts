@@ -3,7 +3,7 @@
 // before it starts, but one already on the device would otherwise hold it to the end (a million
 // rows of a large model: minutes). Slices are whole multiples of the batches the model runs anyway,
 // so the outputs are the same as in one call.
-import { Code, ModelbayError } from "../errors.js";
+import { Code, callerGone, ModelbayError } from "../errors.js";
 import { cancelIsDeadline, type PredictWait } from "./engine.js";
 import { elementCount, type TensorData } from "./tensor-data.js";
 
@@ -35,12 +35,7 @@ export async function predictInSlices(
       await new Promise((resolve) => setImmediate(resolve));
       const expired =
         wait.deadline !== undefined && (Date.now() >= wait.deadline || (cancelled && cancelIsDeadline(wait.deadline)));
-      if (expired || cancelled) {
-        throw new ModelbayError(
-          expired ? Code.DEADLINE_EXCEEDED : Code.CANCELLED,
-          `${expired ? "the deadline passed" : "the caller cancelled"}; the predict stopped after ${start} of ${total} rows`,
-        );
-      }
+      if (expired || cancelled) throw callerGone(expired, `; the predict stopped after ${start} of ${total} rows`);
     }
     const n = Math.min(rows, total - start);
     const data = input.data.subarray(start * inRow, (start + n) * inRow) as TensorData["data"];

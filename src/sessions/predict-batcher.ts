@@ -5,7 +5,7 @@
 // busy one serves many callers per model call. Off unless configured.
 import { cancelIsDeadline, type PredictWait } from "../compute/engine.js";
 import { elementCount, type TensorData } from "../compute/tensor-data.js";
-import { Code, ModelbayError } from "../errors.js";
+import { callerGone } from "../errors.js";
 
 export interface BatchingOptions {
   /** Most rows in one batch; 0 or 1 turns batching off. */
@@ -156,13 +156,7 @@ export class PredictBatcher {
 
   private reject(w: Waiting, reason: DropReason): void {
     this.onDropped(reason);
-    const why = reason === "expired" ? "the deadline passed" : "the caller cancelled";
-    w.reject(
-      new ModelbayError(
-        reason === "expired" ? Code.DEADLINE_EXCEEDED : Code.CANCELLED,
-        `${why} while the request waited for a batch; it was not run`,
-      ),
-    );
+    w.reject(callerGone(reason === "expired", " while the request waited for a batch; it was not run"));
   }
 
   /** Answers the requests whose deadlines passed before their turn came. */

@@ -4,7 +4,7 @@
 // a GPU takes a process of its own).
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { collectSoonAfter } from "../../collect-garbage.js";
-import { Code, ModelbayError } from "../../errors.js";
+import { callerGone, ModelbayError } from "../../errors.js";
 import { type ComputeModel, cancelIsDeadline, type StateCapture, type Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
 import { BYTES_PER_ELEMENT, type TensorData } from "../tensor-data.js";
@@ -133,16 +133,13 @@ async function main(): Promise<void> {
     }
   };
 
-  /** The answer to a request dropped unrun because its caller stopped waiting. */
-  const notRun = (req: Envelope, code: typeof Code.DEADLINE_EXCEEDED | typeof Code.CANCELLED): Reply => {
-    const why = code === Code.CANCELLED ? `the caller cancelled the ${req.op}` : "the deadline passed";
-    return {
-      id: req.id,
-      ok: false,
-      code,
-      message: `${why} while the ${req.op} waited for device ${init.device}; it was not run`,
-      computeMs: 0,
-    };
+  /** The answer to a request dropped unrun because its caller stopped waiting (`expired`: its deadline passed). */
+  const notRun = (req: Envelope, expired: boolean): Reply => {
+    const { code, message } = callerGone(
+      expired,
+      ` while the ${req.op} waited for device ${init.device}; it was not run`,
+    );
+    return { id: req.id, ok: false, code, message, computeMs: 0 };
   };
 
   // One request at a time: TensorFlow work on one device is serial anyway. Requests run in arrival
@@ -152,7 +149,7 @@ async function main(): Promise<void> {
     // A caller who has stopped waiting gets nothing from the compute; under overload, running
     // such requests would make every request behind them late too.
     if ("deadline" in req && req.deadline !== undefined && Date.now() >= req.deadline) {
-      port.postMessage(notRun(req, Code.DEADLINE_EXCEEDED));
+      port.postMessage(notRun(req, true));
       return;
     }
     let reply: Reply;
@@ -179,8 +176,7 @@ async function main(): Promise<void> {
       if (runningCancel?.id === message.cancel) runningCancel.listener();
       return;
     }
-    const expired = cancelIsDeadline("deadline" in dropped ? dropped.deadline : undefined);
-    port.postMessage(notRun(dropped, expired ? Code.DEADLINE_EXCEEDED : Code.CANCELLED));
+    port.postMessage(notRun(dropped, cancelIsDeadline("deadline" in dropped ? dropped.deadline : undefined)));
   };
   // Messages that arrived while the device was busy are taken in before the next request is
   // chosen, so the queue sees every waiting request and cancel. A thread reads its port at once; a
