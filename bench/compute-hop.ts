@@ -1,6 +1,8 @@
 // What it costs to run compute off the RPC thread: round trips of a one-row request through a
 // worker thread and through a child process (the two ways to isolate TensorFlow), and a one-row
-// predict in-process against the device-worker engine, in one run. Run: npx tsx bench/compute-hop.ts
+// predict in-process against the device-worker engine, whose Predicts go through shared memory (the
+// lane) or, as the baseline, its message port; back to back, and paced as one caller's calls are
+// (a timer between calls, so both threads go idle). In one run. Run: npx tsx bench/compute-hop.ts
 import { fork } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -13,12 +15,17 @@ import { createWorkerEngine } from "../src/compute/worker-engine.js";
 import { runBench } from "./harness.js";
 
 const N = 2000;
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const payload = { op: "predict", input: { dtype: "float32", shape: [1, 10], data: new Float32Array(10) } };
 
-async function timeRoundTrips(send: (msg: unknown) => Promise<unknown>): Promise<{ p50: number; p99: number }> {
+async function timeRoundTrips(
+  send: (msg: unknown) => Promise<unknown>,
+  paced = false,
+): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < 200; i++) await send(payload);
   const times: number[] = [];
   for (let i = 0; i < N; i++) {
+    if (paced) await new Promise((resolve) => setTimeout(resolve, 0));
     const t0 = performance.now();
     await send(payload);
     times.push((performance.now() - t0) * 1000);
@@ -75,37 +82,55 @@ async function main() {
   c.close();
   const spec = specFromWire(classicDenseSpec(1));
   const inline = await (await createInProcessEngine("auto")).buildModel(spec);
-  // The worker's own timing of each call: compute inside it, and the rest (queue and crossing).
-  const computeUs: number[] = [];
-  const hopUs: number[] = [];
-  const workerEngine = await createWorkerEngine("auto", {
-    observer: {
-      call: (_op, queueSeconds, computeSeconds) => {
-        computeUs.push(computeSeconds * 1e6);
-        hopUs.push(queueSeconds * 1e6);
-      },
-      expired: () => undefined,
-      cancelled: () => undefined,
-      restart: () => undefined,
-    },
-  });
-  const remote = await workerEngine.buildModel(spec);
   const input = { dtype: "float32" as const, shape: [1, 10], data: new Float32Array(10) };
   const predictInline = await timeRoundTrips(() => inline.predict(input));
-  computeUs.length = 0;
-  hopUs.length = 0;
-  const predictWorker = await timeRoundTrips(() => remote.predict(input));
-  const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-  await workerEngine.close?.();
   const lines = [
     fmt("echo, worker thread (postMessage)", worker),
     fmt("echo, child process (IPC, advanced serial.)", child),
     `child / worker round trip, p50: ${(child.p50 / worker.p50).toFixed(2)}x`,
     fmt("predict 1 row, in-process", predictInline),
-    fmt("predict 1 row, device worker", predictWorker),
-    `  of which compute in the worker p50 ${p50(computeUs).toFixed(1)} us, the rest (queue, crossing) p50 ${p50(hopUs).toFixed(1)} us`,
-    `device worker / in-process predict, p50: ${(predictWorker.p50 / predictInline.p50).toFixed(2)}x`,
   ];
+  const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  // Alternating rounds, since this VM's speed drifts within a minute.
+  const ratios: Record<string, number[]> = { "back to back": [], paced: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const paced of [false, true]) {
+      const byWay: Record<string, number> = {};
+      for (const sharedLane of round % 2 === 0 ? [true, false] : [false, true]) {
+        const way = sharedLane ? "shared lane" : "message port";
+        // The worker's own timing of each call: compute inside it, and the rest (queue and crossing).
+        const computeUs: number[] = [];
+        const hopUs: number[] = [];
+        const engine = await createWorkerEngine("auto", {
+          sharedLane,
+          observer: {
+            call: (_op, queueSeconds, computeSeconds) => {
+              computeUs.push(computeSeconds * 1e6);
+              hopUs.push(queueSeconds * 1e6);
+            },
+            expired: () => undefined,
+            cancelled: () => undefined,
+            restart: () => undefined,
+          },
+        });
+        const remote = await engine.buildModel(spec);
+        computeUs.length = 0;
+        hopUs.length = 0;
+        const r = await timeRoundTrips(() => remote.predict(input), paced);
+        await engine.close?.();
+        byWay[way] = r.p50;
+        lines.push(
+          `${fmt(`predict 1 row, device worker, ${way}, ${paced ? "paced" : "back to back"}`, r)}  (compute p50 ${p50(computeUs).toFixed(1)} us, queue and crossing ${p50(hopUs).toFixed(1)} us)`,
+        );
+      }
+      ratios[paced ? "paced" : "back to back"]?.push((byWay["shared lane"] ?? 0) / (byWay["message port"] ?? 1));
+    }
+  }
+  for (const [pacing, rs] of Object.entries(ratios)) {
+    lines.push(
+      `shared lane / message port predict p50, ${pacing}: per round ${rs.map((r) => r.toFixed(2)).join(", ")}; median ${p50(rs).toFixed(2)}x`,
+    );
+  }
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 

@@ -30,8 +30,10 @@ import {
   type Ready,
   type Reply,
   type Request,
+  type Wake,
   type WorkerInit,
 } from "./worker/protocol.js";
+import { createLaneMemory, LaneClient } from "./worker/shared-lane.js";
 
 /**
  * postMessage clones a typed array's whole underlying buffer, so views into larger buffers (a slice
@@ -145,7 +147,11 @@ class DeviceWorker {
   private readonly worker: WorkerHandle;
   cudaVisibleDevices: string | null = null;
   private readonly pending = new Map<number, Pending>();
+  /** Carries small Predicts to a worker thread through shared memory (shared-lane.ts). */
+  private readonly lane: LaneClient | undefined;
   private nextId = 1;
+  /** Predicts sent each way, for tests. */
+  readonly predictWays = { lane: 0, port: 0 };
   dead: ModelbayError | undefined;
   readonly ready: Promise<BackendInfo>;
 
@@ -155,8 +161,18 @@ class DeviceWorker {
     private readonly observer: WorkerObserver | undefined,
     kind: WorkerKind,
     env: Record<string, string>,
+    sharedLane: boolean,
   ) {
-    this.worker = startWorker(init, kind, env);
+    // Only a thread can share memory with this one; a process's requests all go by its channel.
+    const laneMemory = kind === "thread" && sharedLane ? createLaneMemory() : undefined;
+    this.worker = startWorker(laneMemory ? { ...init, lane: laneMemory } : init, kind, env);
+    this.lane =
+      laneMemory &&
+      new LaneClient(
+        laneMemory,
+        () => this.worker.postMessage({ wake: true } satisfies Wake),
+        (reply) => this.settle(reply),
+      );
     this.ready = new Promise((resolve, reject) => {
       this.worker.once("message", (m: Ready) => {
         if (!m.ready) return reject(new Error(m.message));
@@ -167,21 +183,15 @@ class DeviceWorker {
     });
     this.worker.on("message", (m: Reply | Ready) => {
       if (!("id" in m)) return;
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (!p) return;
-      const total = (performance.now() - p.sent) / 1000;
-      if (!m.ok && m.code === Code.DEADLINE_EXCEEDED) this.observer?.expired(p.op);
-      else if (!m.ok && m.code === Code.CANCELLED) this.observer?.cancelled(p.op);
-      else this.observer?.call(p.op, Math.max(0, total - m.computeMs / 1000), m.computeMs / 1000);
-      if (m.ok) p.resolve(m.result);
-      else p.reject(m.code === Code.INTERNAL ? new Error(m.message) : new ModelbayError(m.code as Code, m.message));
+      this.lane?.answeredByPort(m.id);
+      this.settle(m);
     });
     this.worker.on("exit", (exitCode) => {
       this.dead = new ModelbayError(
         Code.UNAVAILABLE,
         `the device worker stopped (exit ${exitCode}); models on it must be restored`,
       );
+      this.lane?.close();
       for (const p of this.pending.values()) p.reject(this.dead);
       this.pending.clear();
       onExit(this);
@@ -207,34 +217,50 @@ class DeviceWorker {
     const id = this.nextId++;
     const answer = new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, op: req.op, sent: performance.now() });
+      if (req.op === "predict") {
+        const byLane = this.lane?.trySend({ ...req, id, sentAt: epochMs() }) ?? false;
+        this.predictWays[byLane ? "lane" : "port"]++;
+        if (byLane) return;
+      }
       if (this.worker.transfers && transfer.length > 0) {
         try {
           const moving = new Set<ArrayBufferLike>(transfer);
-          this.worker.postMessage(
-            { ...(compactViews(req, true, moving) as Request), id, sentAt: epochMs() } satisfies Envelope,
-            [...transfer],
-          );
+          this.post({ ...(compactViews(req, true, moving) as Request), id, sentAt: epochMs() }, [...transfer]);
           return;
         } catch (err) {
           // A buffer that cannot move (Node's Buffer pool, a WebAssembly memory): copy instead.
           if (!(err instanceof Error && err.name === "DataCloneError")) throw err;
         }
       }
-      this.worker.postMessage({
-        ...(compactViews(req, this.sharesMemory) as Request),
-        id,
-        sentAt: epochMs(),
-      } satisfies Envelope);
+      this.post({ ...(compactViews(req, this.sharesMemory) as Request), id, sentAt: epochMs() });
     });
     // Registered once the request is on its way, so that a caller already gone cancels it at once.
     onCancel?.(() => {
-      if (this.pending.has(id)) this.worker.postMessage({ cancel: id } satisfies Cancel);
+      if (this.pending.has(id)) this.post({ cancel: id });
     });
     return answer;
   }
 
   terminate(): Promise<unknown> {
     return this.worker.terminate();
+  }
+
+  private settle(m: Reply): void {
+    const p = this.pending.get(m.id);
+    this.pending.delete(m.id);
+    if (!p) return;
+    const total = (performance.now() - p.sent) / 1000;
+    if (!m.ok && m.code === Code.DEADLINE_EXCEEDED) this.observer?.expired(p.op);
+    else if (!m.ok && m.code === Code.CANCELLED) this.observer?.cancelled(p.op);
+    else this.observer?.call(p.op, Math.max(0, total - m.computeMs / 1000), m.computeMs / 1000);
+    if (m.ok) p.resolve(m.result);
+    else p.reject(m.code === Code.INTERNAL ? new Error(m.message) : new ModelbayError(m.code as Code, m.message));
+  }
+
+  /** Posts to the worker by its channel, and rings the lane's bell for a worker lingering on it. */
+  private post(message: Envelope | Cancel, transfer?: ArrayBuffer[]): void {
+    this.worker.postMessage(message, transfer);
+    this.lane?.ring();
   }
 }
 
@@ -349,6 +375,8 @@ export interface WorkerEngine extends ComputeEngine {
   cudaVisibleDevices(): string | null;
   /** Kills the current worker, as a crash would. */
   crashWorkerForTest(): Promise<void>;
+  /** How many Predicts the current worker got through the shared lane and through its port. */
+  predictWaysForTest(): { lane: number; port: number };
   close(): Promise<void>;
 }
 
@@ -362,13 +390,23 @@ export interface WorkerEngineOptions {
   maxModelBytes?: number;
   /** How the worker orders waiting Predicts (default "adaptive"). */
   predictOrder?: PredictOrder;
+  /** Small Predicts go to a worker thread through shared memory (default true; false for benchmarks' baseline). */
+  sharedLane?: boolean;
 }
 
 export async function createWorkerEngine(
   choice: BackendChoice,
   options: WorkerEngineOptions = {},
 ): Promise<WorkerEngine> {
-  const { device = "cpu:0", observer, kind = "thread", env = {}, maxModelBytes, predictOrder } = options;
+  const {
+    device = "cpu:0",
+    observer,
+    kind = "thread",
+    env = {},
+    maxModelBytes,
+    predictOrder,
+    sharedLane = true,
+  } = options;
   setTensorflowDefaults();
   const init: WorkerInit = {
     backend: choice,
@@ -378,7 +416,7 @@ export async function createWorkerEngine(
   };
   let current: DeviceWorker;
   const spawn = async () => {
-    current = new DeviceWorker(init, () => undefined, observer, kind, env);
+    current = new DeviceWorker(init, () => undefined, observer, kind, env, sharedLane);
     return current.ready;
   };
   const backend = await spawn();
@@ -406,6 +444,7 @@ export async function createWorkerEngine(
     crashWorkerForTest: async () => {
       await current.terminate();
     },
+    predictWaysForTest: () => ({ ...current.predictWays }),
     close: async () => {
       await current.terminate();
     },

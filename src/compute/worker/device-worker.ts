@@ -8,12 +8,15 @@ import { callerGone, ModelbayError } from "../../errors.js";
 import { type ComputeModel, cancelIsDeadline, type StateCapture, type Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
 import { BYTES_PER_ELEMENT, type TensorData } from "../tensor-data.js";
-import { type Cancel, type Envelope, epochMs, type Ready, type Reply, type WorkerInit } from "./protocol.js";
+import { type Cancel, type Envelope, epochMs, type Ready, type Reply, type Wake, type WorkerInit } from "./protocol.js";
 import { RequestQueue } from "./request-queue.js";
+import { LaneServer } from "./shared-lane.js";
+
+type Incoming = Envelope | Cancel | Wake;
 
 interface Port {
   postMessage(message: unknown): void;
-  on(event: "message", listener: (message: Envelope | Cancel) => void): void;
+  on(event: "message", listener: (message: Incoming) => void): void;
 }
 
 function childProcessPort(): Port {
@@ -27,6 +30,7 @@ function childProcessPort(): Port {
 
 const port: Port = parentPort ?? childProcessPort();
 const init = (parentPort ? workerData : JSON.parse(process.env.MODELBAY_WORKER_INIT ?? "{}")) as WorkerInit;
+const lane = init.lane ? new LaneServer(init.lane) : undefined;
 
 const models = new Map<number, ComputeModel>();
 const trainers = new Map<number, { trainer: Trainer; order: Int32Array | null }>();
@@ -133,6 +137,10 @@ async function main(): Promise<void> {
     }
   };
 
+  // A request that came by the shared lane is answered in its slot when the reply fits there.
+  const answer = (reply: Reply) => {
+    if (!lane?.answer(reply)) port.postMessage(reply);
+  };
   /** The answer to a request dropped unrun because its caller stopped waiting (`expired`: its deadline passed). */
   const notRun = (req: Envelope, expired: boolean): Reply => {
     const { code, message } = callerGone(
@@ -149,7 +157,7 @@ async function main(): Promise<void> {
     // A caller who has stopped waiting gets nothing from the compute; under overload, running
     // such requests would make every request behind them late too.
     if ("deadline" in req && req.deadline !== undefined && Date.now() >= req.deadline) {
-      port.postMessage(notRun(req, true));
+      answer(notRun(req, true));
       return;
     }
     let reply: Reply;
@@ -166,17 +174,37 @@ async function main(): Promise<void> {
     }
     // Copied, never transferred: arrays from tensor.data() may be the backend's own storage
     // (tfjs-node keeps the values of tensors made from JavaScript arrays until first use).
-    port.postMessage(reply);
+    answer(reply);
   };
   const queue = new RequestQueue(init.predictOrder);
-  const receive = (message: Envelope | Cancel) => {
-    if (!("cancel" in message)) return queue.push(message);
-    const dropped = queue.remove(message.cancel);
+  const cancel = (id: number) => {
+    const dropped = queue.remove(id);
     if (!dropped) {
-      if (runningCancel?.id === message.cancel) runningCancel.listener();
+      if (runningCancel?.id === id) runningCancel.listener();
       return;
     }
-    port.postMessage(notRun(dropped, cancelIsDeadline("deadline" in dropped ? dropped.deadline : undefined)));
+    answer(notRun(dropped, cancelIsDeadline("deadline" in dropped ? dropped.deadline : undefined)));
+  };
+  // Requests come by two ways to a thread: its port, and small Predicts by the shared lane. The
+  // server numbers them in the order it sends them, and the queue takes them in that order (a
+  // Predict sent after new weights must see them). A lane request sent before a port message is
+  // published before that message is posted, so reading the lane, then the port, then the lane
+  // again sees every request numbered below the last port message; cancels come after their
+  // requests, so they apply once those are queued.
+  const arrive = (messages: Incoming[]) => {
+    const requests = messages.filter((m): m is Envelope => "op" in m).sort((a, b) => a.id - b.id);
+    for (const req of requests) queue.push(req);
+    for (const m of messages) if ("cancel" in m) cancel(m.cancel);
+  };
+  const fromPort = (): Incoming[] => {
+    const messages: Incoming[] = [];
+    if (!parentPort) return messages;
+    for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) messages.push(m.message);
+    return messages;
+  };
+  const fromBoth = (first: Incoming[] = []): Incoming[] => {
+    lane?.noteBell();
+    return [...(lane?.take() ?? []), ...first, ...fromPort(), ...(lane?.take() ?? [])];
   };
   // Messages that arrived while the device was busy are taken in before the next request is
   // chosen, so the queue sees every waiting request and cancel. A thread reads its port at once; a
@@ -184,20 +212,24 @@ async function main(): Promise<void> {
   // (without it, a GPU's worker chose from what its last await happened to let in).
   const takeArrived = async () => {
     if (!parentPort) return new Promise<void>((resolve) => setImmediate(resolve));
-    for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) {
-      receive(m.message as Envelope | Cancel);
-    }
+    arrive(fromBoth());
   };
   let running = false;
-  port.on("message", (message: Envelope | Cancel) => {
-    receive(message);
+  port.on("message", (message: Incoming) => {
+    arrive(lane ? fromBoth([message]) : [message]);
     if (running) return;
     running = true;
+    lane?.unpark();
     void (async () => {
-      await takeArrived();
-      for (let next = queue.take(epochMs()); next; next = queue.take(epochMs())) {
-        await serve(next);
+      for (;;) {
         await takeArrived();
+        const next = queue.take(epochMs());
+        if (next) {
+          await serve(next);
+          continue;
+        }
+        // Idle: a thread with a lane waits on its bell a while, so the next request wakes it at once.
+        if (!lane || !(await lane.linger(() => queue.size > 0))) break;
       }
       running = false;
     })();

@@ -14,6 +14,8 @@ export interface WorkerInit {
   maxModelBytes?: number;
   /** How waiting Predicts are ordered (request-queue.ts); absent: "adaptive". */
   predictOrder?: PredictOrder;
+  /** Shared memory of the lane that carries small Predicts to a worker thread (shared-lane.ts). */
+  lane?: SharedArrayBuffer;
 }
 
 /** "adaptive": newest first when Predicts pile up; "arrival": always in arrival order. */
@@ -48,6 +50,9 @@ export type Envelope = Request & { id: number; sentAt: number };
  * answers it CANCELLED; if it has started or finished, nothing changes. Cancels get no reply.
  */
 export type Cancel = { cancel: number };
+
+/** Wakes a worker parked in its event loop to read the shared lane (shared-lane.ts). */
+export type Wake = { wake: true };
 
 /** Epoch milliseconds with sub-millisecond precision, comparable between threads and processes. */
 export const epochMs = (): number => performance.timeOrigin + performance.now();

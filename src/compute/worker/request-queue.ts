@@ -13,6 +13,10 @@ export class RequestQueue {
 
   constructor(private readonly order: PredictOrder = "adaptive") {}
 
+  get size(): number {
+    return this.waiting.length;
+  }
+
   push(req: Envelope): void {
     this.waiting.push(req);
   }
