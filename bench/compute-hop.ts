@@ -2,7 +2,7 @@
 // worker thread and through a child process (the two ways to isolate TensorFlow), and a one-row
 // predict in-process against the device-worker engine, whose Predicts go through shared memory (the
 // lane) or, as the baseline, its message port; back to back, and paced as one caller's calls are
-// (a timer between calls, so both threads go idle). In one run. Run: npx tsx bench/compute-hop.ts
+// (a timer between calls, so both threads go idle), and the CPU per call with 64 in flight. In one run. Run: npx tsx bench/compute-hop.ts
 import { fork } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -10,7 +10,9 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { specFromWire } from "../src/api/spec-codec.js";
 import { classicDenseSpec } from "../src/cli/example-specs.js";
+import type { ComputeModel } from "../src/compute/engine.js";
 import { createInProcessEngine } from "../src/compute/in-process-engine.js";
+import type { TensorData } from "../src/compute/tensor-data.js";
 import { createWorkerEngine } from "../src/compute/worker-engine.js";
 import { runBench } from "./harness.js";
 
@@ -32,6 +34,26 @@ async function timeRoundTrips(
   }
   times.sort((a, b) => a - b);
   return { p50: times[Math.floor(N / 2)] ?? 0, p99: times[Math.floor(N * 0.99)] ?? 0 };
+}
+
+const IN_FLIGHT = 64;
+
+/** Calls per second and this process's CPU per call with IN_FLIGHT predicts always outstanding. */
+async function inFlight(model: ComputeModel, input: TensorData): Promise<{ rps: number; cpuUs: number }> {
+  const calls = 20000;
+  let started = 0;
+  const caller = async () => {
+    while (started < calls) {
+      started++;
+      await model.predict(input);
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, () => model.predict(input)));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, caller));
+  const cpu = process.cpuUsage(cpu0);
+  return { rps: calls / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / calls };
 }
 
 function echoWorker() {
@@ -93,7 +115,20 @@ async function main() {
   const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
   // Alternating rounds, since this VM's speed drifts within a minute.
   const ratios: Record<string, number[]> = { "back to back": [], paced: [] };
+  const cpuRatios: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
+    const cpuByWay: Record<string, number> = {};
+    for (const sharedLane of round % 2 === 0 ? [true, false] : [false, true]) {
+      const way = sharedLane ? "shared lane" : "message port";
+      const engine = await createWorkerEngine("auto", { sharedLane });
+      const r = await inFlight(await engine.buildModel(spec), input);
+      await engine.close?.();
+      cpuByWay[way] = r.cpuUs;
+      lines.push(
+        `predict 1 row, device worker, ${way}, ${IN_FLIGHT} in flight: ${r.rps.toFixed(0)} calls/s, CPU ${r.cpuUs.toFixed(1)} us per call (both threads)`,
+      );
+    }
+    cpuRatios.push((cpuByWay["shared lane"] ?? 0) / (cpuByWay["message port"] ?? 1));
     for (const paced of [false, true]) {
       const byWay: Record<string, number> = {};
       for (const sharedLane of round % 2 === 0 ? [true, false] : [false, true]) {
@@ -126,6 +161,9 @@ async function main() {
       ratios[paced ? "paced" : "back to back"]?.push((byWay["shared lane"] ?? 0) / (byWay["message port"] ?? 1));
     }
   }
+  lines.push(
+    `shared lane / message port CPU per predict, ${IN_FLIGHT} in flight: per round ${cpuRatios.map((r) => r.toFixed(2)).join(", ")}; median ${p50(cpuRatios).toFixed(2)}x`,
+  );
   for (const [pacing, rs] of Object.entries(ratios)) {
     lines.push(
       `shared lane / message port predict p50, ${pacing}: per round ${rs.map((r) => r.toFixed(2)).join(", ")}; median ${p50(rs).toFixed(2)}x`,

@@ -33,6 +33,8 @@ interface Latency {
   p50: number;
   p99: number;
   rps: number;
+  /** CPU of this process (every thread) per call while ghz ran: the server's cost, which decides throughput on two cores shared with ghz. */
+  cpuUs: number;
 }
 
 function ensureGhz(): void {
@@ -80,6 +82,7 @@ async function run(address: string, callers: number): Promise<Latency> {
     inputs: [{ dtype: "DATA_TYPE_FLOAT32", shape: [1, 10], raw_contents: row }],
     raw_output: true,
   });
+  const cpuBefore = process.cpuUsage();
   const { stdout: out } = await execFileAsync(
     ghz,
     [
@@ -102,11 +105,17 @@ async function run(address: string, callers: number): Promise<Latency> {
     ],
     { encoding: "utf8", maxBuffer: 64 * 2 ** 20 },
   );
+  const cpu = process.cpuUsage(cpuBefore);
   const report = JSON.parse(out) as GhzReport;
   const ok = report.statusCodeDistribution.OK ?? 0;
   if (ok === 0) throw new Error(`no successful calls: ${JSON.stringify(report.statusCodeDistribution)}`);
   const at = (p: number) => (report.latencyDistribution.find((d) => d.percentage === p)?.latency ?? Number.NaN) / 1e6;
-  return { p50: at(50), p99: at(99), rps: report.rps };
+  return {
+    p50: at(50),
+    p99: at(99),
+    rps: report.rps,
+    cpuUs: (cpu.user + cpu.system) / (REQUESTS_PER_CALLER * callers),
+  };
 }
 
 async function main() {
@@ -140,7 +149,8 @@ async function main() {
       process.stdout.write(
         `${String(callers).padStart(2)} callers: Predict p50 ${mid.p.p50.toFixed(3)} ms p99 ${mid.p.p99.toFixed(3)} ms ${mid.p.rps.toFixed(0)} rps; ` +
           `echo p50 ${mid.e.p50.toFixed(3)} ms p99 ${mid.e.p99.toFixed(3)} ms ${mid.e.rps.toFixed(0)} rps; ` +
-          `p50 ratio per pair ${ratios.map((r) => r.toFixed(2)).join(", ")}; median ${median(ratios).toFixed(2)}x\n`,
+          `p50 ratio per pair ${ratios.map((r) => r.toFixed(2)).join(", ")}; median ${median(ratios).toFixed(2)}x; ` +
+          `server CPU per call (median) Predict ${median(pairs.map(({ p }) => p.cpuUs)).toFixed(0)} us, echo ${median(pairs.map(({ e }) => e.cpuUs)).toFixed(0)} us\n`,
       );
     }
   } finally {
