@@ -40,13 +40,45 @@ function deadlineOf(call: AnyCall): number | undefined {
 /**
  * The call's context. Its signal is set up on first use: most unary handlers never look at it, and
  * an AbortController with its listeners and deadline timer cost ~13 us per call (profiled: Predict
- * at 64 callers).
+ * at 64 callers). A class, not closures over the call: a context made of per-call closures and an
+ * object literal with accessors made V8 keep ~2.3 MB of each 100 ms of calls past two young
+ * collections, so every scavenge copied and promoted it (8-10 ms each on the RPC thread, against
+ * 1-6 ms without; measured with --trace-gc-nvp under 64 callers).
  */
-function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; done: () => void } {
-  let cleanup: (() => void) | undefined;
-  let signal: AbortSignal | undefined;
-  const cancelListeners: (() => void)[] = [];
-  const setUp = (): AbortSignal => {
+class GrpcCallContext implements CallContext {
+  private controller: AbortController | undefined;
+  private cleanup: (() => void) | undefined;
+  private cancelListeners: (() => void)[] | undefined;
+
+  constructor(
+    private readonly call: AnyCall,
+    private readonly shutdown: AbortSignal,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) this.controller = this.setUp();
+    return this.controller.signal;
+  }
+
+  get deadline(): number | undefined {
+    return deadlineOf(this.call);
+  }
+
+  // A property, not a method: the domain takes it off the context (a PredictWait) and calls it alone.
+  readonly onCancel = (listener: () => void): void => {
+    if (this.call.cancelled) return listener();
+    this.call.once("cancelled", listener);
+    (this.cancelListeners ??= []).push(listener);
+  };
+
+  /** Removes what the call registered; called once the call has ended. */
+  done(): void {
+    this.cleanup?.();
+    for (const listener of this.cancelListeners ?? []) this.call.removeListener("cancelled", listener);
+  }
+
+  private setUp(): AbortController {
+    const { call, shutdown } = this;
     const controller = new AbortController();
     const onCancel = () => controller.abort(new ModelbayError(Code.CANCELLED, "the client cancelled the call"));
     const onShutdown = () => controller.abort(new ModelbayError(Code.UNAVAILABLE, "the server is shutting down"));
@@ -58,7 +90,7 @@ function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; 
       Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMER_MS
         ? setTimeout(() => controller.abort(new ModelbayError(Code.DEADLINE_EXCEEDED, "the deadline passed")), ms)
         : undefined;
-    cleanup = () => {
+    this.cleanup = () => {
       clearTimeout(timer);
       call.removeListener("cancelled", onCancel);
       shutdown.removeEventListener("abort", onShutdown);
@@ -66,28 +98,13 @@ function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; 
     // What happened before the first look counts too.
     if (call.cancelled) onCancel();
     else if (shutdown.aborted) onShutdown();
-    return controller.signal;
-  };
-  return {
-    ctx: {
-      get signal() {
-        signal ??= setUp();
-        return signal;
-      },
-      get deadline() {
-        return deadlineOf(call);
-      },
-      onCancel(listener) {
-        if (call.cancelled) return listener();
-        call.once("cancelled", listener);
-        cancelListeners.push(listener);
-      },
-    },
-    done: () => {
-      cleanup?.();
-      for (const listener of cancelListeners) call.removeListener("cancelled", listener);
-    },
-  };
+    return controller;
+  }
+}
+
+function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; done: () => void } {
+  const ctx = new GrpcCallContext(call, shutdown);
+  return { ctx, done: () => ctx.done() };
 }
 
 function serviceError(err: unknown, method: string, log: Logger): Partial<grpc.ServiceError> {
