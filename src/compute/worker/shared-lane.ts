@@ -9,6 +9,7 @@
 // its request until the server has read the reply, so neither ring can hold more entries than
 // there are slots. Requests that do not fit a slot, and every other operation, go by the port.
 import { BYTES_PER_ELEMENT, type DType, elementCount, type TensorData, typedView } from "../tensor-data.js";
+import { IdTable } from "./id-table.js";
 import type { Envelope, Reply } from "./protocol.js";
 
 // Words of the control block: the first three only ever grow.
@@ -135,7 +136,7 @@ export class LaneClient {
   private readonly views: LaneViews;
   private readonly free: number[] = [];
   /** Slot of each request in flight by id (its reply may come by the port if it did not fit). */
-  private readonly slotOf = new Map<number, number>();
+  private readonly slotOf = new IdTable<number>();
   private published = 0;
   private repliesRead = 0;
   private collecting = false;
@@ -189,10 +190,8 @@ export class LaneClient {
 
   /** A reply of request `id` came by the port (it did not fit its slot): the slot is free again. */
   answeredByPort(id: number): void {
-    const slot = this.slotOf.get(id);
-    if (slot === undefined) return;
-    this.slotOf.delete(id);
-    this.free.push(slot);
+    const slot = this.slotOf.take(id);
+    if (slot !== undefined) this.free.push(slot);
   }
 
   /** The worker is gone: no reply will come, and the pending requests are failed by the caller. */
@@ -212,7 +211,7 @@ export class LaneClient {
       for (; this.repliesRead < published; this.repliesRead++) {
         const slot = replyRing[this.repliesRead % SLOTS] as number;
         const reply = this.readReply(slot);
-        this.slotOf.delete(reply.id);
+        this.slotOf.take(reply.id);
         this.free.push(slot);
         this.onReply(reply);
       }
@@ -242,7 +241,7 @@ export class LaneServer {
   private bellSeen = 0;
   /** When the worker's event loop last had a turn while it lingered. */
   private lastTurn = performance.now();
-  private readonly slotOf = new Map<number, number>();
+  private readonly slotOf = new IdTable<number>();
 
   constructor(memory: SharedArrayBuffer) {
     this.views = new LaneViews(memory);
@@ -282,9 +281,8 @@ export class LaneServer {
    * reply does not fit the slot: then it goes by the port (which frees the slot on the server).
    */
   answer(reply: Reply): boolean {
-    const slot = this.slotOf.get(reply.id);
+    const slot = this.slotOf.take(reply.id);
     if (slot === undefined) return false;
-    this.slotOf.delete(reply.id);
     const h = this.views.header(slot);
     const fits = reply.ok
       ? isTensorData(reply.result) && this.views.writeTensor(slot, reply.result)

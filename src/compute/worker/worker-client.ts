@@ -8,6 +8,7 @@ import { Worker } from "node:worker_threads";
 import { Code, ModelbayError } from "../../errors.js";
 import type { BackendInfo } from "../backend-choice.js";
 import type { PredictWait } from "../engine.js";
+import { IdTable } from "./id-table.js";
 import {
   type Cancel,
   type Envelope,
@@ -121,7 +122,7 @@ function startWorker(init: WorkerInit, kind: WorkerKind, env: Record<string, str
 export class DeviceWorker {
   private readonly worker: WorkerHandle;
   cudaVisibleDevices: string | null = null;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new IdTable<Pending>();
   /** Carries small Predicts to a worker thread through shared memory (shared-lane.ts). */
   private readonly lane: LaneClient | undefined;
   private nextId = 1;
@@ -221,8 +222,7 @@ export class DeviceWorker {
   }
 
   private settle(m: Reply): void {
-    const p = this.pending.get(m.id);
-    this.pending.delete(m.id);
+    const p = this.pending.take(m.id);
     if (!p) return;
     const total = (performance.now() - p.sent) / 1000;
     if (!m.ok && m.code === Code.DEADLINE_EXCEEDED) this.observer?.expired(p.op);
