@@ -8,6 +8,7 @@ import { execFile, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { connect } from "../src/cli/client.js";
@@ -35,7 +36,15 @@ interface Latency {
   rps: number;
   /** CPU of this process (every thread) per call while ghz ran: the server's cost, which decides throughput on two cores shared with ghz. */
   cpuUs: number;
+  /** Garbage collection pauses of the RPC thread per call while ghz ran. */
+  gcUs: number;
 }
+
+// Pauses of this thread's garbage collector, summed, for the per-call figure of each run.
+let gcPausedMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcPausedMs += entry.duration;
+}).observe({ entryTypes: ["gc"] });
 
 function ensureGhz(): void {
   if (fs.existsSync(ghz)) return;
@@ -83,6 +92,7 @@ async function run(address: string, callers: number): Promise<Latency> {
     raw_output: true,
   });
   const cpuBefore = process.cpuUsage();
+  const gcBefore = gcPausedMs;
   const { stdout: out } = await execFileAsync(
     ghz,
     [
@@ -110,11 +120,15 @@ async function run(address: string, callers: number): Promise<Latency> {
   const ok = report.statusCodeDistribution.OK ?? 0;
   if (ok === 0) throw new Error(`no successful calls: ${JSON.stringify(report.statusCodeDistribution)}`);
   const at = (p: number) => (report.latencyDistribution.find((d) => d.percentage === p)?.latency ?? Number.NaN) / 1e6;
+  const calls = REQUESTS_PER_CALLER * callers;
+  // The observer hears of the last collections a moment later.
+  await new Promise((resolve) => setImmediate(resolve));
   return {
     p50: at(50),
     p99: at(99),
     rps: report.rps,
-    cpuUs: (cpu.user + cpu.system) / (REQUESTS_PER_CALLER * callers),
+    cpuUs: (cpu.user + cpu.system) / calls,
+    gcUs: ((gcPausedMs - gcBefore) * 1000) / calls,
   };
 }
 
@@ -150,7 +164,8 @@ async function main() {
         `${String(callers).padStart(2)} callers: Predict p50 ${mid.p.p50.toFixed(3)} ms p99 ${mid.p.p99.toFixed(3)} ms ${mid.p.rps.toFixed(0)} rps; ` +
           `echo p50 ${mid.e.p50.toFixed(3)} ms p99 ${mid.e.p99.toFixed(3)} ms ${mid.e.rps.toFixed(0)} rps; ` +
           `p50 ratio per pair ${ratios.map((r) => r.toFixed(2)).join(", ")}; median ${median(ratios).toFixed(2)}x; ` +
-          `server CPU per call (median) Predict ${median(pairs.map(({ p }) => p.cpuUs)).toFixed(0)} us, echo ${median(pairs.map(({ e }) => e.cpuUs)).toFixed(0)} us\n`,
+          `server CPU per call (median) Predict ${median(pairs.map(({ p }) => p.cpuUs)).toFixed(0)} us, echo ${median(pairs.map(({ e }) => e.cpuUs)).toFixed(0)} us; ` +
+          `GC pauses per call Predict ${median(pairs.map(({ p }) => p.gcUs)).toFixed(1)} us, echo ${median(pairs.map(({ e }) => e.gcUs)).toFixed(1)} us\n`,
       );
     }
   } finally {
