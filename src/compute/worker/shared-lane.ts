@@ -2,7 +2,7 @@
 // Predicts. A MessagePort round trip costs ~20 us of CPU over the two threads (a structured clone
 // each way, the port's locked queue, a libuv wake-up on each side) and 100-170 us of latency when
 // the threads were idle; a request in a slot of shared memory with a futex wake-up costs ~2-3 us
-// and ~65 us (probes of the thirteenth session, `bench/compute-hop.ts`).
+// and ~65 us (probes of the fourteenth session; `bench/compute-hop.ts` compares the two ways).
 //
 // The server writes a request into a free slot and publishes the slot's number in a ring; the
 // worker writes the reply into the same slot and publishes it in a second ring. A slot belongs to
@@ -51,7 +51,7 @@ const DATA_BYTES = DIMS + MAX_RANK;
 const DTYPES: readonly DType[] = ["float32", "int32", "bool"];
 
 /** The largest tensor, in bytes, a slot carries. */
-export const LANE_MAX_DATA_BYTES = SLOT_BYTES - HEADER_BYTES;
+const LANE_MAX_DATA_BYTES = SLOT_BYTES - HEADER_BYTES;
 
 export function createLaneMemory(): SharedArrayBuffer {
   if (CONTROL_BYTES + RINGS_BYTES > SLOTS_OFFSET) throw new Error("lane layout overlaps");
