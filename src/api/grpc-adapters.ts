@@ -66,9 +66,13 @@ class GrpcCallContext implements CallContext {
 
   // A property, not a method: the domain takes it off the context (a PredictWait) and calls it alone.
   readonly onCancel = (listener: () => void): void => {
-    if (this.call.cancelled) return listener();
+    if (this.call.cancelled) {
+      listener();
+      return;
+    }
     this.call.once("cancelled", listener);
-    (this.cancelListeners ??= []).push(listener);
+    this.cancelListeners ??= [];
+    this.cancelListeners.push(listener);
   };
 
   /** Removes what the call registered; called once the call has ended. */
