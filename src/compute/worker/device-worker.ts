@@ -216,7 +216,7 @@ async function main(): Promise<void> {
   };
   let running = false;
   port.on("message", (message: Incoming) => {
-    arrive(lane ? fromBoth([message]) : [message]);
+    arrive(fromBoth([message]));
     if (running) return;
     running = true;
     lane?.unpark();
