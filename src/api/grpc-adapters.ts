@@ -106,11 +106,6 @@ class GrpcCallContext implements CallContext {
   }
 }
 
-function callContext(call: AnyCall, shutdown: AbortSignal): { ctx: CallContext; done: () => void } {
-  const ctx = new GrpcCallContext(call, shutdown);
-  return { ctx, done: () => ctx.done() };
-}
-
 function serviceError(err: unknown, method: string, log: Logger): Partial<grpc.ServiceError> {
   const { code, details } = toErrorStatus(err, (e) => log.error("unexpected error", { method, err: e }));
   return { code, details, message: details };
@@ -181,7 +176,7 @@ export function unary<Req, Res>(
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) =>
     observed(method, call as AnyCall, deps, async () => {
-      const { ctx, done } = callContext(call as AnyCall, deps.shutdown);
+      const ctx = new GrpcCallContext(call as AnyCall, deps.shutdown);
       try {
         const res = await fn(call.request, ctx);
         callback(null, res);
@@ -191,7 +186,7 @@ export function unary<Req, Res>(
         callback(status as grpc.ServiceError);
         return { code: status.code ?? Code.UNKNOWN, details: status.details };
       } finally {
-        done();
+        ctx.done();
       }
     });
 }
@@ -212,7 +207,7 @@ export function serverStream<Req, Res>(
   fn: (request: Req, ctx: CallContext) => AsyncIterable<Res>,
 ): grpc.handleServerStreamingCall<Req, Res> {
   return (call) => {
-    const { ctx, done } = callContext(call as AnyCall, deps.shutdown);
+    const ctx = new GrpcCallContext(call as AnyCall, deps.shutdown);
     const run = async (): Promise<Outcome> => {
       const iterator = fn(call.request, ctx)[Symbol.asyncIterator]();
       let inFlight = 0;
@@ -250,7 +245,7 @@ export function serverStream<Req, Res>(
         ctx.signal.removeEventListener("abort", onAbort);
       }
     };
-    observed(method, call as AnyCall, deps, () => run().finally(done));
+    observed(method, call as AnyCall, deps, () => run().finally(() => ctx.done()));
   };
 }
 
