@@ -40,6 +40,11 @@ export function typedView(dtype: DType, bytes: Uint8Array): TypedData {
   return bytes;
 }
 
+/** A tensor's bytes, raw little-endian, as a Uint8Array over the same memory. */
+export function tensorBytes(t: TensorData): Uint8Array {
+  return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+}
+
 /** Name, dtype and shape of a model input or output; -1 marks a dimension of any size. */
 export interface TensorSignature {
   name: string;

@@ -1,7 +1,14 @@
 // Rows to predict, read a chunk at a time: from a tensor in memory, or straight from a .npy file
 // so that streaming a file of any size holds only the chunks in flight.
 import fs from "node:fs/promises";
-import { BYTES_PER_ELEMENT, type DType, elementCount, type TensorData, typedView } from "../compute/tensor-data.js";
+import {
+  BYTES_PER_ELEMENT,
+  type DType,
+  elementCount,
+  type TensorData,
+  tensorBytes,
+  typedView,
+} from "../compute/tensor-data.js";
 import { invalidArgument } from "../errors.js";
 import { decodeNpyData, npyLayout } from "./npy.js";
 
@@ -45,7 +52,7 @@ export function bytesRows(name: string, dtype: DType, shape: number[], bytes: Ui
 }
 
 export function tensorRows(name: string, t: TensorData): RowSource {
-  return bytesRows(name, t.dtype, t.shape, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  return bytesRows(name, t.dtype, t.shape, tensorBytes(t));
 }
 
 const DTYPE_OF: Record<string, DType> = {

@@ -8,7 +8,7 @@
 // worker writes the reply into the same slot and publishes it in a second ring. A slot belongs to
 // its request until the server has read the reply, so neither ring can hold more entries than
 // there are slots. Requests that do not fit a slot, and every other operation, go by the port.
-import { BYTES_PER_ELEMENT, type DType, elementCount, type TensorData, typedView } from "../tensor-data.js";
+import { type DType, type TensorData, tensorBytes, typedView } from "../tensor-data.js";
 import { IdTable } from "./id-table.js";
 import type { Envelope, Reply } from "./protocol.js";
 
@@ -86,7 +86,7 @@ class LaneViews {
 
   /** Writes a tensor's dtype, shape and bytes into a slot; false if it does not fit. */
   writeTensor(slot: number, t: TensorData): boolean {
-    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    const bytes = tensorBytes(t);
     if (t.shape.length > MAX_RANK || bytes.byteLength > LANE_MAX_DATA_BYTES) return false;
     const h = this.header(slot);
     h[DTYPE] = DTYPES.indexOf(t.dtype);
@@ -284,8 +284,9 @@ export class LaneServer {
     const slot = this.slotOf.take(reply.id);
     if (slot === undefined) return false;
     const h = this.views.header(slot);
+    // Only Predicts come by the lane, and a Predict's result is a tensor.
     const fits = reply.ok
-      ? isTensorData(reply.result) && this.views.writeTensor(slot, reply.result)
+      ? this.views.writeTensor(slot, reply.result as TensorData)
       : this.views.writeText(slot, reply.message);
     if (!fits) return false;
     h[ID] = reply.id;
@@ -329,16 +330,4 @@ export class LaneServer {
   unpark(): void {
     Atomics.store(this.views.control, PARKED, 0);
   }
-}
-
-function isTensorData(value: unknown): value is TensorData {
-  const t = value as TensorData;
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    DTYPES.includes(t.dtype) &&
-    Array.isArray(t.shape) &&
-    ArrayBuffer.isView(t.data) &&
-    t.data.byteLength === elementCount(t.shape) * BYTES_PER_ELEMENT[t.dtype]
-  );
 }
