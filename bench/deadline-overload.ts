@@ -8,7 +8,7 @@
 //    still queued;
 //  - the gRPC deadline sent with each call, so the server drops requests whose caller has gone, in
 //    arrival order (--predict-order arrival);
-//  - the same with the default order, newest first once Predicts pile up.
+//  - the same with the default order, newest first once the device is behind their deadlines.
 // Prints answers in time per second for each and their ratio to the baseline.
 // Run: npx tsx bench/deadline-overload.ts   (CALLERS, DEADLINE_MS, ROWS, SECONDS, ROUNDS to change)
 import { spawn } from "node:child_process";

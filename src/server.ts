@@ -59,7 +59,7 @@ export interface ServerOptions extends SecurityOptions {
   artifactDir: string;
   /** "worker" runs TensorFlow in a device worker thread; "inline" on the RPC thread (debugging). */
   compute: "worker" | "inline";
-  /** How a device worker orders the Predicts waiting for it: newest first when they pile up, or as they came. */
+  /** How a device worker orders the Predicts waiting for it: newest first when it is behind their deadlines, or as they came. */
   predictOrder: PredictOrder;
   /** Most Predicts waiting or running on one device; more are refused UNAVAILABLE at once (0: no bound). */
   maxQueuedPredicts: number;

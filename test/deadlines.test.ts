@@ -1,7 +1,8 @@
 // Predicts whose callers have stopped waiting are not run: a request still queued for the device
 // (or for a batch) when its gRPC deadline passes, or when its client cancels it, is dropped, so that
-// under overload the device spends its time on callers who still want an answer; Predicts piling up
-// on the device are served newest first (unless the server is told to keep arrival order); and with
+// under overload the device spends its time on callers who still want an answer; Predicts the device
+// cannot answer in time in arrival order are served newest first (unless the server is told to keep
+// arrival order); and with
 // a bound on the Predicts waiting for a device, more are refused at once.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -10,8 +11,8 @@ import { status } from "@grpc/grpc-js";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
 import type { ModelbayClient } from "../src/cli/client.js";
 import { GRPCInferenceServiceClient, type ModelInferRequest } from "../src/gen/inference/grpc_predict_v2.js";
+import { answeredWhenBehind } from "./helpers/backlog.js";
 import { metricSum } from "./helpers/metrics.js";
-import { answerOrder } from "./helpers/pile-up.js";
 import { startPredict } from "./helpers/predict-call.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
@@ -150,24 +151,38 @@ test("a Predict without a deadline waits for the device however long it is busy"
   await slow.slowMs;
 });
 
-/** The order in which Predicts queued behind a slow one on `client`'s server are answered. */
-const pileUpOrder = (client: ModelbayClient, count: number) =>
-  answerOrder({
-    slow: () => slowPredict(client, 5),
-    small: (i, deadline) => client.predict({ modelId: "small", inputs: [oneRow(i)], rawOutput: true }, { deadline }),
-    count,
+/** The Predicts answered in time, in order, when more wait on `client`'s server than it can answer in time. */
+const answeredOn = (client: ModelbayClient) =>
+  answeredWhenBehind({
+    predict: (i, deadline) =>
+      client.predict(
+        { modelId: "slow", inputs: [floatTensor(seededFloats(400 * 10, i), [400, 10], true)], rawOutput: true },
+        deadline === undefined ? {} : { deadline },
+      ),
+    count: 6,
   });
 
-test("Predicts piling up on the device are answered newest first", async () => {
-  assert.deepEqual(await pileUpOrder(t.client, 4), [3, 2, 1, 0]);
+test("Predicts the device cannot answer in time in arrival order are answered newest first", async () => {
+  const answered = await answeredOn(t.client);
+  assert.equal(answered[0], 5, `answered ${answered}: the newest first`);
+  assert.deepEqual(
+    answered,
+    [...answered].sort((a, b) => b - a),
+    `answered ${answered}: newest first`,
+  );
 });
 
 test("with --predict-order arrival they are answered in arrival order", async () => {
   const arrival = await startTestServer({ predictOrder: "arrival" });
   try {
     await arrival.client.createModel({ modelId: "slow", spec: denseStackSpec([4096, 4096]) });
-    await arrival.client.createModel({ modelId: "small", spec: denseSpec(5) });
-    assert.deepEqual(await pileUpOrder(arrival.client, 4), [0, 1, 2, 3]);
+    const answered = await answeredOn(arrival.client);
+    assert.equal(answered[0], 0, `answered ${answered}: the oldest first`);
+    assert.deepEqual(
+      answered,
+      [...answered].sort((a, b) => a - b),
+      `answered ${answered}: oldest first`,
+    );
   } finally {
     await arrival.close();
   }

@@ -1,5 +1,6 @@
-// The device worker's order of waiting requests: arrival order, except Predicts with deadlines
-// piling up, which go newest first; nothing is ever moved across a request that is not a Predict.
+// The device worker's order of waiting requests: arrival order, except Predicts with deadlines the
+// device cannot keep in that order at its recent pace, which go newest first; nothing is ever moved
+// across a request that is not a Predict.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Envelope } from "../src/compute/worker/protocol.js";
@@ -19,59 +20,97 @@ const predict = (sentAt: number, budget: number | null = BUDGET): Envelope => ({
 });
 const setWeights = (sentAt: number): Envelope => ({ op: "setWeights", model: 1, weights: [], id: nextId++, sentAt });
 
-function drain(queue: RequestQueue, now: number): number[] {
+/** Takes every request, `step` ms apart from `now` on (the device's time per request). */
+function drain(queue: RequestQueue, now: number, step = 0): number[] {
   const ids: number[] = [];
-  for (let r = queue.take(now); r; r = queue.take(now)) ids.push(r.id);
+  for (let at = now, r = queue.take(at); r; at += step, r = queue.take(at)) ids.push(r.id);
   return ids;
 }
 
-test("Predicts run in arrival order while the oldest has waited under half its deadline", () => {
-  const queue = new RequestQueue();
+/** A queue whose device has been taking Predicts `paceMs` apart while others waited. */
+function queueAtPace(paceMs: number, order?: "adaptive" | "arrival"): RequestQueue {
+  const queue = new RequestQueue(order);
+  for (let i = 0; i < 3; i++) queue.push(predict(0, null));
+  drain(queue, 0, paceMs);
+  assert.equal(queue.pace, paceMs);
+  return queue;
+}
+
+test("Predicts run in arrival order while the device keeps up with their deadlines", () => {
+  // At 10 ms a Predict, from T0 + 60: answered at 70, 80 and 90 ms, each before 90% of its 100 ms
+  // (the rest is the answer's way back). The oldest has waited 60% of its deadline.
+  const queue = queueAtPace(10);
   const reqs = [predict(T0), predict(T0 + 1), predict(T0 + 2)];
   for (const r of reqs) queue.push(r);
   assert.deepEqual(
-    drain(queue, T0 + BUDGET / 2),
+    drain(queue, T0 + 60, 10),
     reqs.map((r) => r.id),
   );
 });
 
-test("Predicts piling up run newest first, up to the first request that is not a Predict", () => {
-  const queue = new RequestQueue();
+test("Predicts the device cannot answer in time in arrival order run newest first, up to the first request that is not a Predict", () => {
+  const queue = queueAtPace(10);
   const [a, b, c] = [predict(T0), predict(T0 + 1), predict(T0 + 2)];
   const weights = setWeights(T0 + 3);
-  const [d, e] = [predict(T0 + 4), predict(T0 + 5)];
+  const [d, e] = [predict(T0 + 60), predict(T0 + 61)];
   for (const r of [a, b, c, weights, d, e]) queue.push(r);
-  const now = T0 + BUDGET / 2 + 10;
-  // c, b: newest first among the Predicts before the new weights; a is then the newest of them.
-  // Then the weights, then e and d, which have waited long enough as well.
+  // From T0 + 75 in arrival order b would be answered at 95 ms, past 90% of its deadline: c, b
+  // and a go newest first. Then the weights, and d and e, which the device can answer in time in
+  // arrival order.
   assert.deepEqual(
-    drain(queue, now),
-    [c, b, a, weights, e, d].map((r) => r?.id),
+    drain(queue, T0 + 75, 10),
+    [c, b, a, weights, d, e].map((r) => r?.id),
   );
 });
 
+test("the pace counts Predicts' turns while others waited, nothing else", () => {
+  const queue = queueAtPace(10);
+  // A training step's turn, an idle gap, a cancelled successor and an expired Predict (answered
+  // without running) leave it as it was.
+  const [p1, step, p2] = [predict(T0, null), setWeights(T0), predict(T0, null)];
+  for (const r of [p1, step, p2]) queue.push(r);
+  drain(queue, T0, 2);
+  assert.equal(queue.take(T0 + 500), undefined);
+  const [p3, cancelled] = [predict(T0 + 600, null), predict(T0 + 600, null)];
+  queue.push(p3);
+  queue.push(cancelled);
+  assert.equal(queue.take(T0 + 600)?.id, p3.id);
+  queue.remove(cancelled.id);
+  const p4 = predict(T0 + 900, null);
+  queue.push(p4);
+  assert.equal(queue.take(T0 + 900)?.id, p4.id);
+  const [expired, p5] = [predict(T0, 5), predict(T0 + 1000, null)];
+  queue.push(expired);
+  queue.push(p5);
+  assert.deepEqual(drain(queue, T0 + 1000, 0), [expired.id, p5.id]);
+  // 2 ms after p1 (others waiting) moves it by a tenth of the difference.
+  assert.equal(queue.pace, 0.9 * 10 + 0.1 * 2);
+});
+
 test("a Predict whose deadline has passed goes first, to be answered at once", () => {
-  const queue = new RequestQueue();
+  const queue = queueAtPace(10);
   const late = predict(T0, 10);
   const fresh = [predict(T0 + 20), predict(T0 + 21)];
   for (const r of [late, ...fresh]) queue.push(r);
   assert.equal(queue.take(T0 + 30)?.id, late.id);
   assert.deepEqual(
-    drain(queue, T0 + 30),
+    drain(queue, T0 + 30, 10),
     fresh.map((r) => r.id),
   );
 });
 
 test("a Predict without a deadline is never passed over while it is the oldest", () => {
-  const queue = new RequestQueue();
+  const queue = queueAtPace(10);
   const patient = predict(T0, null);
   const urgent = [predict(T0 + 1), predict(T0 + 2)];
   for (const r of [patient, ...urgent]) queue.push(r);
-  assert.deepEqual(drain(queue, T0 + BUDGET - 1), [patient.id, urgent[1]?.id, urgent[0]?.id]);
+  // Behind (the device at 10 ms a Predict cannot answer both before T0 + 91), but the oldest has
+  // no deadline: it goes first, then the newest.
+  assert.deepEqual(drain(queue, T0 + 80, 10), [patient.id, urgent[1]?.id, urgent[0]?.id]);
 });
 
 test('"arrival" keeps every request in arrival order however long they wait', () => {
-  const queue = new RequestQueue("arrival");
+  const queue = queueAtPace(10, "arrival");
   const reqs = [predict(T0), predict(T0 + 1), predict(T0 + 2)];
   for (const r of reqs) queue.push(r);
   assert.deepEqual(

@@ -1,5 +1,5 @@
 // A device worker sees every request waiting for it, whether it is a thread (the CPU's) or a
-// process (a GPU's): Predicts piling up behind a busy device are served newest first, one whose
+// process (a GPU's): Predicts it cannot answer in time in arrival order are served newest first, one whose
 // caller cancels is dropped unrun, and a large one already running stops between slices of rows.
 // Checked on the engine, for both kinds of worker.
 import assert from "node:assert/strict";
@@ -9,7 +9,7 @@ import type { ComputeModel, PredictWait } from "../src/compute/engine.js";
 import type { TensorData } from "../src/compute/tensor-data.js";
 import { createWorkerEngine, type WorkerEngine, type WorkerKind } from "../src/compute/worker-engine.js";
 import { Code } from "../src/errors.js";
-import { answerOrder } from "./helpers/pile-up.js";
+import { answeredWhenBehind } from "./helpers/backlog.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
 import { seededFloats } from "./helpers/tensors.js";
 
@@ -57,13 +57,17 @@ for (const kind of ["thread", "process"] as WorkerKind[]) {
       return { slowMs };
     }
 
-    test("Predicts piling up behind a busy device are answered newest first", async () => {
-      const order = await answerOrder({
-        slow: () => slow.predict(rows(SLOW_ROWS, 1)),
-        small: (i, deadline) => small.predict(rows(1, i), { deadline }),
-        count: 4,
+    test("Predicts the device cannot answer in time in arrival order are answered newest first", async () => {
+      const answered = await answeredWhenBehind({
+        predict: (i, deadline) => medium.predict(rows(2000, i), deadline === undefined ? {} : { deadline }),
+        count: 6,
       });
-      assert.deepEqual(order, [3, 2, 1, 0]);
+      assert.equal(answered[0], 5, `answered ${answered}: the newest first`);
+      assert.deepEqual(
+        answered,
+        [...answered].sort((a, b) => b - a),
+        `answered ${answered}: newest first`,
+      );
     });
 
     test("a Predict whose caller cancels while it waits is dropped unrun", async () => {

@@ -18,7 +18,7 @@ export interface WorkerInit {
   lane?: SharedArrayBuffer;
 }
 
-/** "adaptive": newest first when Predicts pile up; "arrival": always in arrival order. */
+/** "adaptive": newest first when the device is behind the waiting Predicts' deadlines; "arrival": always in arrival order. */
 export type PredictOrder = "adaptive" | "arrival";
 
 export type Request =

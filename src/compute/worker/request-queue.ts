@@ -1,20 +1,35 @@
 // The order in which a device worker runs the requests waiting for it: arrival order, except when
-// Predicts with deadlines pile up. Then the newest Predict goes first (adaptive LIFO): under
-// overload every request otherwise reaches the device just before its caller gives up, and its
-// answer is late however fast the device is. Newest first answers the callers still waiting, while
-// the oldest ones' deadlines pass and they are dropped unrun.
+// the device has fallen behind the deadlines of the Predicts waiting for it. Then the newest
+// Predict goes first (adaptive LIFO): under overload every request otherwise reaches the device
+// just before its caller gives up, and its answer is late however fast the device is. Newest first
+// answers the callers still waiting, while the oldest ones' deadlines pass and they are dropped
+// unrun. Behind means: served in arrival order at the device's recent pace, some waiting Predict
+// would be answered after its deadline (less a margin for the answer's way back). Close to
+// capacity the device keeps up, and arrival order, which answers the oldest while it can still be
+// in time, stays. The pace is one figure per device, over whichever models its Predicts were for.
 import type { Envelope, PredictOrder } from "./protocol.js";
 
-/** The device counts as congested once the oldest Predict has waited this share of its deadline. */
-const CONGESTED_SHARE = 0.5;
+/** The share of a Predict's deadline kept for its answer's way back to the caller. */
+const ANSWER_MARGIN = 0.1;
+/** Weight of the newest sample in the device's pace (an exponential moving average). */
+const PACE_WEIGHT = 0.1;
 
 export class RequestQueue {
   private readonly waiting: Envelope[] = [];
+  /** The device's recent time per Predict while others waited, in ms (0 until measured). */
+  private paceMs = 0;
+  /** When the last Predict was taken with others waiting behind it; NaN otherwise. */
+  private busySince = Number.NaN;
 
   constructor(private readonly order: PredictOrder = "adaptive") {}
 
   get size(): number {
     return this.waiting.length;
+  }
+
+  /** The device's recent time per Predict while others waited, in ms (0 until measured). */
+  get pace(): number {
+    return this.paceMs;
   }
 
   push(req: Envelope): void {
@@ -24,7 +39,11 @@ export class RequestQueue {
   /** Takes request `id` out of the queue; undefined if it is not waiting (running or answered). */
   remove(id: number): Envelope | undefined {
     const at = this.waiting.findIndex((req) => req.id === id);
-    return at < 0 ? undefined : this.waiting.splice(at, 1)[0];
+    if (at < 0) return undefined;
+    const [removed] = this.waiting.splice(at, 1);
+    // Nothing waits behind the running Predict any more: the next take may come after an idle gap.
+    if (this.waiting.length === 0) this.busySince = Number.NaN;
+    return removed;
   }
 
   /**
@@ -35,15 +54,44 @@ export class RequestQueue {
    * passed over while it is the oldest, so it cannot starve.
    */
   take(now: number): Envelope | undefined {
+    const next = this.choose(now);
+    this.notePace(next, now);
+    return next;
+  }
+
+  private choose(now: number): Envelope | undefined {
     const head = this.waiting[0];
     if (!head || this.order === "arrival" || head.op !== "predict" || head.deadline === undefined) {
       return this.waiting.shift();
     }
     // One whose deadline has passed goes first: it is answered at once, without running.
-    const waited = now - head.sentAt;
-    if (now >= head.deadline || waited <= CONGESTED_SHARE * (head.deadline - head.sentAt)) return this.waiting.shift();
-    let predicts = 1;
-    while (predicts < this.waiting.length && this.waiting[predicts]?.op === "predict") predicts++;
-    return this.waiting.splice(predicts - 1, 1)[0];
+    if (now >= head.deadline) return this.waiting.shift();
+    let predicts = 0;
+    let finish = now;
+    let behind = false;
+    for (; predicts < this.waiting.length; predicts++) {
+      const req = this.waiting[predicts] as Envelope;
+      if (req.op !== "predict") break;
+      finish += this.paceMs;
+      if (req.deadline !== undefined && finish > req.deadline - ANSWER_MARGIN * (req.deadline - req.sentAt)) {
+        behind = true;
+      }
+    }
+    return behind ? this.waiting.splice(predicts - 1, 1)[0] : this.waiting.shift();
+  }
+
+  /**
+   * The pace: the time from taking one Predict to taking the next while requests waited, which is
+   * what the device spends per Predict when it is busy (its compute, answers, and the cores it
+   * shares). Only a Predict's turn counts; a training step in between says nothing about them.
+   */
+  private notePace(next: Envelope | undefined, now: number): void {
+    if (!Number.isNaN(this.busySince) && next) {
+      const sample = now - this.busySince;
+      this.paceMs = this.paceMs === 0 ? sample : (1 - PACE_WEIGHT) * this.paceMs + PACE_WEIGHT * sample;
+    }
+    // A Predict whose deadline has passed is answered without running: its turn is no sample.
+    const runs = next?.op === "predict" && (next.deadline === undefined || now < next.deadline);
+    this.busySince = runs && this.waiting.length > 0 ? now : Number.NaN;
   }
 }
