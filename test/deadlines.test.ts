@@ -11,7 +11,7 @@ import { status } from "@grpc/grpc-js";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
 import type { ModelbayClient } from "../src/cli/client.js";
 import { GRPCInferenceServiceClient, type ModelInferRequest } from "../src/gen/inference/grpc_predict_v2.js";
-import { answeredWhenBehind } from "./helpers/backlog.js";
+import { answeredWhenBehind, assertNewestFirst, assertOldestFirst } from "./helpers/backlog.js";
 import { metricSum } from "./helpers/metrics.js";
 import { startPredict } from "./helpers/predict-call.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
@@ -151,6 +151,7 @@ test("a Predict without a deadline waits for the device however long it is busy"
   await slow.slowMs;
 });
 
+const BACKLOG = 6;
 /** The Predicts answered in time, in order, when more wait on `client`'s server than it can answer in time. */
 const answeredOn = (client: ModelbayClient) =>
   answeredWhenBehind({
@@ -159,30 +160,18 @@ const answeredOn = (client: ModelbayClient) =>
         { modelId: "slow", inputs: [floatTensor(seededFloats(400 * 10, i), [400, 10], true)], rawOutput: true },
         deadline === undefined ? {} : { deadline },
       ),
-    count: 6,
+    count: BACKLOG,
   });
 
 test("Predicts the device cannot answer in time in arrival order are answered newest first", async () => {
-  const answered = await answeredOn(t.client);
-  assert.equal(answered[0], 5, `answered ${answered}: the newest first`);
-  assert.deepEqual(
-    answered,
-    [...answered].sort((a, b) => b - a),
-    `answered ${answered}: newest first`,
-  );
+  assertNewestFirst(await answeredOn(t.client), BACKLOG);
 });
 
 test("with --predict-order arrival they are answered in arrival order", async () => {
   const arrival = await startTestServer({ predictOrder: "arrival" });
   try {
     await arrival.client.createModel({ modelId: "slow", spec: denseStackSpec([4096, 4096]) });
-    const answered = await answeredOn(arrival.client);
-    assert.equal(answered[0], 0, `answered ${answered}: the oldest first`);
-    assert.deepEqual(
-      answered,
-      [...answered].sort((a, b) => a - b),
-      `answered ${answered}: oldest first`,
-    );
+    assertOldestFirst(await answeredOn(arrival.client));
   } finally {
     await arrival.close();
   }

@@ -57,3 +57,23 @@ export async function answeredWhenBehind({ predict, count }: Backlog): Promise<n
     }
   }
 }
+
+/** The answered Predicts were the newest of `count`, answered newest first. */
+export function assertNewestFirst(answered: number[], count: number): void {
+  assert.equal(answered[0], count - 1, `answered ${answered}: the newest first`);
+  assert.deepEqual(
+    answered,
+    [...answered].sort((a, b) => b - a),
+    `answered ${answered}: newest first`,
+  );
+}
+
+/** The answered Predicts were the oldest, answered oldest first. */
+export function assertOldestFirst(answered: number[]): void {
+  assert.equal(answered[0], 0, `answered ${answered}: the oldest first`);
+  assert.deepEqual(
+    answered,
+    [...answered].sort((a, b) => a - b),
+    `answered ${answered}: oldest first`,
+  );
+}
