@@ -2,8 +2,7 @@
 // (or for a batch) when its gRPC deadline passes, or when its client cancels it, is dropped, so that
 // under overload the device spends its time on callers who still want an answer; Predicts the device
 // cannot answer in time in arrival order are served newest first (unless the server is told to keep
-// arrival order); and with
-// a bound on the Predicts waiting for a device, more are refused at once.
+// arrival order); and with a bound on the Predicts waiting for a device, more are refused at once.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
@@ -36,12 +35,15 @@ const counter = (name: string, ...labels: string[]) => metricSum(t.server.metric
 
 const oneRow = (seed: number) => floatTensor(seededFloats(10, seed), [1, 10], true);
 
-const slowPredict = (client: ModelbayClient, seed: number) =>
-  client.predict({
-    modelId: "slow",
-    inputs: [floatTensor(seededFloats(SLOW_ROWS * 10, seed), [SLOW_ROWS, 10], true)],
-    rawOutput: true,
-  });
+const slowPredict = (client: ModelbayClient, seed: number, rows = SLOW_ROWS, deadline?: number) =>
+  client.predict(
+    {
+      modelId: "slow",
+      inputs: [floatTensor(seededFloats(rows * 10, seed), [rows, 10], true)],
+      rawOutput: true,
+    },
+    deadline === undefined ? {} : { deadline },
+  );
 
 /** Starts a slow predict and gives it 20 ms to reach the device, so what is sent next queues behind it. */
 async function occupyDevice(seed: number, client = t.client): Promise<{ slowMs: Promise<number> }> {
@@ -155,11 +157,8 @@ const BACKLOG = 6;
 /** The Predicts answered in time, in order, when more wait on `client`'s server than it can answer in time. */
 const answeredOn = (client: ModelbayClient) =>
   answeredWhenBehind({
-    predict: (i, deadline) =>
-      client.predict(
-        { modelId: "slow", inputs: [floatTensor(seededFloats(400 * 10, i), [400, 10], true)], rawOutput: true },
-        deadline === undefined ? {} : { deadline },
-      ),
+    // A tenth of the slow predict: ~0.1 s each here.
+    predict: (i, deadline) => slowPredict(client, i, SLOW_ROWS / 10, deadline),
     count: BACKLOG,
   });
 
