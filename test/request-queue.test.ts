@@ -1,6 +1,6 @@
 // The device worker's order of waiting requests: arrival order, except Predicts with deadlines the
-// device cannot keep in that order at its recent pace, which go newest first; nothing is ever moved
-// across a request that is not a Predict.
+// device is clearly behind in that order at its recent pace, which go newest first; nothing is ever
+// moved across a request that is not a Predict.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Envelope } from "../src/compute/worker/protocol.js";
@@ -37,8 +37,8 @@ function queueAtPace(paceMs: number, order?: "adaptive" | "arrival"): RequestQue
 }
 
 test("Predicts run in arrival order while the device keeps up with their deadlines", () => {
-  // At 10 ms a Predict, from T0 + 60: answered at 70, 80 and 90 ms, each before 90% of its 100 ms
-  // (the rest is the answer's way back). The oldest has waited 60% of its deadline.
+  // At 10 ms a Predict, from T0 + 60: answered at 70, 80 and 90 ms, each before its 100 ms
+  // deadline. The oldest has waited 60% of its deadline.
   const queue = queueAtPace(10);
   const reqs = [predict(T0), predict(T0 + 1), predict(T0 + 2)];
   for (const r of reqs) queue.push(r);
@@ -48,17 +48,30 @@ test("Predicts run in arrival order while the device keeps up with their deadlin
   );
 });
 
-test("Predicts the device cannot answer in time in arrival order run newest first, up to the first request that is not a Predict", () => {
+test("arrival order stays while the newest would be answered at most an eighth of its deadline late", () => {
+  // From T0 + 84 at 10 ms a Predict: answered at 94, 104 and 114 ms after T0, so the two newest
+  // look late at this pace, the newest by 12 ms of its 100 (sent at T0 + 2). A rule that turned to
+  // newest first as soon as one looked late would answer c first and leave a to expire.
+  const queue = queueAtPace(10);
+  const reqs = [predict(T0), predict(T0 + 1), predict(T0 + 2)];
+  for (const r of reqs) queue.push(r);
+  assert.deepEqual(
+    drain(queue, T0 + 84, 10),
+    reqs.map((r) => r.id),
+  );
+});
+
+test("Predicts the device is clearly behind run newest first, up to the first request that is not a Predict", () => {
   const queue = queueAtPace(10);
   const [a, b, c] = [predict(T0), predict(T0 + 1), predict(T0 + 2)];
   const weights = setWeights(T0 + 3);
-  const [d, e] = [predict(T0 + 60), predict(T0 + 61)];
+  const [d, e] = [predict(T0 + 70), predict(T0 + 71)];
   for (const r of [a, b, c, weights, d, e]) queue.push(r);
-  // From T0 + 75 in arrival order b would be answered at 95 ms, past 90% of its deadline: c, b
-  // and a go newest first. Then the weights, and d and e, which the device can answer in time in
-  // arrival order.
+  // From T0 + 88 in arrival order c would be answered at T0 + 118, 16 ms past its deadline: c
+  // goes first; then, from T0 + 98, b would be 17 ms late (b before a). a's deadline has passed
+  // when its turn comes. Then the weights, and d and e, which arrival order answers in time.
   assert.deepEqual(
-    drain(queue, T0 + 75, 10),
+    drain(queue, T0 + 88, 10),
     [c, b, a, weights, d, e].map((r) => r?.id),
   );
 });
@@ -104,9 +117,9 @@ test("a Predict without a deadline is never passed over while it is the oldest",
   const patient = predict(T0, null);
   const urgent = [predict(T0 + 1), predict(T0 + 2)];
   for (const r of [patient, ...urgent]) queue.push(r);
-  // Behind (the device at 10 ms a Predict cannot answer both before T0 + 91), but the oldest has
-  // no deadline: it goes first, then the newest.
-  assert.deepEqual(drain(queue, T0 + 80, 10), [patient.id, urgent[1]?.id, urgent[0]?.id]);
+  // Behind (at 10 ms a Predict, arrival order would answer the newest at T0 + 120, 18 ms late),
+  // but the oldest has no deadline: it goes first, then the newest.
+  assert.deepEqual(drain(queue, T0 + 90, 10), [patient.id, urgent[1]?.id, urgent[0]?.id]);
 });
 
 test('"arrival" keeps every request in arrival order however long they wait', () => {
