@@ -36,29 +36,27 @@ function queueAtPace(paceMs: number, order?: "adaptive" | "arrival"): RequestQue
   return queue;
 }
 
-test("Predicts run in arrival order while the device keeps up with their deadlines", () => {
-  // At 10 ms a Predict, from T0 + 60: answered at 70, 80 and 90 ms, each before its 100 ms
-  // deadline. The oldest has waited 60% of its deadline.
+/** Three Predicts sent 1 ms apart from T0, taken from `start` on at 10 ms each: taken and sent order. */
+function takenFrom(start: number): { taken: number[]; sent: number[] } {
   const queue = queueAtPace(10);
   const reqs = [predict(T0), predict(T0 + 1), predict(T0 + 2)];
   for (const r of reqs) queue.push(r);
-  assert.deepEqual(
-    drain(queue, T0 + 60, 10),
-    reqs.map((r) => r.id),
-  );
+  return { taken: drain(queue, start, 10), sent: reqs.map((r) => r.id) };
+}
+
+test("Predicts run in arrival order while the device keeps up with their deadlines", () => {
+  // From T0 + 60: answered at 70, 80 and 90 ms, each before its 100 ms deadline. The oldest has
+  // waited 60% of its deadline.
+  const { taken, sent } = takenFrom(T0 + 60);
+  assert.deepEqual(taken, sent);
 });
 
 test("arrival order stays while the newest would be answered at most an eighth of its deadline late", () => {
-  // From T0 + 84 at 10 ms a Predict: answered at 94, 104 and 114 ms after T0, so the two newest
-  // look late at this pace, the newest by 12 ms of its 100 (sent at T0 + 2). A rule that turned to
-  // newest first as soon as one looked late would answer c first and leave a to expire.
-  const queue = queueAtPace(10);
-  const reqs = [predict(T0), predict(T0 + 1), predict(T0 + 2)];
-  for (const r of reqs) queue.push(r);
-  assert.deepEqual(
-    drain(queue, T0 + 84, 10),
-    reqs.map((r) => r.id),
-  );
+  // From T0 + 84: answered at 94, 104 and 114 ms after T0, so the two newest look late at this
+  // pace, the newest by 12 ms of its 100 (sent at T0 + 2). A rule that turned to newest first as
+  // soon as one looked late would answer the newest first and leave the oldest to expire.
+  const { taken, sent } = takenFrom(T0 + 84);
+  assert.deepEqual(taken, sent);
 });
 
 test("Predicts the device is clearly behind run newest first, up to the first request that is not a Predict", () => {
