@@ -159,7 +159,7 @@ export const SETTINGS: Setting[] = [
     "predict-order",
     "predictOrder",
     ["adaptive", "arrival"],
-    "how a device worker orders the Predicts waiting for it: adaptive (in arrival order while, at the device's recent pace, that answers the newest waiting Predict at most an eighth of its deadline late; newest first beyond that, so that under overload the callers still waiting are answered; a Predict without a deadline is never passed over while it is the oldest) or arrival (always in arrival order)",
+    "how a device worker orders the Predicts waiting for it: adaptive (in arrival order while, at each model's recent pace on the device, that answers the newest waiting Predict at most an eighth of its deadline late; newest first beyond that, so that under overload the callers still waiting are answered; a Predict without a deadline is never passed over while it is the oldest) or arrival (always in arrival order)",
   ),
   countSetting(
     "max-queued-predicts",

@@ -9,10 +9,10 @@ import { RequestQueue } from "../src/compute/worker/request-queue.js";
 const T0 = 1_000_000;
 const BUDGET = 100; // each Predict's deadline, in ms after it was sent
 let nextId = 1;
-/** A Predict sent at `sentAt` with a deadline `budget` ms later (null: no deadline). */
-const predict = (sentAt: number, budget: number | null = BUDGET): Envelope => ({
+/** A Predict of `model` sent at `sentAt` with a deadline `budget` ms later (null: no deadline). */
+const predict = (sentAt: number, budget: number | null = BUDGET, model = 1): Envelope => ({
   op: "predict",
-  model: 1,
+  model,
   input: { dtype: "float32", shape: [1, 1], data: new Float32Array(1) },
   id: nextId++,
   sentAt,
@@ -32,7 +32,7 @@ function queueAtPace(paceMs: number, order?: "adaptive" | "arrival"): RequestQue
   const queue = new RequestQueue(order);
   for (let i = 0; i < 3; i++) queue.push(predict(0, null));
   drain(queue, 0, paceMs);
-  assert.equal(queue.pace, paceMs);
+  assert.equal(queue.paceOf(1), paceMs);
   return queue;
 }
 
@@ -95,7 +95,28 @@ test("the pace counts Predicts' turns while others waited, nothing else", () => 
   queue.push(p5);
   assert.deepEqual(drain(queue, T0 + 1000, 0), [expired.id, p5.id]);
   // 2 ms after p1 (others waiting) moves it by a tenth of the difference.
-  assert.equal(queue.pace, 0.9 * 10 + 0.1 * 2);
+  assert.equal(queue.paceOf(1), 0.9 * 10 + 0.1 * 2);
+});
+
+test("each model has its own pace; one not yet measured counts at the device's", () => {
+  const queue = queueAtPace(10);
+  // Model 2 answers in 1 ms: two samples, which move the device's pace from 10 to 8.29 ms.
+  for (let i = 0; i < 3; i++) queue.push(predict(0, null, 2));
+  drain(queue, 1000, 1);
+  assert.equal(queue.paceOf(2), 1);
+  assert.ok(Math.abs(queue.paceOf(3) - 8.29) <= 1e-9, `an unmeasured model at ${queue.paceOf(3)} ms`);
+  // Five of model 2 from T0 + 80: in arrival order at 1 ms each the newest is answered at T0 + 85,
+  // in time. At the device's pace it would look 17 ms late, and the newest would go first.
+  const reqs = [0, 1, 2, 3, 4].map((i) => predict(T0 + i, BUDGET, 2));
+  for (const r of reqs) queue.push(r);
+  assert.deepEqual(
+    drain(queue, T0 + 80, 1),
+    reqs.map((r) => r.id),
+  );
+  // A disposed model's pace goes with it.
+  queue.push({ op: "disposeModel", model: 2, id: nextId++, sentAt: T0 + 90 });
+  queue.take(T0 + 90);
+  assert.equal(queue.paceOf(2), queue.paceOf(3));
 });
 
 test("a Predict whose deadline has passed goes first, to be answered at once", () => {

@@ -9,8 +9,9 @@
 // it sooner at the oldest's expense. A device at its capacity hovers around that line, and there a
 // rule that turned to newest first whenever any waiting Predict looked late left the oldest to
 // expire (4-5x the calls given up of this rule near capacity in bench/deadline-overload.ts); the
-// eighth keeps arrival order through the pace's noise. The pace is one figure per device, over
-// whichever models its Predicts were for.
+// eighth keeps arrival order through the pace's noise. The pace is kept per model (a device may
+// serve a 1 ms model beside a 100 ms one); a model not yet measured counts at the device's pace
+// over all models.
 import type { Envelope, PredictOrder } from "./protocol.js";
 
 /**
@@ -23,10 +24,13 @@ const PACE_WEIGHT = 0.1;
 
 export class RequestQueue {
   private readonly waiting: Envelope[] = [];
-  /** The device's recent time per Predict while others waited, in ms (0 until measured). */
-  private paceMs = 0;
-  /** When the last Predict was taken with others waiting behind it; NaN otherwise. */
+  /** Each model's recent time per Predict while others waited, in ms. */
+  private readonly paces = new Map<number, number>();
+  /** The same over every model's Predicts (0 until measured): for a model not yet measured. */
+  private devicePaceMs = 0;
+  /** When the last Predict was taken with others waiting behind it (NaN otherwise), and its model. */
   private busySince = Number.NaN;
+  private busyModel = 0;
 
   constructor(private readonly order: PredictOrder = "adaptive") {}
 
@@ -34,9 +38,9 @@ export class RequestQueue {
     return this.waiting.length;
   }
 
-  /** The device's recent time per Predict while others waited, in ms (0 until measured). */
-  get pace(): number {
-    return this.paceMs;
+  /** The recent time per Predict of `model` while others waited, in ms (the device's until measured). */
+  paceOf(model: number): number {
+    return this.paces.get(model) ?? this.devicePaceMs;
   }
 
   push(req: Envelope): void {
@@ -79,7 +83,7 @@ export class RequestQueue {
     for (; predicts < this.waiting.length; predicts++) {
       const req = this.waiting[predicts] as Envelope;
       if (req.op !== "predict") break;
-      finish += this.paceMs;
+      finish += this.paceOf(req.model);
       // Arrival order answers the newest last: whether it would be in time decides.
       if (req.deadline !== undefined) behind = finish > req.deadline + LATE_SHARE * (req.deadline - req.sentAt);
     }
@@ -94,10 +98,19 @@ export class RequestQueue {
   private notePace(next: Envelope | undefined, now: number): void {
     if (!Number.isNaN(this.busySince) && next) {
       const sample = now - this.busySince;
-      this.paceMs = this.paceMs === 0 ? sample : (1 - PACE_WEIGHT) * this.paceMs + PACE_WEIGHT * sample;
+      this.paces.set(this.busyModel, movingAverage(this.paces.get(this.busyModel) ?? 0, sample));
+      this.devicePaceMs = movingAverage(this.devicePaceMs, sample);
     }
+    // A model gone takes its pace along (ids are not reused).
+    if (next?.op === "disposeModel") this.paces.delete(next.model);
     // A Predict whose deadline has passed is answered without running: its turn is no sample.
     const runs = next?.op === "predict" && (next.deadline === undefined || now < next.deadline);
     this.busySince = runs && this.waiting.length > 0 ? now : Number.NaN;
+    if (runs) this.busyModel = next.model;
   }
+}
+
+/** `average` moved toward `sample` (the first sample is taken as it is). */
+function movingAverage(average: number, sample: number): number {
+  return average === 0 ? sample : (1 - PACE_WEIGHT) * average + PACE_WEIGHT * sample;
 }
