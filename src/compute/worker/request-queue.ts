@@ -24,7 +24,7 @@ const PACE_WEIGHT = 0.1;
 
 export class RequestQueue {
   private readonly waiting: Envelope[] = [];
-  /** Each model's recent time per Predict while others waited, in ms. */
+  /** Each model's recent time per Predict while others waited, in ms (NaN after its first turn). */
   private readonly paces = new Map<number, number>();
   /** The same over every model's Predicts (0 until measured): for a model not yet measured. */
   private devicePaceMs = 0;
@@ -40,7 +40,8 @@ export class RequestQueue {
 
   /** The recent time per Predict of `model` while others waited, in ms (the device's until measured). */
   paceOf(model: number): number {
-    return this.paces.get(model) ?? this.devicePaceMs;
+    const pace = this.paces.get(model);
+    return pace === undefined || Number.isNaN(pace) ? this.devicePaceMs : pace;
   }
 
   push(req: Envelope): void {
@@ -98,8 +99,15 @@ export class RequestQueue {
   private notePace(next: Envelope | undefined, now: number): void {
     if (!Number.isNaN(this.busySince) && next) {
       const sample = now - this.busySince;
-      this.paces.set(this.busyModel, movingAverage(this.paces.get(this.busyModel) ?? 0, sample));
-      this.devicePaceMs = movingAverage(this.devicePaceMs, sample);
+      const pace = this.paces.get(this.busyModel);
+      if (pace === undefined) {
+        // A model's first turn may be a cold one (its graph built, its weights uploaded on first
+        // use: tens of ms for a model that then takes 1): it only marks the model as seen (NaN).
+        this.paces.set(this.busyModel, Number.NaN);
+      } else {
+        this.paces.set(this.busyModel, Number.isNaN(pace) ? sample : movingAverage(pace, sample));
+        this.devicePaceMs = movingAverage(this.devicePaceMs, sample);
+      }
     }
     // A model gone takes its pace along (ids are not reused).
     if (next?.op === "disposeModel") this.paces.delete(next.model);
@@ -110,7 +118,7 @@ export class RequestQueue {
   }
 }
 
-/** `average` moved toward `sample` (the first sample is taken as it is). */
+/** `average` moved toward `sample` (0: nothing measured yet, the sample is taken as it is). */
 function movingAverage(average: number, sample: number): number {
   return average === 0 ? sample : (1 - PACE_WEIGHT) * average + PACE_WEIGHT * sample;
 }
