@@ -3,7 +3,7 @@
 // Predict goes first (adaptive LIFO): under overload every request otherwise reaches the device
 // just before its caller gives up, and its answer is late however fast the device is. Newest first
 // answers the callers still waiting, while the oldest ones' deadlines pass and they are dropped
-// unrun. Behind means: served in arrival order at the device's recent pace, the newest waiting
+// unrun. Behind means: served in arrival order at its models' recent paces, the newest waiting
 // Predict would be answered more than an eighth of its deadline after that deadline. Arrival order
 // answers the newest last; while even it would be about in time, newest first would only answer
 // it sooner at the oldest's expense. A device at its capacity hovers around that line, and there a
@@ -16,7 +16,7 @@ import type { Envelope, PredictOrder } from "./protocol.js";
 
 /**
  * How late, as a share of its deadline, arrival order may answer the newest waiting Predict (at
- * the device's pace) before the device turns to newest first.
+ * the models' paces) before the device turns to newest first.
  */
 const LATE_SHARE = 0.125;
 /** Weight of the newest sample in the device's pace (an exponential moving average). */
