@@ -3,7 +3,8 @@
 // 1, 8 and 64 concurrent callers. The echo is a grpc-js server in this process with the same
 // service definition whose Predict returns the request's tensor: same transport, same messages,
 // no model; ROUNDS (3) alternating pairs per level, ratio per pair. Goal: Predict p50 within 1.3x of
-// the echo's. Run: npx tsx bench/unary-latency.ts (CALLERS=1,8,64 REQUESTS_PER_CALLER=400 ROUNDS=3)
+// the echo's. Run: npx tsx bench/unary-latency.ts (CALLERS=1,8,64 REQUESTS_PER_CALLER=400 ROUNDS=3;
+// BACKGROUND_NICE=10 starts the server with --background-nice 10, a setting for the whole process)
 import { execFile, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -144,6 +145,7 @@ async function main() {
     batchDelayMs: Number(process.env.BATCH_DELAY_MS ?? 0),
     // COMPUTE=inline runs the model on the RPC thread (a debugging mode): what the hop costs.
     compute: process.env.COMPUTE === "inline" ? "inline" : "worker",
+    ...(process.env.BACKGROUND_NICE ? { backgroundNice: Number(process.env.BACKGROUND_NICE) } : {}),
   });
   const echo = await startEcho();
   const client = connect(server.address);

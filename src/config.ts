@@ -207,6 +207,12 @@ export const SETTINGS: Setting[] = [
     (name, value) => intAtLeast(name, value, 0, 1000),
     "how far the heap grows, in % of its live size, before the next full garbage collection (fewer pauses of the RPC thread under load; 0: V8's own choice)",
   ),
+  parsedSetting(
+    "background-nice",
+    "backgroundNice",
+    (name, value) => intAtLeast(name, value, 0, 19),
+    "nice value (0-19) of every server thread but the RPC thread (device workers, TensorFlow's threads, V8's and libuv's helpers): calls and health checks are taken sooner when compute keeps the cores busy, for some compute throughput (5-8% at 10 here); Linux only; 0 leaves them",
+  ),
   {
     flag: "tls-cert",
     env: "MODELBAY_TLS_CERT",

@@ -21,6 +21,7 @@ import { setHeapGrowingPercent } from "./heap-growth.js";
 import { createLogger, type Logger } from "./log.js";
 import { SessionManager } from "./sessions/session-manager.js";
 import { startTelemetry } from "./telemetry/telemetry.js";
+import { keepOtherThreadsLowered } from "./thread-priority.js";
 import { TrainingJobs } from "./training/jobs.js";
 import { type SecurityOptions, serverSecurity } from "./transport-security.js";
 
@@ -72,6 +73,8 @@ export interface ServerOptions extends SecurityOptions {
   shutdownGraceMs: number;
   /** How far the heap grows (% of its live size) before the next full collection; 0: V8's choice. */
   heapGrowingPercent: number;
+  /** Nice value of every thread but the RPC thread (device workers, TensorFlow's, V8's and libuv's helpers); 0 leaves them. */
+  backgroundNice: number;
 }
 
 export const DEFAULT_OPTIONS: ServerOptions = {
@@ -97,6 +100,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   metricsAddress: "",
   shutdownGraceMs: 10_000,
   heapGrowingPercent: 200,
+  backgroundNice: 0,
 };
 
 export interface RunningServer {
@@ -134,19 +138,18 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     ...(opts.spanExporter ? { spanExporter: opts.spanExporter } : {}),
   });
   const { metrics } = telemetry;
-  const pool = await createDevicePool(
-    discoverDevices(),
-    opts.backend,
-    opts.compute,
-    {
+  const pool = await createDevicePool(discoverDevices(), opts.backend, opts.compute, {
+    observer: {
       call: (op, queueSeconds, computeSeconds) => metrics.deviceCall(op, queueSeconds, computeSeconds),
       expired: (op) => metrics.expired("device", op),
       cancelled: (op) => metrics.cancelled("device", op),
       restart: () => metrics.workerRestart(),
     },
-    opts.maxSessionBytes,
-    opts.predictOrder,
-  );
+    maxModelBytes: opts.maxSessionBytes,
+    predictOrder: opts.predictOrder,
+    processNice: opts.backgroundNice,
+  });
+  const stopLowering = keepOtherThreadsLowered(opts.backgroundNice);
   const engine = pool.primary;
   log.info("compute backend ready", {
     backend: engine.backend.name,
@@ -243,6 +246,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
       clearTimeout(timer);
       sessions.closeAll();
       await pool.close();
+      stopLowering();
       await telemetry.shutdown();
       log.info("stopped", { address });
     })();

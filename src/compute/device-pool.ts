@@ -39,14 +39,23 @@ export class DevicePool {
   }
 }
 
+/** How the pool's device workers run. */
+export interface DevicePoolOptions {
+  observer?: WorkerObserver;
+  /** The server's whole memory budget: a worker refuses to build a model over it. */
+  maxModelBytes?: number;
+  predictOrder?: PredictOrder;
+  /** Nice value of every thread of a GPU's worker process (thread-priority.ts); 0 leaves them. */
+  processNice?: number;
+}
+
 export async function createDevicePool(
   specs: readonly DeviceSpec[],
   choice: BackendChoice,
   compute: "worker" | "inline",
-  observer?: WorkerObserver,
-  maxModelBytes?: number,
-  predictOrder?: PredictOrder,
+  options: DevicePoolOptions = {},
 ): Promise<DevicePool> {
+  const { observer, maxModelBytes, predictOrder, processNice } = options;
   const limits = maxModelBytes === undefined ? {} : { maxModelBytes };
   const order = predictOrder ? { predictOrder } : {};
   if (compute === "inline") {
@@ -77,6 +86,7 @@ export async function createDevicePool(
               ...order,
               kind: "process",
               env: { CUDA_VISIBLE_DEVICES: spec.cudaVisibleDevices },
+              ...(processNice ? { processNice } : {}),
             });
       return { ...spec, engine };
     }),

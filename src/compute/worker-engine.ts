@@ -161,6 +161,8 @@ export interface WorkerEngineOptions {
   predictOrder?: PredictOrder;
   /** Small Predicts go to a worker thread through shared memory (default true; false for benchmarks' baseline). */
   sharedLane?: boolean;
+  /** Nice value of every thread of a worker process (thread-priority.ts); a thread's is the server's to set. */
+  processNice?: number;
 }
 
 export async function createWorkerEngine(
@@ -175,6 +177,7 @@ export async function createWorkerEngine(
     maxModelBytes,
     predictOrder,
     sharedLane = true,
+    processNice,
   } = options;
   setTensorflowDefaults();
   const init: WorkerInit = {
@@ -182,6 +185,7 @@ export async function createWorkerEngine(
     device,
     ...(maxModelBytes !== undefined && Number.isFinite(maxModelBytes) ? { maxModelBytes } : {}),
     ...(predictOrder ? { predictOrder } : {}),
+    ...(kind === "process" && processNice ? { processNice } : {}),
   };
   let current: DeviceWorker;
   const spawn = async () => {

@@ -5,6 +5,7 @@
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { collectSoonAfter } from "../../collect-garbage.js";
 import { callerGone, ModelbayError } from "../../errors.js";
+import { lowerThreads } from "../../thread-priority.js";
 import { type ComputeModel, cancelIsDeadline, type StateCapture, type Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
 import { BYTES_PER_ELEMENT, type TensorData } from "../tensor-data.js";
@@ -30,6 +31,9 @@ function childProcessPort(): Port {
 
 const port: Port = parentPort ?? childProcessPort();
 const init = (parentPort ? workerData : JSON.parse(process.env.MODELBAY_WORKER_INIT ?? "{}")) as WorkerInit;
+// A worker process is all compute: every thread of it goes below the server's RPC thread, before
+// TensorFlow starts its own (which take the nice value of the thread that starts them).
+if (!parentPort && init.processNice) lowerThreads(init.processNice);
 const lane = init.lane ? new LaneServer(init.lane) : undefined;
 
 const models = new Map<number, ComputeModel>();

@@ -16,6 +16,8 @@ export interface WorkerInit {
   predictOrder?: PredictOrder;
   /** Shared memory of the lane that carries small Predicts to a worker thread (shared-lane.ts). */
   lane?: SharedArrayBuffer;
+  /** A worker process sets every thread of its own to this nice value at start (thread-priority.ts). */
+  processNice?: number;
 }
 
 /** "adaptive": newest first when the device is behind the waiting Predicts' deadlines; "arrival": always in arrival order. */
