@@ -1,18 +1,18 @@
 // An option (--background-nice, off by default): every thread of the server but the RPC thread
 // runs at a lower CPU priority (a higher nice value). On a machine whose cores compute keeps busy (a
 // PredictStream, a training job), the RPC thread otherwise waits for a core behind the device
-// thread, TensorFlow's pool and V8's and libuv's helpers each time a call arrives: 0.4-0.55 s of
-// waiting in 8 s of load here, the tail of health checks. At nice 10 that wait about halves. The
-// price is throughput where Predicts keep the device busy (~10% fewer near capacity, even with the
-// server in a cgroup of its own; docs/benchmarks.md), hence off by default. Linux keeps a nice value
-// per thread, so one thread can be spared (other systems: nothing is done); in a container the nice
+// thread, TensorFlow's pool and V8's and libuv's helpers each time a call arrives: 0.4-0.6 s of
+// waiting in 8.5 s of load here, the tail of health checks. At nice 10 that wait about halves. The
+// price is compute throughput: 6-9% fewer Predicts at the device's capacity, also with the server
+// in a cgroup of its own (docs/benchmarks.md), hence off by default. Linux keeps a nice value per
+// thread, so one thread can be spared (other systems: nothing is done); in a container the nice
 // value only ranks threads within the container.
 import fs from "node:fs";
 import os from "node:os";
 import { isMainThread } from "node:worker_threads";
 
 const TASKS = "/proc/self/task";
-/** How often threads started since the last look are lowered (libuv's pool and V8's helpers start on first use). */
+/** How often threads started since the last look are lowered (a device worker started after a crash, libuv's pool on first use). */
 const RESCAN_MS = 1000;
 
 /**

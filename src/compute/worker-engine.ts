@@ -161,7 +161,7 @@ export interface WorkerEngineOptions {
   predictOrder?: PredictOrder;
   /** Small Predicts go to a worker thread through shared memory (default true; false for benchmarks' baseline). */
   sharedLane?: boolean;
-  /** Nice value of every thread of a worker process (thread-priority.ts); a thread's is the server's to set. */
+  /** Nice value of every thread of a worker process (thread-priority.ts); a worker thread is lowered by the server with its other threads. */
   processNice?: number;
 }
 
