@@ -7,7 +7,6 @@
 //    the device at its capacity (Predicts/s).
 // Prints each pair's ratio (lowered / default) and their median. bench/health-under-load.ts shows
 // what the setting buys. Run: npx tsx bench/background-nice.ts   (ROUNDS=6, BACKGROUND_NICE=10)
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,17 +17,17 @@ import { floatTensor } from "../src/cli/tensors.js";
 import { writeNpy } from "../src/datasets/npy.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
 import { runBench } from "./harness.js";
+import { type ServedForBench, serveForBench } from "./serve-process.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
 const LOWERED = Number(process.env.BACKGROUND_NICE ?? 10);
 const STREAM_ROWS = 1_000_000;
 const TRAIN_ROWS = 32_768;
 const CALLERS = 16;
-const bin = path.resolve(import.meta.dirname, "../bin/modelbay.mjs");
 
 interface Served {
   nice: number;
-  child: ChildProcess;
+  served: ServedForBench;
   client: ModelbayClient;
   dir: string;
 }
@@ -38,35 +37,17 @@ async function serve(nice: number): Promise<Served> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-bench-"));
   const rows = Float32Array.from({ length: STREAM_ROWS * 10 }, (_, i) => Math.sin(i));
   fs.writeFileSync(path.join(dir, "rows.npy"), writeNpy({ dtype: "float32", shape: [STREAM_ROWS, 10], data: rows }));
-  const args = ["serve", "--address", "127.0.0.1:0", "--checkpoint-dir", path.join(dir, "ck"), "--data-dir", dir];
-  const child = spawn(process.execPath, [bin, ...args, "--background-nice", String(nice)], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  const address = await new Promise<string>((resolve, reject) => {
-    let log = "";
-    const read = (chunk: Buffer) => {
-      log += chunk.toString();
-      const serving = /"msg":"serving".*?"address":"([^"]+)"/.exec(log);
-      if (!serving?.[1]) return;
-      child.stderr?.off("data", read);
-      child.stderr?.resume();
-      resolve(serving[1]);
-    };
-    child.stderr?.on("data", read);
-    child.on("exit", (code) => reject(new Error(`serve exited early with ${code}: ${log}`)));
-  });
-  const client = connect(address);
+  const served = await serveForBench(dir, ["--background-nice", String(nice)]);
+  const client = connect(served.address);
   await client.createModel({ modelId: "seed", spec: classicDenseSpec(1) });
   await client.createModel({ modelId: "train", spec: classicDenseSpec(2) });
   await client.createModel({ modelId: "large", spec: denseStackSpec([1024, 1024]) });
-  return { nice, child, client, dir };
+  return { nice, served, client, dir };
 }
 
 async function stop(s: Served): Promise<void> {
   s.client.close();
-  const exited = new Promise((resolve) => s.child.once("exit", resolve));
-  s.child.kill("SIGTERM");
-  await exited;
+  await s.served.stop();
   fs.rmSync(s.dir, { recursive: true, force: true });
 }
 

@@ -17,11 +17,11 @@ import { classicDenseSpec } from "../src/cli/example-specs.js";
 import { writeNpy } from "../src/datasets/npy.js";
 import { DEFAULT_OPTIONS } from "../src/server.js";
 import { runBench } from "./harness.js";
+import { serveForBench } from "./serve-process.js";
 
 const SECONDS = 8;
 const STREAM_ROWS = 1_000_000;
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
-const bin = path.resolve(import.meta.dirname, "../bin/modelbay.mjs");
 const cache = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "modelbay");
 const goProbe = path.join(cache, "go-bin", "modelbay-health-probe");
 
@@ -62,27 +62,6 @@ async function healthLatencies(address: string, seconds: number) {
   return { go, node };
 }
 
-/** `modelbay serve` on a free loopback port; its log is read only up to the line saying where it listens. */
-function serve(dir: string, backgroundNice: number): Promise<{ child: ChildProcess; address: string }> {
-  const args = ["serve", "--address", "127.0.0.1:0", "--checkpoint-dir", path.join(dir, "ck"), "--data-dir", dir];
-  const child = spawn(process.execPath, [bin, ...args, "--background-nice", String(backgroundNice)], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  return new Promise((resolve, reject) => {
-    const read = (chunk: Buffer) => {
-      log += chunk.toString();
-      const serving = /"msg":"serving".*?"address":"([^"]+)"/.exec(log);
-      if (!serving?.[1]) return;
-      child.stderr?.off("data", read);
-      child.stderr?.resume();
-      resolve({ child, address: serving[1] });
-    };
-    child.stderr?.on("data", read);
-    child.on("exit", (code) => reject(new Error(`serve exited early with ${code}: ${log}`)));
-  });
-}
-
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] as number;
 const report = (label: string, xs: number[]) =>
   `${label}: ${xs.length} checks, p50 ${pct(xs, 50).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms, max ${(xs.at(-1) ?? 0).toFixed(2)} ms`;
@@ -95,7 +74,8 @@ async function measure(backgroundNice: number): Promise<P99s> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-bench-"));
   const rows = Float32Array.from({ length: STREAM_ROWS * 10 }, (_, i) => Math.sin(i));
   fs.writeFileSync(path.join(dir, "rows.npy"), writeNpy({ dtype: "float32", shape: [STREAM_ROWS, 10], data: rows }));
-  const { child, address } = await serve(dir, backgroundNice);
+  const served = await serveForBench(dir, ["--background-nice", String(backgroundNice)]);
+  const { address } = served;
   const client = connect(address);
   const p99s = {} as P99s;
   try {
@@ -124,8 +104,7 @@ async function measure(backgroundNice: number): Promise<P99s> {
     return p99s;
   } finally {
     client.close();
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.on("exit", resolve));
+    await served.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

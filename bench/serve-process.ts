@@ -1,0 +1,38 @@
+// `modelbay serve` in a process of its own, as deployed, for benchmarks that compare settings a
+// process holds for good (--background-nice). Its log is read only up to the line saying where it
+// listens: parsing every per-call line would take CPU from the server and its load.
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+
+const bin = path.resolve(import.meta.dirname, "../bin/modelbay.mjs");
+
+export interface ServedForBench {
+  child: ChildProcess;
+  address: string;
+  /** SIGTERM, then waits for the process to exit. */
+  stop(): Promise<void>;
+}
+
+/** A server on a free loopback port, checkpoints under `dir`/ck and data files under `dir`, with `args` added. */
+export function serveForBench(dir: string, args: string[]): Promise<ServedForBench> {
+  const all = ["serve", "--address", "127.0.0.1:0", "--checkpoint-dir", path.join(dir, "ck"), "--data-dir", dir];
+  const child = spawn(process.execPath, [bin, ...all, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+  };
+  let log = "";
+  return new Promise((resolve, reject) => {
+    const read = (chunk: Buffer) => {
+      log += chunk.toString();
+      const serving = /"msg":"serving".*?"address":"([^"]+)"/.exec(log);
+      if (!serving?.[1]) return;
+      child.stderr?.off("data", read);
+      child.stderr?.resume();
+      resolve({ child, address: serving[1], stop });
+    };
+    child.stderr?.on("data", read);
+    child.on("exit", (code) => reject(new Error(`serve exited early with ${code}: ${log}`)));
+  });
+}
