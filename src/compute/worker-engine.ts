@@ -161,7 +161,7 @@ export interface WorkerEngineOptions {
   predictOrder?: PredictOrder;
   /** Small Predicts go to a worker thread through shared memory (default true; false for benchmarks' baseline). */
   sharedLane?: boolean;
-  /** Nice value of every thread of a worker process (thread-priority.ts); a worker thread is lowered by the server with its other threads. */
+  /** Nice value of every thread of a worker process (thread-priority.ts); a worker thread ignores it (the server lowers it with its other threads). */
   processNice?: number;
 }
 
@@ -185,7 +185,7 @@ export async function createWorkerEngine(
     device,
     ...(maxModelBytes !== undefined && Number.isFinite(maxModelBytes) ? { maxModelBytes } : {}),
     ...(predictOrder ? { predictOrder } : {}),
-    ...(kind === "process" && processNice ? { processNice } : {}),
+    ...(processNice ? { processNice } : {}),
   };
   let current: DeviceWorker;
   const spawn = async () => {
