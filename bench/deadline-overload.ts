@@ -9,8 +9,11 @@
 //  - the gRPC deadline sent with each call, so the server drops requests whose caller has gone, in
 //    arrival order (--predict-order arrival);
 //  - the same with the default order, newest first once the device is behind their deadlines.
-// Prints answers in time per second for each and their ratio to the baseline.
-// Run: npx tsx bench/deadline-overload.ts   (CALLERS, DEADLINE_MS, ROWS, SECONDS, ROUNDS to change)
+// Prints answers in time per second for each and their ratio to the baseline. MODELS=2 puts a
+// second, fast model (Dense(64) -> Dense(1), ~40x less work per Predict) on the same device, its
+// Predicts sent by every other caller: the queue then mixes two paces, and the answers are also
+// counted per model.
+// Run: npx tsx bench/deadline-overload.ts   (CALLERS, DEADLINE_MS, ROWS, SECONDS, ROUNDS, MODELS to change)
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -28,6 +31,7 @@ const DEADLINE_MS = Number(process.env.DEADLINE_MS ?? 50);
 const ROWS = Number(process.env.ROWS ?? 32);
 const SECONDS = Number(process.env.SECONDS ?? 5);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const MODELS = process.env.MODELS === "2" ? ["model", "fast"] : ["model"];
 
 interface LoadResult {
   answered: number;
@@ -35,6 +39,7 @@ interface LoadResult {
   /** Failed calls by gRPC status. */
   failures: Record<string, number>;
   latencies: number[];
+  byModel: Record<string, { answered: number; givenUp: number }>;
 }
 
 type Send = "deadline" | "cancel" | "abandon";
@@ -52,6 +57,7 @@ async function load(address: string, mode: Send): Promise<LoadResult> {
       String(SECONDS),
       String(DEADLINE_MS),
       String(ROWS),
+      MODELS.join(","),
     ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
@@ -80,6 +86,7 @@ async function measure(order: PredictOrder, send: Send) {
   const client = connect(server.address);
   try {
     await client.createModel({ modelId: "model", spec: denseStackSpec([1024, 1024]) });
+    if (MODELS.includes("fast")) await client.createModel({ modelId: "fast", spec: denseStackSpec([64]) });
     const r = await load(server.address, send);
     // The load's own warm-up calls (20) are counted as well.
     const ran = (await metricSum(metrics, "modelbay_device_compute_seconds_count", 'op="predict"')) - 20;
@@ -91,6 +98,7 @@ async function measure(order: PredictOrder, send: Send) {
       givenUp: r.givenUp / SECONDS,
       failures: r.failures,
       p50: median(r.latencies),
+      byModel: r.byModel,
       ran: ran / SECONDS,
       dropped: dropped / SECONDS,
     };
@@ -111,8 +119,9 @@ const COMPARED = ["cancel", "deadline", "adaptive"] as const;
 const TITLES = { cancel: "cancel", deadline: "deadline", adaptive: "deadline and newest first" };
 
 async function main() {
+  const fast = MODELS.length > 1 ? " (every other caller: Dense(64) -> Dense(1))" : "";
   process.stdout.write(
-    `${CALLERS} callers, ${ROWS}-row Predicts of Dense(1024) -> Dense(1024) -> Dense(1), giving up after ${DEADLINE_MS} ms, ${SECONDS} s per run\n`,
+    `${CALLERS} callers, ${ROWS}-row Predicts of Dense(1024) -> Dense(1024) -> Dense(1)${fast}, giving up after ${DEADLINE_MS} ms, ${SECONDS} s per run\n`,
   );
   const ratios: Record<string, number[]> = { cancel: [], deadline: [], adaptive: [] };
   for (let round = 0; round < ROUNDS; round++) {
@@ -127,6 +136,13 @@ async function main() {
       );
       const failed = Object.entries(m.failures).map(([code, n]) => `${code} ${n}`);
       process.stdout.write(`    calls given up, by status: ${failed.join(", ")}\n`);
+      if (MODELS.length > 1) {
+        const per = Object.entries(m.byModel).map(
+          ([id, t]) =>
+            `${id} ${(t.answered / SECONDS).toFixed(0)} in time/s, ${(t.givenUp / SECONDS).toFixed(0)} given up/s`,
+        );
+        process.stdout.write(`    by model: ${per.join("; ")}\n`);
+      }
     }
     const base = Math.max(1e-9, rate.baseline ?? 0);
     for (const name of COMPARED) ratios[name]?.push((rate[name] ?? 0) / base);
