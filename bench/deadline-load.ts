@@ -30,6 +30,8 @@ const [CALLERS, SECONDS, DEADLINE_MS, ROWS] = [callersArg, secondsArg, deadlineA
 
 /** `code`: the gRPC status of a failed call ("abandoned" for one the caller walked away from). */
 type Outcome = { ok: true; ms: number } | { ok: false; code: string };
+/** One model's answers in time and calls given up. */
+type Tally = { answered: number; givenUp: number };
 
 async function main() {
   const client = connect(address);
@@ -74,12 +76,12 @@ async function main() {
   const latencies: number[] = [];
   let givenUp = 0;
   const failures: Record<string, number> = {};
-  const byModel: Record<string, { answered: number; givenUp: number }> = {};
+  const byModel: Record<string, Tally> = {};
   for (const m of models) byModel[m] = { answered: 0, givenUp: 0 };
   await Promise.all(
     Array.from({ length: CALLERS }, async (_, caller) => {
       const modelId = models[caller % models.length] as string;
-      const tally = byModel[modelId] as { answered: number; givenUp: number };
+      const tally = byModel[modelId] as Tally;
       while (performance.now() < end) {
         const r = await once(modelId);
         if (r.ok) {
