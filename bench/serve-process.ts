@@ -13,10 +13,16 @@ export interface ServedForBench {
   stop(): Promise<void>;
 }
 
-/** A server on a free loopback port, checkpoints under `dir`/ck and data files under `dir`, with `args` added. */
-export function serveForBench(dir: string, args: string[]): Promise<ServedForBench> {
+/**
+ * A server on a free loopback port, checkpoints under `dir`/ck and data files under `dir`, with `args`
+ * added and `env` over this process's environment.
+ */
+export function serveForBench(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServedForBench> {
   const all = ["serve", "--address", "127.0.0.1:0", "--checkpoint-dir", path.join(dir, "ck"), "--data-dir", dir];
-  const child = spawn(process.execPath, [bin, ...all, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [bin, ...all, ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...env },
+  });
   const exited = new Promise((resolve) => child.once("exit", resolve));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
