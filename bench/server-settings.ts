@@ -144,6 +144,9 @@ const WORK: Record<string, (client: ModelbayClient) => Promise<number>> = {
   "8192-row Predicts/s": (client) => predicts(client, rows8192, 1, 3),
 };
 
+/** A rate to three significant digits (or whole, from 1,000 up). */
+const rate3 = (r: number) => (r >= 1000 ? r.toFixed(0) : r.toPrecision(3));
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 async function main() {
@@ -162,7 +165,7 @@ async function main() {
         for (const s of round % 2 === 0 ? [a, b] : [b, a]) rate.set(s, await work(s.client));
         const [ra, rb] = [rate.get(a) as number, rate.get(b) as number];
         ratios.push(rb / ra);
-        pairs.push(`${ra.toFixed(0)} / ${rb.toFixed(0)}`);
+        pairs.push(`${rate3(ra)} / ${rate3(rb)}`);
       }
       process.stdout.write(
         `${name}, A / B: ${pairs.join(", ")}; ratio per pair ${ratios.map((r) => r.toFixed(2)).join(", ")}; ` +

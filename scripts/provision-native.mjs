@@ -218,20 +218,33 @@ function layOutDeps(tfjs, libRoot) {
   fs.symlinkSync(path.join(libRoot, "include"), path.join(deps, "include"));
 }
 
-// modelbay's addition to the addon (native/tfjs-node-read-into): tensorDataInto, which copies a
-// tensor's bytes into memory the caller gives (a checkpoint's shared ring) where tensorDataSync
-// allocates a new buffer per read. Spliced into tfjs-node's binding sources at these anchors; an
-// addon without it still works (reads then go through tensorDataSync), and the backend test fails.
-const READ_INTO_DIR = path.resolve(import.meta.dirname, "..", "native", "tfjs-node-read-into");
-const READ_INTO_FILES = { "backend.inc": "modelbay_backend.inc", "binding.inc": "modelbay_binding.inc" };
-const READ_INTO_EDITS = [
+// modelbay's additions to the addon (native/tfjs-node-additions), spliced into tfjs-node's binding
+// sources at these anchors:
+// - tensorDataInto, which copies a tensor's bytes into memory the caller gives (a checkpoint's
+//   shared ring) where tensorDataSync allocates a new buffer per read;
+// - setSessionIntraOpThreads, the intra-op threads of the next loadSavedModel's session (the graph
+//   trainer runs small steps on one thread).
+// An addon without them still works (reads go through tensorDataSync, sessions take TensorFlow's
+// default), and the backend test fails.
+const ADDITIONS_DIR = path.resolve(import.meta.dirname, "..", "native", "tfjs-node-additions");
+const ADDITIONS_FILES = { "backend.inc": "modelbay_backend.inc", "binding.inc": "modelbay_binding.inc" };
+const ADDITIONS_EDITS = [
   {
     file: "tfjs_backend.h",
     anchor: "  napi_value GetTensorData(napi_env env, napi_value tensor_id_value);\n",
     text:
-      "  // modelbay: native/tfjs-node-read-into/backend.inc\n" +
+      "  // modelbay: native/tfjs-node-additions/backend.inc\n" +
       "  napi_value TensorDataInto(napi_env env, napi_value tensor_id_value,\n" +
-      "                            napi_value byte_offset_value, napi_value into_value);\n",
+      "                            napi_value byte_offset_value, napi_value into_value);\n" +
+      "  napi_value SetSessionIntraOpThreads(napi_env env, napi_value threads_value);\n" +
+      "  void ApplySessionIntraOpThreads(TF_SessionOptions *options);\n" +
+      "  int32_t next_session_intra_op_threads_ = 0;\n",
+    after: true,
+  },
+  {
+    file: "tfjs_backend.cc",
+    anchor: "  TF_SessionOptions *session_options = TF_NewSessionOptions();\n",
+    text: "  ApplySessionIntraOpThreads(session_options);  // modelbay\n",
     after: true,
   },
   { file: "tfjs_backend.cc", anchor: null, text: '\n#include "modelbay_backend.inc"\n', after: true },
@@ -245,25 +258,28 @@ const READ_INTO_EDITS = [
     file: "tfjs_binding.cc",
     anchor:
       '      {"tensorDataSync", nullptr, TensorDataSync, nullptr, nullptr, nullptr,\n       napi_default, nullptr},\n',
-    text: '      {"tensorDataInto", nullptr, TensorDataInto, nullptr, nullptr, nullptr,\n       napi_default, nullptr},\n',
+    text:
+      '      {"tensorDataInto", nullptr, TensorDataInto, nullptr, nullptr, nullptr,\n       napi_default, nullptr},\n' +
+      '      {"setSessionIntraOpThreads", nullptr, SetSessionIntraOpThreads, nullptr,\n       nullptr, nullptr, napi_default, nullptr},\n',
     after: true,
   },
 ];
 
-/** A short digest of the addition's sources, so that a change to them rebuilds the addon. */
-function readIntoDigest() {
+/** A short digest of the additions (sources and splices), so that a change to them rebuilds the addon. */
+function additionsDigest() {
   const hash = createHash("sha256");
-  for (const name of Object.keys(READ_INTO_FILES)) hash.update(fs.readFileSync(path.join(READ_INTO_DIR, name)));
+  for (const name of Object.keys(ADDITIONS_FILES)) hash.update(fs.readFileSync(path.join(ADDITIONS_DIR, name)));
+  hash.update(JSON.stringify(ADDITIONS_EDITS));
   return hash.digest("hex").slice(0, 12);
 }
 
-/** Adds tensorDataInto to the binding sources (idempotent); false, with a warning, if they changed shape. */
-function addReadInto(tfjs) {
+/** Splices the additions into the binding sources (idempotent); false, with a warning, if they changed shape. */
+function addAdditions(tfjs) {
   const dir = path.join(tfjs.dir, "binding");
   const sources = Object.fromEntries(
-    [...new Set(READ_INTO_EDITS.map((e) => e.file))].map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]),
+    [...new Set(ADDITIONS_EDITS.map((e) => e.file))].map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]),
   );
-  for (const edit of READ_INTO_EDITS) {
+  for (const edit of ADDITIONS_EDITS) {
     const source = sources[edit.file];
     if (source.includes(edit.text)) continue;
     if (edit.anchor === null) {
@@ -271,22 +287,22 @@ function addReadInto(tfjs) {
       continue;
     }
     if (!source.includes(edit.anchor)) {
-      log(`tfjs-node ${tfjs.version}'s ${edit.file} lacks the expected code; building without tensorDataInto`);
+      log(`tfjs-node ${tfjs.version}'s ${edit.file} lacks the expected code; building without modelbay's additions`);
       return false;
     }
     sources[edit.file] = edit.after
       ? source.replace(edit.anchor, edit.anchor + edit.text)
       : source.replace(edit.anchor, edit.text + edit.anchor);
   }
-  for (const [from, to] of Object.entries(READ_INTO_FILES))
-    fs.copyFileSync(path.join(READ_INTO_DIR, from), path.join(dir, to));
+  for (const [from, to] of Object.entries(ADDITIONS_FILES))
+    fs.copyFileSync(path.join(ADDITIONS_DIR, from), path.join(dir, to));
   for (const [file, text] of Object.entries(sources)) fs.writeFileSync(path.join(dir, file), text);
   return true;
 }
 
 function buildAddon(tfjs, nodedir) {
-  const readInto = addReadInto(tfjs) ? `_read-into-${readIntoDigest()}` : "";
-  const cacheKey = `tfjs-node-${tfjs.version}_tf-${TF_VERSION}_napi-${tfjs.napiVersion}_${process.arch}${readInto}`;
+  const additions = addAdditions(tfjs) ? `_additions-${additionsDigest()}` : "";
+  const cacheKey = `tfjs-node-${tfjs.version}_tf-${TF_VERSION}_napi-${tfjs.napiVersion}_${process.arch}${additions}`;
   const cached = path.join(cacheDir(), "addon", cacheKey, "tfjs_binding.node");
   if (fs.existsSync(cached)) {
     log(`using the cached addon ${cached}`);
@@ -347,7 +363,7 @@ function stampFile(tfjs) {
 }
 
 function expectedStamp(tfjs) {
-  return `${tfjs.version} ${TF_VERSION} ${WHEEL.sha256} ${tfjs.bindingPath} read-into-${readIntoDigest()}`;
+  return `${tfjs.version} ${TF_VERSION} ${WHEEL.sha256} ${tfjs.bindingPath} additions-${additionsDigest()}`;
 }
 
 export function provision() {

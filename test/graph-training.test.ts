@@ -3,8 +3,11 @@
 // optimizer state handed back complete (training resumes exactly), and models it does not cover
 // fall back to eager training.
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
 import { before, test } from "node:test";
 import type { ComputeEngine, ComputeModel } from "../src/compute/engine.js";
+import { trainStepThreads } from "../src/compute/graph/graph-trainer.js";
 import { createInProcessEngine } from "../src/compute/in-process-engine.js";
 import type { Activation, LossKind, MetricKind, ModelSpec, OptimizerSpec } from "../src/compute/model-spec.js";
 import type { TensorData } from "../src/compute/tensor-data.js";
@@ -356,4 +359,31 @@ test("training, then reading the model, frees the optimizer's previous slots (no
       model.dispose();
     }
   }
+});
+
+test("a small step's train session splits its ops across one thread, a large one's across TensorFlow's", async (ctx) => {
+  if (!native()) return ctx.skip(`graph training needs the native backend; this one is ${engine.backend.name}`);
+  if (process.platform !== "linux") return ctx.skip("threads are counted in /proc");
+  const c = CASES[0] as (typeof CASES)[number];
+  // A session's own intra-op pool starts its threads when the session loads and joins them when
+  // it closes; the largest product is 10 x 128 multiply-adds a row.
+  const poolThreads = async (batchSize: number) => {
+    const model = await engine.buildModel(c.spec);
+    try {
+      const before = fs.readdirSync("/proc/self/task").length;
+      const trainer = await model.createTrainer(c.x, c.y, { batchSize, loss: "mean_squared_error", metrics: [] });
+      const during = fs.readdirSync("/proc/self/task").length;
+      assert.equal(trainer.executor, "graph");
+      trainer.dispose();
+      return during - before;
+    } finally {
+      model.dispose();
+    }
+  };
+  const small = 32; // 41k multiply-adds
+  const large = 2048; // 2.6M
+  assert.equal(trainStepThreads([{ inputDim: 10, units: 128 }], small), 1);
+  assert.equal(trainStepThreads([{ inputDim: 10, units: 128 }], large), 0);
+  assert.equal(await poolThreads(small), 1);
+  assert.equal(await poolThreads(large), os.availableParallelism());
 });

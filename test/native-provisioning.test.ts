@@ -62,7 +62,7 @@ test("offline with an empty cache it fails, names what it needs, and leaves no a
   assert.equal(fs.existsSync(binding), false, "the broken addon must be removed");
 });
 
-test("offline with a warm cache it installs an addon that loads native TensorFlow, with tensorDataInto", {
+test("offline with a warm cache it installs an addon that loads native TensorFlow, with modelbay's additions", {
   skip: !linuxX64 && "native provisioning is linux-x64 only",
 }, () => {
   const dir = copyTfjsNode("warm-cache");
@@ -72,11 +72,11 @@ test("offline with a warm cache it installs an addon that loads native TensorFlo
     process.execPath,
     [
       "-e",
-      `const tf = require(${JSON.stringify(dir)}); const b = tf.backend().binding; console.log(tf.getBackend(), b.TF_Version, typeof b.tensorDataInto)`,
+      `const tf = require(${JSON.stringify(dir)}); const b = tf.backend().binding; console.log(tf.getBackend(), b.TF_Version, typeof b.tensorDataInto, typeof b.setSessionIntraOpThreads)`,
     ],
     { encoding: "utf8", env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" } },
   );
   assert.equal(probe.status, 0, probe.stderr);
-  // With modelbay's read into given memory (native/tfjs-node-read-into) built in.
-  assert.equal(probe.stdout.trim(), "tensorflow 2.18.0 function");
+  // With modelbay's additions (native/tfjs-node-additions) built in.
+  assert.equal(probe.stdout.trim(), "tensorflow 2.18.0 function function");
 });

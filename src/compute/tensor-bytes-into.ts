@@ -2,7 +2,7 @@
 // tfjs reads (`data()`, `dataSync()`) give each call a fresh ArrayBuffer: allocated, copied into and,
 // on this VM, page-faulted in (a 100 MB tensor read in 4 MB pieces: 38-95 ms, against 6-8 ms for
 // the same bytes copied into one reused buffer). The provisioned tfjs-node addon carries
-// `tensorDataInto` (native/tfjs-node-read-into, built in by scripts/provision-native.mjs).
+// `tensorDataInto` (native/tfjs-node-additions, built in by scripts/provision-native.mjs).
 import * as tf from "@tensorflow/tfjs";
 
 interface NativeBinding {

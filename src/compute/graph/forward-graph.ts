@@ -6,7 +6,14 @@ import type * as tf from "@tensorflow/tfjs";
 import type { DenseLayerPlan, DenseStack } from "../dense-stack.js";
 import { denseForwardNodes } from "./dense-nodes.js";
 import { graphBuilder, type NodeDef } from "./graph-def.js";
-import { floatInfo, graphDir, type SessionBackend, sessionBackend, type TensorInfo } from "./graph-session.js";
+import {
+  floatInfo,
+  graphDir,
+  loadGraphSession,
+  type SessionBackend,
+  sessionBackend,
+  type TensorInfo,
+} from "./graph-session.js";
 
 const TAG = "serve";
 
@@ -54,7 +61,7 @@ export function graphForward(stack: DenseStack): GraphForward | string {
   let shared = sessions.get(dir);
   if (!shared) {
     try {
-      shared = { id: backend.loadSavedModelMetaGraph(dir, TAG), users: 0 };
+      shared = { id: loadGraphSession(backend, dir, TAG), users: 0 };
     } catch (err) {
       return `the forward graph did not load: ${err instanceof Error ? err.message : String(err)}`;
     }

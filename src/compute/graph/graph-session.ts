@@ -19,6 +19,19 @@ export interface SessionBackend {
   loadSavedModelMetaGraph(dir: string, tags: string): number;
   runSavedModel(id: number, inputs: tf.Tensor[], infos: TensorInfo[], outputs: string[]): tf.Tensor[];
   deleteSavedModel(id: number): void;
+  /** The addon; the provisioned one carries modelbay's additions (native/tfjs-node-additions). */
+  binding?: { setSessionIntraOpThreads?: (threads: number) => void };
+}
+
+/**
+ * Loads the graph saved in `dir` as a session whose ops are split across at most `intraOpThreads`
+ * threads (0: TensorFlow's default, one per core). The session gets a thread pool of its own
+ * (TF_OVERRIDE_GLOBAL_THREADPOOL, set by tensorflow-env.ts); an addon without the setting loads it
+ * with the default.
+ */
+export function loadGraphSession(backend: SessionBackend, dir: string, tag: string, intraOpThreads = 0): number {
+  backend.binding?.setSessionIntraOpThreads?.(intraOpThreads);
+  return backend.loadSavedModelMetaGraph(dir, tag);
 }
 
 /** The session API when the backend is native TensorFlow; otherwise why not. */

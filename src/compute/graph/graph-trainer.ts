@@ -15,10 +15,29 @@ import {
   type Trainer,
   type TrainerOptions,
 } from "../trainer.js";
-import { floatInfo, graphDir, sessionBackend } from "./graph-session.js";
+import { floatInfo, graphDir, loadGraphSession, sessionBackend } from "./graph-session.js";
 import { type GraphLoss, type GraphOptimizer, SLOTS, trainGraph } from "./train-graph.js";
 
 const TAG = "train";
+
+/**
+ * Multiply-adds of a step's largest matrix product up to which the step's session runs on one
+ * thread. Splitting a small op across TensorFlow's threads costs more than it saves: on two cores,
+ * training the seed model (largest product 41k multiply-adds at batch 32, 328k at 256) ran 1.3-1.6x
+ * faster on one thread; the 784-256-10 MLP at batch 128 (25.7M) ran about as fast, and
+ * Dense(1024) -> Dense(1024) at batch 256 (268M) at 0.64-0.71x (docs/benchmarks.md, server settings).
+ */
+const ONE_THREAD_STEP_MACS = 2 ** 21;
+
+/**
+ * Intra-op threads for the train session of `layers` at `batchSize`: 1 for small steps, else 0
+ * (TensorFlow's default). An explicit TF_NUM_INTRAOP_THREADS is the operator's choice and wins.
+ */
+export function trainStepThreads(layers: readonly { inputDim: number; units: number }[], batchSize: number): number {
+  if (process.env.TF_NUM_INTRAOP_THREADS) return 0;
+  const largest = Math.max(0, ...layers.map((l) => l.inputDim * l.units));
+  return batchSize * largest <= ONE_THREAD_STEP_MACS ? 1 : 0;
+}
 
 export interface GraphTrainer extends Trainer {
   /**
@@ -111,7 +130,7 @@ export function createGraphTrainer(
   const graph = trainGraph(plan.layers, loss, opts.metrics, rule);
   let session: number;
   try {
-    session = backend.loadSavedModelMetaGraph(graphDir(graph.nodes, TAG), TAG);
+    session = loadGraphSession(backend, graphDir(graph.nodes, TAG), TAG, trainStepThreads(plan.layers, opts.batchSize));
   } catch (err) {
     // A TensorFlow that rejects the graph still trains the model, eagerly.
     return `the train graph did not load: ${err instanceof Error ? err.message : String(err)}`;
