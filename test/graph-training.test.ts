@@ -364,6 +364,7 @@ test("training, then reading the model, frees the optimizer's previous slots (no
 test("a small step's train session splits its ops across one thread, a large one's across TensorFlow's", async (ctx) => {
   if (!native()) return ctx.skip(`graph training needs the native backend; this one is ${engine.backend.name}`);
   if (process.platform !== "linux") return ctx.skip("threads are counted in /proc");
+  if (process.env.TF_NUM_INTRAOP_THREADS) return ctx.skip("TF_NUM_INTRAOP_THREADS is set: it sizes every session");
   const c = CASES[0] as (typeof CASES)[number];
   // A session's own intra-op pool starts its threads when the session loads and joins them when
   // it closes; the largest product is 10 x 128 multiply-adds a row.
