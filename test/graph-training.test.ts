@@ -367,7 +367,7 @@ test("a small step's train session splits its ops across one thread, a large one
   if (process.env.TF_NUM_INTRAOP_THREADS) return ctx.skip("TF_NUM_INTRAOP_THREADS is set: it sizes every session");
   const c = CASES[0] as (typeof CASES)[number];
   // A session's own intra-op pool starts its threads when the session loads and joins them when
-  // it closes; the largest product is 10 x 128 multiply-adds a row.
+  // it closes (the trainer's dispose); the largest product is 10 x 128 multiply-adds a row.
   const poolThreads = async (batchSize: number) => {
     const model = await engine.buildModel(c.spec);
     try {
@@ -376,6 +376,8 @@ test("a small step's train session splits its ops across one thread, a large one
       const during = fs.readdirSync("/proc/self/task").length;
       assert.equal(trainer.executor, "graph");
       trainer.dispose();
+      // Each Train call loads a session: its pool must not outlive it.
+      assert.equal(fs.readdirSync("/proc/self/task").length, before, "the session's pool threads outlived it");
       return during - before;
     } finally {
       model.dispose();
