@@ -24,7 +24,7 @@ import { floatTensor } from "../src/cli/tensors.js";
 import type { TrainEvent } from "../src/gen/modelbay/v1/training.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
-import { runBench } from "./harness.js";
+import { median, runBench } from "./harness.js";
 
 const UNITS = 5000;
 const ROWS = 4096;
@@ -42,7 +42,6 @@ const cacheDir = process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache")
 const baseDir = process.env.BENCH_DIR ?? path.join(cacheDir, "modelbay", "bench-checkpoints");
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /**
  * `dd bs=1M conv=fsync` of `bytes` of `source` (the checkpoint's own bytes, in the page cache) into

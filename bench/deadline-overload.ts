@@ -24,7 +24,7 @@ import type { PredictOrder } from "../src/compute/worker/protocol.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
 import { metricSum } from "../test/helpers/metrics.js";
-import { runBench } from "./harness.js";
+import { median, runBench } from "./harness.js";
 
 const CALLERS = Number(process.env.CALLERS ?? 32);
 const DEADLINE_MS = Number(process.env.DEADLINE_MS ?? 50);
@@ -69,8 +69,6 @@ async function load(address: string, mode: Send): Promise<LoadResult> {
   if (code !== 0) throw new Error(`the load client exited with ${code}`);
   return JSON.parse(out) as LoadResult;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 /** One load against a fresh server: answers in time and what the server ran and dropped, per second. */
 async function measure(order: PredictOrder, send: Send) {

@@ -1,5 +1,5 @@
 // `modelbay serve` in a process of its own, as deployed, for benchmarks that compare settings a
-// process holds for good (--background-nice). Its log is read only up to the line saying where it
+// process holds for good (--background-nice, TensorFlow's environment). Its log is read only up to the line saying where it
 // listens: parsing every per-call line would take CPU from the server and its load.
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";

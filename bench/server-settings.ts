@@ -21,7 +21,7 @@ import { classicDenseSpec, denseStackSpec } from "../src/cli/example-specs.js";
 import { floatTensor } from "../src/cli/tensors.js";
 import { writeNpy } from "../src/datasets/npy.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
-import { runBench } from "./harness.js";
+import { median, runBench } from "./harness.js";
 import { type ServedForBench, serveForBench } from "./serve-process.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 4);
@@ -146,8 +146,6 @@ const WORK: Record<string, (client: ModelbayClient) => Promise<number>> = {
 
 /** A rate to three significant digits (or whole, from 1,000 up). */
 const rate3 = (r: number) => (r >= 1000 ? r.toFixed(0) : r.toPrecision(3));
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 async function main() {
   process.stdout.write(`A: "${A}", B: "${B}", ${ROUNDS} rounds\n`);

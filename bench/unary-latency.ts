@@ -21,7 +21,7 @@ import {
 } from "../src/gen/modelbay/v1/model_service.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
-import { runBench } from "./harness.js";
+import { median, runBench } from "./harness.js";
 
 const cache = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "modelbay");
 const ghz = path.join(cache, "go-bin", "ghz");
@@ -29,7 +29,6 @@ const protoset = path.resolve(import.meta.dirname, "../src/gen/modelbay.binpb");
 const REQUESTS_PER_CALLER = Number(process.env.REQUESTS_PER_CALLER ?? 400);
 const CALLERS = (process.env.CALLERS ?? "1,8,64").split(",").map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 interface Latency {
   p50: number;
