@@ -13,11 +13,24 @@ export interface ServedForBench {
   stop(): Promise<void>;
 }
 
+/** "--flag v VAR=value": the server's added arguments, and environment over this process's. */
+function parseSetting(setting: string): { args: string[]; env: Record<string, string> } {
+  const args: string[] = [];
+  const env: Record<string, string> = {};
+  for (const word of setting.split(/\s+/).filter(Boolean)) {
+    const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word);
+    if (assignment) env[assignment[1] as string] = assignment[2] as string;
+    else args.push(word);
+  }
+  return { args, env };
+}
+
 /**
- * A server on a free loopback port, checkpoints under `dir`/ck and data files under `dir`, with `args`
- * added and `env` over this process's environment.
+ * A server on a free loopback port, checkpoints under `dir`/ck and data files under `dir`, with a
+ * `setting` of flags and/or VAR=value words (e.g. "--background-nice 10 TF_NUM_INTRAOP_THREADS=1").
  */
-export function serveForBench(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServedForBench> {
+export function serveForBench(dir: string, setting: string): Promise<ServedForBench> {
+  const { args, env } = parseSetting(setting);
   const all = ["serve", "--address", "127.0.0.1:0", "--checkpoint-dir", path.join(dir, "ck"), "--data-dir", dir];
   const child = spawn(process.execPath, [bin, ...all, ...args], {
     stdio: ["ignore", "ignore", "pipe"],

@@ -33,18 +33,6 @@ const TRAIN_ROWS = 32_768;
 const LARGE_TRAIN_ROWS = 4_096;
 const CALLERS = 16;
 
-/** "--flag v VAR=value" as the server's arguments and environment. */
-function setting(text: string): { args: string[]; env: Record<string, string> } {
-  const args: string[] = [];
-  const env: Record<string, string> = {};
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word);
-    if (assignment) env[assignment[1] as string] = assignment[2] as string;
-    else args.push(word);
-  }
-  return { args, env };
-}
-
 interface Served {
   served: ServedForBench;
   client: ModelbayClient;
@@ -56,8 +44,7 @@ async function serve(text: string): Promise<Served> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-bench-"));
   const rows = Float32Array.from({ length: STREAM_ROWS * 10 }, (_, i) => Math.sin(i));
   fs.writeFileSync(path.join(dir, "rows.npy"), writeNpy({ dtype: "float32", shape: [STREAM_ROWS, 10], data: rows }));
-  const { args, env } = setting(text);
-  const served = await serveForBench(dir, args, env);
+  const served = await serveForBench(dir, text);
   const client = connect(served.address);
   await client.createModel({ modelId: "seed", spec: classicDenseSpec(1) });
   await client.createModel({ modelId: "train", spec: classicDenseSpec(2) });

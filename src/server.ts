@@ -17,6 +17,7 @@ import { createDevicePool } from "./compute/device-pool.js";
 import { discoverDevices } from "./compute/devices.js";
 import type { PredictOrder } from "./compute/worker/protocol.js";
 import { GRPCInferenceServiceService } from "./gen/inference/grpc_predict_v2.js";
+import { assembleMessagesInPlace } from "./grpc-message-assembly.js";
 import { setHeapGrowingPercent } from "./heap-growth.js";
 import { createLogger, type Logger } from "./log.js";
 import { SessionManager } from "./sessions/session-manager.js";
@@ -128,6 +129,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
   const opts = { ...DEFAULT_OPTIONS, ...options };
   const log = opts.log ?? createLogger();
   setHeapGrowingPercent(opts.heapGrowingPercent);
+  const messageAssembly = assembleMessagesInPlace();
   // Settings that can be wrong are checked before anything starts.
   const security = serverSecurity(opts);
   const store = new CheckpointStore(opts.checkpointDir, opts.checkpointWrites, opts.checkpointReads);
@@ -227,6 +229,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     address,
     version: VERSION,
     checkpointDir: store.root,
+    messageAssembly,
     ...(telemetry.metricsAddress ? { metrics: `http://${telemetry.metricsAddress}/metrics` } : {}),
   });
 
