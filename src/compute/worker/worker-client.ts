@@ -23,27 +23,44 @@ import { createLaneMemory, LaneClient } from "./shared-lane.js";
 
 /**
  * postMessage clones a typed array's whole underlying buffer, so views into larger buffers (a slice
- * of a request's rows, rows held out for validation) are copied out before a request crosses: only
- * their own bytes go to the worker. Shared memory crosses to a thread as it is (both see the same
- * bytes), but a process cannot share it, so its bytes are copied for one. Applied to every request,
- * so no operation can forget it.
+ * of a request's rows, rows held out for validation, a Predict's rows inside its gRPC message) are
+ * copied out before a request crosses: only their own bytes go to the worker. Shared memory crosses
+ * to a thread as it is (both see the same bytes), but a process cannot share it, so its bytes are
+ * copied for one. Applied to every request, so no operation can forget it. Each copy made here is
+ * pushed to `copies`: nothing else holds it, so it can move to a thread rather than be cloned again
+ * (a 32 MB Predict's rows were copied twice on the RPC thread, and once more in the worker).
+ * Exported for its tests.
  */
-function compactViews(
+export function compactViews(
   value: unknown,
   sharesMemory: boolean,
   moving: ReadonlySet<ArrayBufferLike> = new Set(),
+  copies: ArrayBuffer[] = [],
 ): unknown {
   if (ArrayBuffer.isView(value)) {
     const view = value as Float32Array | Int32Array | Uint8Array;
-    if (view.buffer instanceof SharedArrayBuffer) return sharesMemory ? view : view.slice();
     // A view into a buffer that moves to the worker (transfer) crosses as it is, without a copy.
-    return view.byteLength === view.buffer.byteLength || moving.has(view.buffer) ? view : view.slice();
+    const whole = view.byteLength === view.buffer.byteLength || moving.has(view.buffer);
+    if (view.buffer instanceof SharedArrayBuffer ? sharesMemory : whole) return view;
+    const copy = ownCopy(view);
+    copies.push(copy.buffer as ArrayBuffer);
+    return copy;
   }
-  if (Array.isArray(value)) return value.map((v) => compactViews(v, sharesMemory, moving));
+  if (Array.isArray(value)) return value.map((v) => compactViews(v, sharesMemory, moving, copies));
   if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, compactViews(v, sharesMemory, moving)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, compactViews(v, sharesMemory, moving, copies)]),
+    );
   }
   return value;
+}
+
+/** `view`'s bytes in a buffer of their own, as the same kind of view (a Buffer's `slice` would share them). */
+function ownCopy<V extends ArrayBufferView>(view: V): V {
+  const bytes = new Uint8Array(view.byteLength);
+  bytes.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  if (Buffer.isBuffer(view)) return bytes as unknown as V;
+  return new (view.constructor as new (buffer: ArrayBuffer) => V)(bytes.buffer);
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; op: string; sent: number };
@@ -201,14 +218,18 @@ export class DeviceWorker {
       if (this.worker.transfers && transfer.length > 0) {
         try {
           const moving = new Set<ArrayBufferLike>(transfer);
-          this.post({ ...(compactViews(req, true, moving) as Request), id, sentAt: epochMs() }, [...transfer]);
+          const copies: ArrayBuffer[] = [];
+          const compact = compactViews(req, true, moving, copies) as Request;
+          this.post({ ...compact, id, sentAt: epochMs() }, [...transfer, ...copies]);
           return;
         } catch (err) {
           // A buffer that cannot move (Node's Buffer pool, a WebAssembly memory): copy instead.
           if (!(err instanceof Error && err.name === "DataCloneError")) throw err;
         }
       }
-      this.post({ ...(compactViews(req, this.sharesMemory) as Request), id, sentAt: epochMs() });
+      const copies: ArrayBuffer[] = [];
+      const compact = compactViews(req, this.sharesMemory, undefined, copies) as Request;
+      this.post({ ...compact, id, sentAt: epochMs() }, this.worker.transfers ? copies : undefined);
     });
     // Registered once the request is on its way, so that a caller already gone cancels it at once.
     onCancel?.(() => {
