@@ -5,6 +5,7 @@
 // the message's buffer is allocated when the prefix is read and each frame is copied into it as it
 // arrives: the same bytes copied once, in ~16 KB steps between other calls (grpc-java went the
 // same way: grpc/grpc-java#2151), and the frames are released at once instead of held to the end.
+// Large messages are assembled in shared memory (SHARED_FROM).
 // grpc-js has no hook for this, so the decoder's `write` is replaced; a self-check against
 // grpc-js's own decoder guards against a grpc-js whose decoder no longer fits, and
 // MODELBAY_GRPC_DECODER=grpc-js keeps grpc-js's own.
@@ -18,6 +19,12 @@ interface Decoder {
 type DecoderClass = { new (maxReadMessageLength: number): Decoder; prototype: Decoder };
 
 const PREFIX_BYTES = 5;
+/**
+ * Messages from this size up are assembled in shared memory: the views into them that a call hands
+ * to a device thread (a Predict's rows, a stream's chunks, a Train's data) then cross as they are,
+ * where views into a plain buffer are copied out first (a 32 MB Predict: one copy on the RPC thread).
+ */
+export const SHARED_FROM = 1 << 20;
 
 /** A message being read: its prefix (flag and length) until complete, then its buffer. */
 interface Assembly {
@@ -54,7 +61,10 @@ export function writeInPlace(this: Decoder, data: Buffer): Buffer[] {
       const max = this.maxReadMessageLength;
       // grpc-js answers RESOURCE_EXHAUSTED with this message; checked before anything is allocated.
       if (max !== -1 && length > max) throw new Error(`Received message larger than max (${length} vs ${max})`);
-      assembly.message = Buffer.allocUnsafe(PREFIX_BYTES + length);
+      assembly.message =
+        length >= SHARED_FROM
+          ? Buffer.from(new SharedArrayBuffer(PREFIX_BYTES + length))
+          : Buffer.allocUnsafe(PREFIX_BYTES + length);
       assembly.prefix.copy(assembly.message, 0);
       assembly.filled = PREFIX_BYTES;
       assembly.prefixRead = 0;

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { classicDenseSpec } from "../src/cli/example-specs.js";
-import { assembleMessagesInPlace, writeInPlace } from "../src/grpc-message-assembly.js";
+import { assembleMessagesInPlace, SHARED_FROM, writeInPlace } from "../src/grpc-message-assembly.js";
 import { startTestServer } from "./helpers/server.js";
 import { firstMismatch, floatTensor, predictFloats, seededFloats } from "./helpers/tensors.js";
 
@@ -125,6 +125,11 @@ test("a large message is filled frame by frame, not joined at the end", () => {
     const ours = decode(writeInPlace, stream, frames) as Buffer[];
     assert.equal(joined, 0, "the in-place decoder joined frames with Buffer.concat");
     assert.ok(ours[0]?.equals(stream));
+    // From 1 MiB up a message is assembled in shared memory, so that views into it cross to a
+    // device thread as they are; a smaller one is not.
+    assert.ok(ours[0]?.buffer instanceof SharedArrayBuffer, "a 4 MB message in plain memory");
+    const small = framed([Buffer.alloc(SHARED_FROM - 1)], [0]);
+    assert.ok(!((decode(writeInPlace, small, [small.length]) as Buffer[])[0]?.buffer instanceof SharedArrayBuffer));
     // The check above can fail: grpc-js's own decoder joins the whole message at the end.
     decode(grpcJsWrite, stream, frames);
     assert.ok(joined >= stream.length, `grpc-js's decoder joined ${joined} bytes`);

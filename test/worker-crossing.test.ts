@@ -5,11 +5,12 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Worker } from "node:worker_threads";
 import { specFromWire } from "../src/api/spec-codec.js";
+import { tensorFromWire } from "../src/api/tensor-codec.js";
 import { parseBackendChoice } from "../src/compute/backend-choice.js";
 import { compactViews } from "../src/compute/worker/worker-client.js";
 import { createWorkerEngine, type WorkerEngine } from "../src/compute/worker-engine.js";
 import { denseSpec } from "./helpers/specs.js";
-import { firstMismatch, seededFloats } from "./helpers/tensors.js";
+import { firstMismatch, floatTensor, seededFloats } from "./helpers/tensors.js";
 
 let engine: WorkerEngine;
 before(async () => {
@@ -73,5 +74,22 @@ test("a Predict of rows inside a larger buffer moves their copy to the thread an
     assert.equal(firstMismatch(fromView, fromCopy as Float32Array, 0, 0), undefined);
   } finally {
     model.dispose();
+  }
+});
+
+test("rows in shared memory (a large request's) stay in shared memory when they must be copied to be aligned", () => {
+  const values = seededFloats(6, 2);
+  for (const shared of [true, false]) {
+    const memory = Buffer.from(shared ? new SharedArrayBuffer(25) : new ArrayBuffer(25));
+    const unaligned = memory.subarray(1);
+    unaligned.set(new Uint8Array(values.buffer));
+    const wire = { ...floatTensor(values, [2, 3], true), rawContents: unaligned };
+    const { data } = tensorFromWire(wire, "inputs[0]", { maxTensorBytes: 1 << 20 });
+    assert.deepEqual([...data], [...values]);
+    assert.equal(data.buffer instanceof SharedArrayBuffer, shared);
+    // Aligned bytes are viewed where they are, in either kind of memory.
+    const aligned = { ...wire, rawContents: memory.subarray(0, 24) };
+    memory.set(new Uint8Array(values.buffer));
+    assert.equal(tensorFromWire(aligned, "inputs[0]", { maxTensorBytes: 1 << 20 }).data.buffer, memory.buffer);
   }
 });

@@ -40,7 +40,10 @@ export function dataTypeFromWire(dtype: DataType): DType | undefined {
   return name === "float32" || name === "int32" || name === "bool" ? name : undefined;
 }
 
-/** A view of `bytes` as `T`, copying only when the bytes are not aligned for it. */
+/**
+ * A view of `bytes` as `T`, copying only when the bytes are not aligned for it, into memory of the
+ * same kind: shared memory (a large request's) crosses to a device thread without another copy.
+ */
 function viewAs<T extends Float32Array | Int32Array | Float64Array | BigInt64Array>(
   Ctor: {
     new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
@@ -51,7 +54,8 @@ function viewAs<T extends Float32Array | Int32Array | Float64Array | BigInt64Arr
 ): T {
   const n = bytes.byteLength / Ctor.BYTES_PER_ELEMENT;
   if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer, bytes.byteOffset, n);
-  const copy = new Ctor(n);
+  const copy =
+    bytes.buffer instanceof SharedArrayBuffer ? new Ctor(new SharedArrayBuffer(bytes.byteLength), 0, n) : new Ctor(n);
   new Uint8Array(copy.buffer).set(bytes);
   return copy;
 }
