@@ -81,11 +81,12 @@ export function writeInPlace(this: Decoder, data: Buffer): Buffer[] {
   return complete;
 }
 
-/** Frames `messages` as gRPC does (flag 0, big-endian length) into one stream of bytes. */
-function framed(messages: Buffer[]): Buffer {
+/** Frames `messages` as gRPC does (compressed flag, default 0; big-endian length) into one stream of bytes. */
+export function framed(messages: Buffer[], flags: readonly number[] = []): Buffer {
   return Buffer.concat(
-    messages.flatMap((m) => {
+    messages.flatMap((m, i) => {
       const prefix = Buffer.alloc(PREFIX_BYTES);
+      prefix[0] = flags[i] ?? 0;
       prefix.writeUInt32BE(m.length, 1);
       return [prefix, m];
     }),

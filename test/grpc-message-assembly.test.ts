@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { classicDenseSpec } from "../src/cli/example-specs.js";
-import { assembleMessagesInPlace, SHARED_FROM, writeInPlace } from "../src/grpc-message-assembly.js";
+import { assembleMessagesInPlace, framed, SHARED_FROM, writeInPlace } from "../src/grpc-message-assembly.js";
 import { startTestServer } from "./helpers/server.js";
 import { firstMismatch, floatTensor, predictFloats, seededFloats } from "./helpers/tensors.js";
 
@@ -27,18 +27,6 @@ function random(seed: number): () => number {
     s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
     return s / 2 ** 32;
   };
-}
-
-/** gRPC's framing of `messages`: compressed flag, big-endian length, bytes. */
-function framed(messages: Buffer[], flags: number[]): Buffer {
-  return Buffer.concat(
-    messages.flatMap((m, i) => {
-      const prefix = Buffer.alloc(5);
-      prefix[0] = flags[i] ?? 0;
-      prefix.writeUInt32BE(m.length, 1);
-      return [prefix, m];
-    }),
-  );
 }
 
 /** Feeds `stream` to a decoder with `write` in the given pieces; the messages out, or the refusal. */
