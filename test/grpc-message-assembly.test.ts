@@ -153,3 +153,21 @@ test("a request of many frames reaches the model intact, and one over the limit 
   const again = await predictFloats(served.client, "m", [floatTensor(values.subarray(0, 10), [1, 10], true)]);
   assert.equal(firstMismatch(again, all.subarray(0, 1), 1e-6, 1e-5), undefined);
 });
+
+test("large requests (assembled in shared memory) predict right with batching on, and their non-finite values are reported", async (t) => {
+  const served = await startTestServer({ batchMaxRows: 100_000, batchDelayMs: 20 });
+  t.after(() => served.close());
+  await served.client.createModel({ modelId: "m", spec: { ...classicDenseSpec(1), reportNonFinite: true } });
+  const rows = 40_000; // 1.6 MB a request
+  const a = seededFloats(rows * 10, 1);
+  const b = seededFloats(rows * 10, 2);
+  b[5] = Number.NaN;
+  const [outA, resB] = await Promise.all([
+    predictFloats(served.client, "m", [floatTensor(a, [rows, 10], true)]),
+    served.client.predict({ modelId: "m", inputs: [floatTensor(b, [rows, 10], true)], rawOutput: false }),
+  ]);
+  const small = await predictFloats(served.client, "m", [floatTensor(a.subarray(0, 100), [10, 10], true)]);
+  assert.equal(firstMismatch(outA.subarray(0, 10), small, 1e-6, 1e-5), undefined);
+  assert.equal(resB.outputs[0]?.floatValues.length, rows);
+  assert.deepEqual(resB.nonFinite?.inputs[0], { name: "input", nanCount: 1, infCount: 0 });
+});
