@@ -21,7 +21,7 @@ import { classicDenseSpec, denseStackSpec } from "../src/cli/example-specs.js";
 import { floatTensor } from "../src/cli/tensors.js";
 import { writeNpy } from "../src/datasets/npy.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
-import { median, runBench } from "./harness.js";
+import { closedLoopRate, median, runBench } from "./harness.js";
 import { type ServedForBench, serveForBench } from "./serve-process.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 4);
@@ -96,18 +96,10 @@ async function train(client: ModelbayClient, modelId: string, rows: number, batc
 }
 
 /** Predicts of `rows` rows of the large model from `callers` closed-loop callers for `seconds`, per second. */
-async function predicts(client: ModelbayClient, rows: ReturnType<typeof rowsOf>, callers: number, seconds: number) {
-  const end = performance.now() + seconds * 1000;
-  let done = 0;
-  await Promise.all(
-    Array.from({ length: callers }, async () => {
-      while (performance.now() < end) {
-        await client.predict({ modelId: "large", inputs: [rows], rawOutput: true });
-        done++;
-      }
-    }),
+function predicts(client: ModelbayClient, rows: ReturnType<typeof rowsOf>, callers: number, seconds: number) {
+  return closedLoopRate(callers, seconds * 1000, () =>
+    client.predict({ modelId: "large", inputs: [rows], rawOutput: true }),
   );
-  return done / seconds;
 }
 
 /** The workloads, each returning its rate. */

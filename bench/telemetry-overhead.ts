@@ -12,7 +12,7 @@ import { classicDenseSpec } from "../src/cli/example-specs.js";
 import { floatTensor } from "../src/cli/tensors.js";
 import { silentLogger } from "../src/log.js";
 import { type RunningServer, startServer } from "../src/server.js";
-import { runBench } from "./harness.js";
+import { closedLoopRate, runBench } from "./harness.js";
 
 const ROUND_MS = 3000;
 const ROUNDS = 4;
@@ -34,18 +34,11 @@ async function rate(server: RunningServer): Promise<number> {
     [1, 10],
     true,
   );
-  const until = performance.now() + ROUND_MS;
-  let calls = 0;
-  await Promise.all(
-    Array.from({ length: CALLERS }, async () => {
-      while (performance.now() < until) {
-        await client.predict({ modelId: "m", inputs: [input], rawOutput: true });
-        calls++;
-      }
-    }),
+  const perSecond = await closedLoopRate(CALLERS, ROUND_MS, () =>
+    client.predict({ modelId: "m", inputs: [input], rawOutput: true }),
   );
   client.close();
-  return calls / (ROUND_MS / 1000);
+  return perSecond;
 }
 
 async function main() {
