@@ -16,7 +16,6 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { alignedSharedBuffer } from "../src/checkpoints/manifest.js";
 import { connect } from "../src/cli/client.js";
 import { regressionData } from "../src/cli/example-data.js";
 import { denseStackSpec } from "../src/cli/example-specs.js";
@@ -24,6 +23,7 @@ import { floatTensor } from "../src/cli/tensors.js";
 import type { TrainEvent } from "../src/gen/modelbay/v1/training.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
+import { alignedSharedBuffer } from "../src/shared-memory.js";
 import { median, runBench } from "./harness.js";
 
 const UNITS = 5000;

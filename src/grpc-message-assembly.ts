@@ -5,11 +5,13 @@
 // the message's buffer is allocated when the prefix is read and each frame is copied into it as it
 // arrives: the same bytes copied once, in ~16 KB steps between other calls (grpc-java went the
 // same way: grpc/grpc-java#2151), and the frames are released at once instead of held to the end.
-// Large messages are assembled in shared memory (SHARED_FROM).
+// Large messages are assembled in shared memory (SHARED_FROM), where their raw tensors can also be
+// moved to an aligned offset in place (api/align-in-place.ts).
 // grpc-js has no hook for this, so the decoder's `write` is replaced; a self-check against
 // grpc-js's own decoder guards against a grpc-js whose decoder no longer fits, and
 // MODELBAY_GRPC_DECODER=grpc-js keeps grpc-js's own.
 import { createRequire } from "node:module";
+import { alignedSharedBuffer, SMALL_SHARED_BYTES } from "./shared-memory.js";
 
 /** grpc-js's decoder as far as it is used here: built with the largest message accepted (-1: any). */
 interface Decoder {
@@ -24,7 +26,7 @@ const PREFIX_BYTES = 5;
  * to a device thread (a Predict's rows, a stream's chunks, a Train's data) then cross as they are,
  * where views into a plain buffer are copied out first (a 32 MB Predict: one copy on the RPC thread).
  */
-export const SHARED_FROM = 1 << 20;
+export const SHARED_FROM = SMALL_SHARED_BYTES;
 
 /** A message being read: its prefix (flag and length) until complete, then its buffer. */
 interface Assembly {
@@ -63,7 +65,7 @@ export function writeInPlace(this: Decoder, data: Buffer): Buffer[] {
       if (max !== -1 && length > max) throw new Error(`Received message larger than max (${length} vs ${max})`);
       assembly.message =
         length >= SHARED_FROM
-          ? Buffer.from(new SharedArrayBuffer(PREFIX_BYTES + length))
+          ? Buffer.from(alignedSharedBuffer(PREFIX_BYTES + length), 0, PREFIX_BYTES + length)
           : Buffer.allocUnsafe(PREFIX_BYTES + length);
       assembly.prefix.copy(assembly.message, 0);
       assembly.filled = PREFIX_BYTES;

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import type * as grpc from "@grpc/grpc-js";
 import { CHUNK_BYTES } from "../src/checkpoints/capture-files.js";
 import { CheckpointStore, inMemoryFile, type StreamedFile } from "../src/checkpoints/checkpoint-store.js";
-import { alignedSharedBuffer } from "../src/checkpoints/manifest.js";
+import { alignedSharedBuffer } from "../src/shared-memory.js";
 import { startTestServer, tempDir } from "./helpers/server.js";
 import { canMount, mountSmallExt4, unmount } from "./helpers/small-disks.js";
 import { denseStackSpec } from "./helpers/specs.js";

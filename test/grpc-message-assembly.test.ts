@@ -9,6 +9,7 @@ import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { classicDenseSpec } from "../src/cli/example-specs.js";
 import { assembleMessagesInPlace, framed, SHARED_FROM, writeInPlace } from "../src/grpc-message-assembly.js";
+import { moveWithin } from "../src/shared-memory.js";
 import { startTestServer } from "./helpers/server.js";
 import { firstMismatch, floatTensor, predictFloats, seededFloats } from "./helpers/tensors.js";
 
@@ -116,6 +117,8 @@ test("a large message is filled frame by frame, not joined at the end", () => {
     // From 1 MiB up a message is assembled in shared memory, so that views into it cross to a
     // device thread as they are; a smaller one is not.
     assert.ok(ours[0]?.buffer instanceof SharedArrayBuffer, "a 4 MB message in plain memory");
+    // In memory whose bytes move fast, so that unaligned rows can be aligned in place (align-in-place.ts).
+    assert.ok(moveWithin(ours[0].buffer, 0, 0, 0), "a 4 MB message in memory that cannot move");
     const small = framed([Buffer.alloc(SHARED_FROM - 1)], [0]);
     assert.ok(!((decode(writeInPlace, small, [small.length]) as Buffer[])[0]?.buffer instanceof SharedArrayBuffer));
     // The check above can fail: grpc-js's own decoder joins the whole message at the end.

@@ -6,6 +6,7 @@ import { Code, invalidArgument, ModelbayError } from "../errors.js";
 import type { NonFiniteReport as WireNonFiniteReport } from "../gen/modelbay/v1/model_service.js";
 import { DataType, type Tensor } from "../gen/modelbay/v1/tensor.js";
 import type { NonFiniteReport } from "../sessions/non-finite.js";
+import { alignInPlace } from "./align-in-place.js";
 
 export interface TensorLimits {
   /** Largest tensor accepted, in bytes of its wire contents. */
@@ -58,6 +59,16 @@ function viewAs<T extends Float32Array | Int32Array | Float64Array | BigInt64Arr
     bytes.buffer instanceof SharedArrayBuffer ? new Ctor(new SharedArrayBuffer(bytes.byteLength), 0, n) : new Ctor(n);
   new Uint8Array(copy.buffer).set(bytes);
   return copy;
+}
+
+/**
+ * `t`'s raw bytes, moved in place to an offset aligned for `size`-byte elements where they can be
+ * (see align-in-place.ts). `t` then holds the moved view: its old one no longer has the bytes.
+ */
+function alignedRaw(t: Tensor, size: number): Uint8Array {
+  const aligned = alignInPlace(t.rawContents, size);
+  if (aligned) t.rawContents = aligned;
+  return t.rawContents;
 }
 
 function int64ToInt32(values: ArrayLike<number | bigint>, field: string): Int32Array {
@@ -115,7 +126,7 @@ function checkWireTensor(t: Tensor, field: string, limits: TensorLimits): Checke
 
 export function tensorFromWire(t: Tensor, field: string, limits: TensorLimits): TensorData {
   const { wire, shape, count, raw, expectedField } = checkWireTensor(t, field, limits);
-  if (raw) return fromRaw(wire.name, shape, t.rawContents, field);
+  if (raw) return fromRaw(wire.name, shape, alignedRaw(t, wire.size), field);
   const values = t[expectedField] as ArrayLike<number | boolean>;
   if (values.length !== count) {
     throw invalidArgument(field, `has ${values.length} values but shape [${shape.join(", ")}] holds ${count}`);
@@ -135,7 +146,8 @@ export function tensorFromWire(t: Tensor, field: string, limits: TensorLimits): 
 
 /**
  * A tensor sent as raw_contents already in the domain's form (float32, int32 or bool), checked as
- * tensorFromWire checks it, as the request's own bytes: not copied, so not necessarily aligned.
+ * tensorFromWire checks it, as the request's own bytes: not copied, so aligned only if they were
+ * or could be moved in place.
  * Undefined for typed values or types that need converting.
  */
 export function rawTensorFromWire(
@@ -143,9 +155,9 @@ export function rawTensorFromWire(
   field: string,
   limits: TensorLimits,
 ): { dtype: DType; shape: number[]; bytes: Uint8Array } | undefined {
-  const { shape, raw } = checkWireTensor(t, field, limits);
+  const { wire, shape, raw } = checkWireTensor(t, field, limits);
   const dtype = dataTypeFromWire(t.dtype);
-  return raw && dtype ? { dtype, shape, bytes: t.rawContents } : undefined;
+  return raw && dtype ? { dtype, shape, bytes: alignedRaw(t, wire.size) } : undefined;
 }
 
 function fromRaw(name: string, shape: number[], bytes: Uint8Array, field: string): TensorData {

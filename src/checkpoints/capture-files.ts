@@ -3,9 +3,9 @@
 import type { StateCapture } from "../compute/engine.js";
 import { BYTES_PER_ELEMENT } from "../compute/tensor-data.js";
 import { readAhead } from "../read-ahead.js";
+import { alignedSharedBuffer } from "../shared-memory.js";
 import { binLayout, type CheckpointHeader, checkpointMetadataFiles } from "./checkpoint-codec.js";
 import { inMemoryFile, type StreamedFile } from "./checkpoint-store.js";
-import { alignedSharedBuffer } from "./manifest.js";
 
 // A file leaves the device in chunks of this many bytes, chunk k holding the file's bytes
 // [k * CHUNK_BYTES, (k + 1) * CHUNK_BYTES): every chunk but the last is whole and starts on a

@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { COLLECT_AFTER_BYTES } from "../collect-garbage.js";
+import { alignedSharedBuffer } from "../shared-memory.js";
 import { sharedHash } from "./hash-pool.js";
 import { mapFile } from "./mapped-file.js";
 
@@ -58,38 +59,11 @@ export async function readManifest(dir: string): Promise<Manifest> {
 }
 
 const READ_CHUNK = 16 * 2 ** 20;
-// Node has WebAssembly; the project's TypeScript libraries do not declare it.
-const wasm = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Memory: new (d: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer };
-    };
-  }
-).WebAssembly;
 // Files under this size (the JSON ones) are read first, for a placement to look at.
 const SMALL_FILE_BYTES = 2 ** 20;
 // Files at least this large are mapped (with reads "mapped"): below, the page faults a mapping saves
 // cost a few ms at most, and a dropped mapping is collected (which ends it) only from this size on.
 const MAPPED_FILE_MIN_BYTES = COLLECT_AFTER_BYTES;
-// The most a WebAssembly memory holds (65,536 pages of 64 KiB).
-const MAX_WASM_MEMORY_BYTES = 2 ** 32;
-
-/**
- * Shared memory that starts on a page boundary: a shared WebAssembly memory is page-aligned (a
- * plain SharedArrayBuffer of this size starts 16 bytes past one), up to 4 GiB. Each one reserves
- * ~10 GiB of address space, so a process runs out after ~13,000 at once: then, plain memory.
- */
-export function alignedSharedBuffer(bytes: number): SharedArrayBuffer {
-  const pages = Math.ceil(bytes / 65_536);
-  // Small files (the JSON ones) hold no tensors worth aligning.
-  if (bytes < SMALL_FILE_BYTES || pages * 65_536 > MAX_WASM_MEMORY_BYTES) return new SharedArrayBuffer(bytes);
-  try {
-    return new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
-  } catch {
-    return new SharedArrayBuffer(bytes);
-  }
-}
-
 /**
  * How a checkpoint's large files are read: "mapped" into memory where the platform allows (the page
  * cache's pages, shared with the restored model; see mapped-file.ts), or "copied" into fresh memory.
