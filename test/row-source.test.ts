@@ -1,5 +1,5 @@
 // Row sources: rows of raw bytes that are not aligned (a request's own buffer) come out right with
-// and without a caller's buffer to fill, and a tensor's rows are views when nothing is to be filled.
+// and without a caller's buffer to fill, and rows are views where they can cross to a device as they are.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { bytesRows, tensorRows } from "../src/datasets/row-source.js";
@@ -25,4 +25,19 @@ test("a tensor's rows are views of it when no buffer is given", async () => {
   const part = await rows.rows(2, 4);
   assert.equal(part.data.buffer, values.buffer);
   assert.deepEqual(Array.from(part.data), Array.from(values.subarray(6, 12)));
+});
+
+test("aligned rows in shared memory are viewed where they are even when a buffer is given; others fill it", async () => {
+  for (const [memory, offset, viewed] of [
+    [new SharedArrayBuffer(values.byteLength + 4), 4, true],
+    [new SharedArrayBuffer(values.byteLength + 4), 1, false],
+    [new ArrayBuffer(values.byteLength + 4), 4, false],
+  ] as const) {
+    const bytes = new Uint8Array(memory, offset, values.byteLength);
+    bytes.set(new Uint8Array(values.buffer));
+    const into = new Uint8Array(new SharedArrayBuffer(2 * 3 * 4));
+    const part = await bytesRows("x", "float32", [5, 3], bytes).rows(1, 3, into);
+    assert.equal(part.data.buffer, viewed ? memory : into.buffer, `offset ${offset} in ${memory.constructor.name}`);
+    assert.deepEqual(Array.from(part.data), Array.from(values.subarray(3, 9)));
+  }
 });

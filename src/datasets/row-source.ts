@@ -19,7 +19,8 @@ export interface RowSource {
   shape: number[];
   /**
    * Rows [start, end). With `into`, the rows land in its first bytes where the source can put them
-   * there (the result then views `into`), so that a caller reusing its buffers allocates nothing.
+   * there (the result then views `into`), so that a caller reusing its buffers allocates nothing;
+   * rows already in shared memory, aligned, may be viewed where they are instead.
    */
   rows(start: number, end: number, into?: Uint8Array): Promise<TensorData>;
   close(): Promise<void>;
@@ -27,7 +28,8 @@ export interface RowSource {
 
 /**
  * Rows of a tensor held as raw little-endian bytes, e.g. a request's own buffer, where they need not
- * be aligned: each chunk is copied out as it is asked for, never the whole tensor at once.
+ * be aligned: each chunk is copied out as it is asked for, never the whole tensor at once, unless
+ * it can be viewed where it is and still cross to a device thread without a copy (shared memory).
  */
 export function bytesRows(name: string, dtype: DType, shape: number[], bytes: Uint8Array): RowSource {
   const rowBytes = elementCount(shape.slice(1)) * BYTES_PER_ELEMENT[dtype];
@@ -38,14 +40,17 @@ export function bytesRows(name: string, dtype: DType, shape: number[], bytes: Ui
     rows: async (start, end, into) => {
       const part = bytes.subarray(start * rowBytes, end * rowBytes);
       const rowsShape = [end - start, ...shape.slice(1)];
+      const aligned = part.byteOffset % BYTES_PER_ELEMENT[dtype] === 0;
+      // Aligned rows in shared memory (a large request's) cross to a device thread where they are.
+      if (aligned && part.buffer instanceof SharedArrayBuffer)
+        return { dtype, shape: rowsShape, data: typedView(dtype, part) };
       if (into) {
         const out = into.subarray(0, part.byteLength);
         out.set(part);
         return { dtype, shape: rowsShape, data: typedView(dtype, out) };
       }
       // Aligned bytes are viewed where they are; others are copied to a buffer of their own.
-      const aligned = part.byteOffset % BYTES_PER_ELEMENT[dtype] === 0 ? part : part.slice();
-      return { dtype, shape: rowsShape, data: typedView(dtype, aligned) };
+      return { dtype, shape: rowsShape, data: typedView(dtype, aligned ? part : part.slice()) };
     },
     close: async () => {},
   };
