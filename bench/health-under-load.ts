@@ -8,7 +8,9 @@
 // in an order that alternates over ROUNDS (default 1). A and B are server flags and/or VAR=value
 // environment settings, as in bench/server-settings.ts. Prints p50/p99/max per checker, the same
 // with the server idle, and the p99 ratios B / A. Goal: p99 < 10 ms under load.
-// Run: npx tsx bench/health-under-load.ts   (ROUNDS=3 to repeat; A="...", B="...")
+// CONTROL=1 also checks, under each load, a second `modelbay serve` beside it that has nothing to
+// do: what the checkers' own waits for a core cost, which no setting of the loaded server reaches.
+// Run: npx tsx bench/health-under-load.ts   (ROUNDS=3 to repeat; A="...", B="..."; CONTROL=1)
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -24,6 +26,7 @@ const STREAM_ROWS = 1_000_000;
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
 const A = process.env.A ?? "";
 const B = process.env.B ?? "--background-nice 10";
+const CONTROL = process.env.CONTROL === "1";
 const cache = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "modelbay");
 const goProbe = path.join(cache, "go-bin", "modelbay-health-probe");
 
@@ -79,6 +82,7 @@ async function measure(setting: string): Promise<P99s> {
   const served = await serveForBench(dir, setting);
   const { address } = served;
   const client = connect(address);
+  const control = CONTROL ? await serveForBench(fs.mkdtempSync(path.join(dir, "control-")), "") : undefined;
   const p99s = {} as P99s;
   try {
     process.stdout.write(`server with ${label(setting)}:\n`);
@@ -97,16 +101,22 @@ async function measure(setting: string): Promise<P99s> {
       const streamed = output(load, "the load client");
       await new Promise((resolve) => setTimeout(resolve, 3000));
       const loaded = await healthLatencies(address, SECONDS);
+      const beside = control && (await healthLatencies(control.address, SECONDS));
       load.stdin?.end();
       const where = source === "inline" ? "inline" : "from data_path";
       process.stdout.write(`  under load (PredictStream ${(await streamed).trim()} rows ${where} + training):\n`);
       process.stdout.write(`    ${report("Go checker", loaded.go)}\n    ${report("Node.js checker", loaded.node)}\n`);
+      if (beside) {
+        process.stdout.write(`    the idle server beside it, ${report("Go checker", beside.go)}\n`);
+        process.stdout.write(`    the idle server beside it, ${report("Node.js checker", beside.node)}\n`);
+      }
       p99s[source] = { go: pct(loaded.go, 99), node: pct(loaded.node, 99) };
     }
     return p99s;
   } finally {
     client.close();
     await served.stop();
+    await control?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
