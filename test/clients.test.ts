@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { classicDenseSpec } from "../src/cli/example-specs.js";
 import { run } from "./helpers/cli.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
@@ -41,6 +42,39 @@ test("Python client: the three classic recipes (train + checkpoint per epoch, re
     models.some((id) => id.startsWith("classic-") && id.endsWith("-restored")),
     models.join(", "),
   );
+});
+
+test("Python client: numpy's float64 arrays go as float32, half the bytes, and predict what the server's narrowing gave", async (ctx) => {
+  if (!python) {
+    assert.ok(!process.env.CI, "under CI the Python client must run (scripts/test.sh sets MODELBAY_CLIENT_PYTHON)");
+    return ctx.skip("MODELBAY_CLIENT_PYTHON not set: run scripts/test.sh");
+  }
+  await t.client.createModel({ modelId: "f64", spec: classicDenseSpec(4) });
+  const script = `
+import sys
+import numpy as np
+from modelbay.client import Client
+from modelbay.tensors import to_tensor
+from modelbay.v1 import model_service_pb2, tensor_pb2
+x = np.random.default_rng(3).random((50, 10)) * 1e3  # float64, as numpy makes it
+t = to_tensor(x)
+assert t.dtype == tensor_pb2.DATA_TYPE_FLOAT32 and len(t.raw_contents) == 4 * x.size, (t.dtype, len(t.raw_contents))
+client = Client(sys.argv[1])
+mine = client.predict("f64", x)
+# The same rows sent as FLOAT64, narrowed by the server as it always did.
+wide = tensor_pb2.Tensor(dtype=tensor_pb2.DATA_TYPE_FLOAT64, shape=x.shape, raw_contents=x.astype("<f8").tobytes())
+req = model_service_pb2.PredictRequest(model_id="f64", inputs=[wide], raw_output=True)
+out = client.stub.Predict(req).outputs[0]
+theirs = np.frombuffer(out.raw_contents, dtype="<f4").reshape(tuple(out.shape))
+assert np.array_equal(mine, theirs), np.abs(mine - theirs).max()
+print("float64 ok")
+`;
+  const r = await run(python, ["-c", script, t.server.address], {
+    cwd: root,
+    env: { PYTHONPATH: path.join(root, "clients/python") },
+  });
+  assert.equal(r.status, 0, report(r));
+  assert.match(r.stdout, /float64 ok/);
 });
 
 test("Go client: the example calls Predict and PredictStream and checks order and agreement", async (ctx) => {
