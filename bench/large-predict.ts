@@ -12,6 +12,7 @@ import { connect } from "../src/cli/client.js";
 import { denseStackSpec } from "../src/cli/example-specs.js";
 import { floatTensor } from "../src/cli/tensors.js";
 import { PredictRequest } from "../src/gen/modelbay/v1/model_service.js";
+import { PREFIX_BYTES } from "../src/grpc-message-assembly.js";
 import { median, runBench } from "./harness.js";
 import { serveForBench } from "./serve-process.js";
 
@@ -28,12 +29,12 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-/** Where the rows start in the request as the server assembles it (after gRPC's 5-byte prefix), mod 4. */
+/** Where the rows start in the request as the server assembles it (after gRPC's length prefix), mod 4. */
 function rowsMisalignment(request: PredictRequest): number {
   const encoded = Buffer.from(PredictRequest.encode(request).finish());
   const rows = request.inputs[0]?.rawContents as Uint8Array;
   const at = encoded.indexOf(Buffer.from(rows.buffer, rows.byteOffset, 64));
-  return (5 + at) % 4;
+  return (PREFIX_BYTES + at) % 4;
 }
 
 async function main() {

@@ -20,7 +20,8 @@ interface Decoder {
 }
 type DecoderClass = { new (maxReadMessageLength: number): Decoder; prototype: Decoder };
 
-const PREFIX_BYTES = 5;
+/** The gRPC length prefix before each message: a compressed flag and a big-endian length. */
+export const PREFIX_BYTES = 5;
 /**
  * Messages from this size up are assembled in shared memory: the views into them that a call hands
  * to a device thread (a Predict's rows, a stream's chunks, a Train's data) then cross as they are,

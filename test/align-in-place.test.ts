@@ -8,19 +8,19 @@ import { rawTensorFromWire, tensorFromWire } from "../src/api/tensor-codec.js";
 import { classicDenseSpec } from "../src/cli/example-specs.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
 import { PredictRequest } from "../src/gen/modelbay/v1/model_service.js";
+import { PREFIX_BYTES } from "../src/grpc-message-assembly.js";
 import { alignedSharedBuffer, moveWithin } from "../src/shared-memory.js";
 import { startTestServer } from "./helpers/server.js";
 import { firstMismatch, floatTensor, predictFloats, seededFloats } from "./helpers/tensors.js";
 
 const LIMITS = { maxTensorBytes: 1 << 30 };
-const PREFIX = 5;
 
 /** `request` encoded and decoded again from memory made by `allocate`, after a gRPC prefix, as the server gets it. */
 function received(request: PredictRequest, allocate: (bytes: number) => ArrayBufferLike) {
   const encoded = PredictRequest.encode(request).finish();
-  const message = Buffer.from(allocate(PREFIX + encoded.length), 0, PREFIX + encoded.length);
-  message.set(encoded, PREFIX);
-  return { req: PredictRequest.decode(message.subarray(PREFIX)), message, encoded };
+  const message = Buffer.from(allocate(PREFIX_BYTES + encoded.length), 0, PREFIX_BYTES + encoded.length);
+  message.set(encoded, PREFIX_BYTES);
+  return { req: PredictRequest.decode(message.subarray(PREFIX_BYTES)), message, encoded };
 }
 
 test("moveWithin moves overlapping ranges as memmove does, only in memory made to move", () => {
@@ -84,7 +84,7 @@ test("rows in memory that cannot move are copied, and the request's bytes stay a
       const { data } = tensorFromWire(wire, "inputs[0]", LIMITS);
       assert.equal(firstMismatch(data, values, 0, 0), undefined);
       assert.equal(data.buffer === message.buffer, aligned);
-      assert.ok(message.subarray(PREFIX).equals(encoded), "the request's bytes changed");
+      assert.ok(message.subarray(PREFIX_BYTES).equals(encoded), "the request's bytes changed");
     }
   }
 });
