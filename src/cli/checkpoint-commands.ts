@@ -13,8 +13,6 @@ const TARGET_OPTIONS = ["server", "store", "model", "checkpoint"] as const;
 /** Exit 0 when every output is within tolerance, 1 with a report otherwise. */
 export async function restoreVerify(args: string[]): Promise<number> {
   const o = options(args, [...TARGET_OPTIONS, "goldens", "atol", "rtol"], ["verify"]);
-  if (!o.flag("verify"))
-    throw new UsageError("restore needs --verify (restoring into a live server is the Restore RPC)");
   const goldens = readGoldens(o.require("goldens"));
   const modelId = o.get("model") ?? goldens.model_id;
   if (!modelId) throw new UsageError("--model is required (or model_id in the goldens file)");

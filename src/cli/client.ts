@@ -21,15 +21,20 @@ function promisify<Req, Res>(self: grpc.Client, method: UnaryMethod<Req, Res>) {
     });
 }
 
+/** The messages of a server stream; leaving the loop early cancels the call. */
+async function* messagesOf<Res>(call: grpc.ClientReadableStream<Res>): AsyncGenerator<Res> {
+  try {
+    yield* call as AsyncIterable<Res>;
+  } finally {
+    call.cancel();
+  }
+}
+
 /** The events of a Train or WatchTraining call; leaving the loop early cancels the call. */
 async function* eventsOf(
   call: grpc.ClientReadableStream<{ event?: TrainEvent | undefined }>,
 ): AsyncGenerator<TrainEvent> {
-  try {
-    for await (const res of call as AsyncIterable<{ event?: TrainEvent | undefined }>) if (res.event) yield res.event;
-  } finally {
-    call.cancel();
-  }
+  for await (const res of messagesOf(call)) if (res.event) yield res.event;
 }
 
 /**
@@ -102,6 +107,9 @@ export function connect(address: string, security: ClientSecurity = securityFrom
     listModels: promisify<api.ListModelsRequest, api.ListModelsResponse>(raw, raw.listModels),
     deleteModel: promisify<api.DeleteModelRequest, api.DeleteModelResponse>(raw, raw.deleteModel),
     predict: promisify<api.PredictRequest, api.PredictResponse>(raw, raw.predict),
+    /** Streams result chunks in row order; break out of the loop to cancel the call. */
+    predictStream: (req: api.PredictStreamRequest, options: Partial<grpc.CallOptions> = {}) =>
+      messagesOf<api.PredictStreamResponse>(raw.predictStream(req, new grpc.Metadata(), options)),
     checkpoint: promisify<api.CheckpointRequest, api.CheckpointResponse>(raw, raw.checkpoint),
     listCheckpoints: promisify<api.ListCheckpointsRequest, api.ListCheckpointsResponse>(raw, raw.listCheckpoints),
     getCheckpoint: promisify<api.GetCheckpointRequest, api.GetCheckpointResponse>(raw, raw.getCheckpoint),

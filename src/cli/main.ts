@@ -1,9 +1,12 @@
 // The `modelbay` command line: serve, and client commands against a running server or, offline,
 // a checkpoint directory. Exit codes: 0 success, 1 check failed or call failed, 2 usage error.
+import * as grpc from "@grpc/grpc-js";
 import { UsageError } from "./args.js";
 import { checkpointCommand, goldensMake, restoreVerify } from "./checkpoint-commands.js";
 import { connect, defaultServerAddress } from "./client.js";
 import { exportCommand } from "./export-command.js";
+import { modelCommand, restoreCommand } from "./model-commands.js";
+import { predictCommand } from "./predict-command.js";
 import { serve } from "./serve.js";
 import { trainCommand, watchCommand } from "./train-commands.js";
 
@@ -16,6 +19,13 @@ Commands:
   train                         train with a live progress line; --detach prints the job id
                                 --model M --x x.npy --y y.npy [--epochs N] [--batch-size B] [--seed S]
                                 [--validation-split F] [--checkpoint-every N] [--no-shuffle]
+  model create|ls|show|rm       open, list, describe or delete models on a server
+                                create: --model M (--spec spec.json | --keras-json model.json [--spec rest.json]
+                                | --example classic|custom-block); rm: [--delete-checkpoints]; --json
+  predict                       predict rows, streamed in order; prints JSON, or writes the output to --out
+                                --model M (--inputs x.npy | --data-path FILE) [--out y.npy] [--chunk-rows N]
+  restore                       open a model on a server from a checkpoint or an artifact
+                                (--model M [--checkpoint ID|latest] | --artifact PATH) [--as ID] [--resume]
   watch JOB                     replay and follow a training job [--from-seq N]
   checkpoint create|ls|show|rm  manage checkpoints  --model M [--checkpoint ID] [--force] [--json]
   goldens make                  record a checkpoint's predictions as goldens
@@ -67,8 +77,12 @@ async function main(argv: string[]): Promise<number> {
     case "goldens":
       if (args[0] !== "make") throw new UsageError(`goldens: unknown action "${args[0] ?? ""}" (make)`);
       return goldensMake(args.slice(1));
+    case "model":
+      return modelCommand(args);
+    case "predict":
+      return predictCommand(args);
     case "restore":
-      return restoreVerify(args);
+      return args.includes("--verify") ? restoreVerify(args) : restoreCommand(args);
     case "export":
       return exportCommand(args);
     case undefined:
@@ -79,6 +93,18 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/** A failed call in words: grpc-js' text for an unreachable server is about its channel, not the user's next step. */
+function describeFailure(err: unknown): string {
+  const e = err as { code?: unknown; details?: string; message?: string };
+  const details = e.details ?? e.message ?? String(err);
+  const unreachable = /^No connection established\. Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/s.exec(
+    details,
+  );
+  if (e.code === grpc.status.UNAVAILABLE && unreachable)
+    return `no modelbay server answers (${unreachable[1]}); start one with \`modelbay serve\`, or name it with --server host:port or $MODELBAY_SERVER`;
+  return details;
 }
 
 main(process.argv.slice(2)).then(
@@ -93,8 +119,7 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
       return;
     }
-    const e = err as { details?: string; message?: string };
-    process.stderr.write(`modelbay: ${e.details ?? e.message ?? String(err)}\n`);
+    process.stderr.write(`modelbay: ${describeFailure(err)}\n`);
     process.exitCode = 1;
   },
 );
