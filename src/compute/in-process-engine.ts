@@ -16,7 +16,7 @@ import type {
 } from "./engine.js";
 import { createGraphTrainer, type GraphTrainer } from "./graph/graph-trainer.js";
 import { refusedByLayers } from "./layer-errors.js";
-import { everyLayer, layerApplications } from "./layer-tree.js";
+import { everyLayer, layerApplications, layerPathsOfWeights } from "./layer-tree.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
@@ -242,12 +242,15 @@ class InProcessModel implements ComputeModel {
       );
     }
     // By name when the given names cover the model's once each (a TensorFlow.js weights file may
-    // list them in any order; modelbay's puts the largest first); else by position.
+    // list them in any order; modelbay's puts the largest first); by layer path (a .keras file's,
+    // whose order follows the layers, where tfjs-layers puts every trainable weight first); else by
+    // position.
     const byName = new Map(weights.map((w) => [w.name, w]));
-    const ordered =
-      byName.size === weights.length && current.every((w) => byName.has(w.originalName))
-        ? current.map((w) => byName.get(w.originalName) as NamedTensorData)
-        : weights;
+    const layerPaths = layerPathsOfWeights(this.model);
+    const namings = [(w: tf.LayerVariable) => w.originalName, (w: tf.LayerVariable) => layerPaths.get(w) ?? ""];
+    const naming =
+      byName.size === weights.length ? namings.find((name) => current.every((w) => byName.has(name(w)))) : undefined;
+    const ordered = naming ? current.map((w) => byName.get(naming(w)) as NamedTensorData) : weights;
     current.forEach((w, i) => {
       const given = ordered[i] as NamedTensorData;
       if (given.tensor.shape.join(",") !== w.shape.join(",")) {

@@ -23,6 +23,23 @@ export function everyLayer(model: tf.LayersModel): tf.layers.Layer[] {
   return all;
 }
 
+/**
+ * Each weight's "<layer>/vars/<i>" (a nested model's "<model>/<layer>/vars/<i>"): how a Keras 3
+ * .keras file names them (src/interop/keras-config.ts). A layer's i-th weight in tfjs-layers' order
+ * (trainable first) is its i-th variable in Keras'.
+ */
+export function layerPathsOfWeights(model: tf.LayersModel): Map<tf.LayerVariable, string> {
+  const out = new Map<tf.LayerVariable, string>();
+  const visit = (layers: tf.layers.Layer[], prefix: string) => {
+    for (const layer of layers) {
+      if (layer instanceof tf.LayersModel) visit(layer.layers, `${prefix}${layer.name}/`);
+      else for (const [i, w] of layer.weights.entries()) out.set(w, `${prefix}${layer.name}/vars/${i}`);
+    }
+  };
+  visit(model.layers, "");
+  return out;
+}
+
 export interface LayerApplication {
   layer: tf.layers.Layer;
   /** The shapes it was applied to and gave (as declared: null for a free axis), one per tensor. */

@@ -1,6 +1,7 @@
 // Builds and compiles a TensorFlow.js model from a domain ModelSpec.
 import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError, thrownAs } from "../errors.js";
+import { kerasTopologyForTfjs } from "./keras3-topology.js";
 import { createLayer, SeedSequence } from "./layers.js";
 import type { CompileSpec, LossKind, MetricKind, ModelSpec, OptimizerSpec } from "./model-spec.js";
 import { WeightBudget } from "./weight-budget.js";
@@ -50,7 +51,7 @@ async function buildTopology(spec: ModelSpec, weightsFollow: boolean, budget: We
     } catch (err) {
       throw new ModelbayError(Code.INVALID_ARGUMENT, "spec.keras_json: not valid JSON", { cause: err });
     }
-    const modelTopology = (parsed as { modelTopology?: unknown }).modelTopology ?? parsed;
+    const modelTopology = kerasTopologyForTfjs((parsed as { modelTopology?: unknown }).modelTopology ?? parsed);
     let built: unknown;
     try {
       built = await budget.run(() => tf.models.modelFromJSON({ modelTopology } as tf.io.ModelJSON));

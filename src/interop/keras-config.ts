@@ -1,9 +1,11 @@
-// Keras 3 model configs (config.json of a .keras file) as modelbay specs. modelbay builds Sequential
-// stacks of Dense and Dropout layers; anything else is refused with the layer or class it met.
+// Keras 3 model configs (config.json of a .keras file) as modelbay specs: Sequential stacks of Dense
+// and Dropout layers as modelbay's own sequential spec, other models as Keras JSON; and back again
+// for export (sequential specs only).
 import {
   ACTIVATIONS,
   type Activation,
   type CompileSpec,
+  DEFAULT_INPUT_NAME,
   DEFAULT_OUTPUT_NAME,
   type LayerSpec,
   type LossKind,
@@ -38,10 +40,7 @@ const METRICS: Record<string, MetricKind> = {
 };
 
 const unsupported = (what: string) =>
-  new ModelbayError(
-    Code.INVALID_ARGUMENT,
-    `${what}; modelbay imports Sequential stacks of Dense and Dropout layers from .keras files`,
-  );
+  new ModelbayError(Code.INVALID_ARGUMENT, `${what}; modelbay cannot import this model`);
 
 const malformed = (what: string) => new ModelbayError(Code.INVALID_ARGUMENT, `config.json: ${what}`);
 
@@ -115,9 +114,47 @@ function compileOf(compile: Record<string, unknown> | undefined): CompileSpec {
   return { optimizer: optimizerOf(compile.optimizer), ...(loss ? { loss } : {}), metrics };
 }
 
+const MODEL_CLASSES = new Set(["Sequential", "Functional", "Model"]);
+
+/** A Sequential stack of Dense (with an activation modelbay names) and Dropout layers. */
+function isDenseStack(config: KerasObject): boolean {
+  const layers = config.config.layers;
+  return (
+    config.class_name === "Sequential" &&
+    Array.isArray(layers) &&
+    layers.every(
+      (l) =>
+        isObject(l) &&
+        (["InputLayer", "Dropout"].includes(l.class_name) ||
+          (l.class_name === "Dense" &&
+            (ACTIVATIONS as readonly string[]).includes(nameOf(l.config.activation) ?? "linear"))),
+    )
+  );
+}
+
+/**
+ * A Keras 3 model config as a modelbay spec: a Sequential stack of Dense and Dropout layers as
+ * modelbay's own sequential spec (which it predicts with its fastest path and exports back to
+ * .keras); any other model as a Keras JSON spec, which TensorFlow.js builds (naming what it cannot).
+ */
 export function kerasConfigToSpec(config: unknown): ModelSpec {
   if (!isObject(config)) throw malformed("not a Keras model config");
-  if (config.class_name !== "Sequential") throw unsupported(`the model class is ${config.class_name}`);
+  const compile = (config as unknown as { compile_config?: Record<string, unknown> }).compile_config;
+  if (!isDenseStack(config)) {
+    if (!MODEL_CLASSES.has(config.class_name)) throw unsupported(`the model class is ${config.class_name}`);
+    const { compile_config: _, ...topology } = config as KerasObject & { compile_config?: unknown };
+    return checkedSpec(
+      {
+        topology: { kind: "keras-json", json: JSON.stringify(topology) },
+        blocks: [],
+        compile: compileOf(isJsonObject(compile) ? compile : undefined),
+        inputName: DEFAULT_INPUT_NAME,
+        outputName: DEFAULT_OUTPUT_NAME,
+        preprocessing: "",
+      },
+      (problem) => malformed(`the model it describes has ${problem}`),
+    );
+  }
   const layers = (config.config.layers ?? []) as KerasObject[];
   if (!Array.isArray(layers)) throw malformed("config.layers is not a list");
   let inputShape: number[] | undefined;
@@ -141,7 +178,6 @@ export function kerasConfigToSpec(config: unknown): ModelSpec {
   if (inputShape.length === 0 || inputShape.some((d) => !Number.isInteger(d) || d <= 0)) {
     throw unsupported("the model has no fixed input shape");
   }
-  const compile = (config as unknown as { compile_config?: Record<string, unknown> }).compile_config;
   const spec = {
     topology: { kind: "sequential", inputShape, layers: specLayers },
     blocks: [],
@@ -162,10 +198,35 @@ export function kerasConfigToSpec(config: unknown): ModelSpec {
 export function kerasWeightGroups(classNames: readonly string[]): string[] {
   const seen = new Map<string, number>();
   return classNames.map((className) => {
-    const snake = className.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
+    // Keras' own to_snake_case: "BatchNormalization" -> "batch_normalization", "Conv2D" -> "conv2d".
+    const snake = className
+      .replace(/\W+/g, "")
+      .replace(/(.)([A-Z][a-z]+)/g, "$1_$2")
+      .replace(/([a-z])([A-Z])/g, "$1_$2")
+      .toLowerCase();
     const n = seen.get(snake) ?? 0;
     seen.set(snake, n + 1);
     return `layers/${n === 0 ? snake : `${snake}_${n}`}`;
+  });
+}
+
+/**
+ * Where model.weights.h5 keeps the variables of each layer that is not a model, and the layer's
+ * path of names ("dense", or "inner/dense" in a nested model "inner"), which names its variables
+ * "<path>/vars/<i>" (src/compute/layer-tree.ts).
+ */
+export function kerasVariableGroups(config: unknown, prefix = ""): { group: string; layerPath: string }[] {
+  if (!isObject(config) || !Array.isArray(config.config.layers)) throw malformed("config.layers is not a list");
+  const layers = (config.config.layers as unknown[]).filter(
+    (l): l is KerasObject => isObject(l) && l.class_name !== "InputLayer",
+  );
+  const groups = kerasWeightGroups(layers.map((l) => l.class_name));
+  return layers.flatMap((layer, k) => {
+    const group = `${prefix}${groups[k]}`;
+    const name = String(layer.config.name);
+    return MODEL_CLASSES.has(layer.class_name)
+      ? kerasVariableGroups(layer, `${group}/`).map((g) => ({ ...g, layerPath: `${name}/${g.layerPath}` }))
+      : [{ group, layerPath: name }];
   });
 }
 

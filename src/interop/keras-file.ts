@@ -7,7 +7,7 @@ import type { ModelSpec } from "../compute/model-spec.js";
 import type { TensorData } from "../compute/tensor-data.js";
 import { Code, ModelbayError } from "../errors.js";
 import { numberedDatasets, readHdf5 } from "./hdf5.js";
-import { kerasConfigToSpec, kerasWeightGroups } from "./keras-config.js";
+import { kerasConfigToSpec, kerasVariableGroups } from "./keras-config.js";
 import { adamStateFromKeras } from "./optimizer-slots.js";
 
 export interface ImportedTrainable {
@@ -36,20 +36,13 @@ export async function readKerasFile(file: string, label: string): Promise<Import
     throw bad(label, "config.json is not JSON");
   }
   const spec = kerasConfigToSpec(parsed);
-  // kerasConfigToSpec has checked that each layer is a Keras object.
-  const layers = (
-    (parsed as { config: { layers?: Array<{ class_name: string; config: { name: string } }> } }).config.layers ?? []
-  ).filter((l) => l.class_name !== "InputLayer");
-  const groups = kerasWeightGroups(layers.map((l) => l.class_name));
+  const groups = kerasVariableGroups(parsed);
   let weights: NamedTensorData[];
   let optimizerVars: TensorData[];
   try {
     [weights, optimizerVars] = await readHdf5(weightsH5, (h5) => [
-      layers.flatMap((layer, k) =>
-        numberedDatasets(h5, `${groups[k]}/vars`, label).map((tensor, i) => ({
-          name: `${layer.config.name}/vars/${i}`,
-          tensor,
-        })),
+      groups.flatMap(({ group, layerPath }) =>
+        numberedDatasets(h5, `${group}/vars`, label).map((tensor, i) => ({ name: `${layerPath}/vars/${i}`, tensor })),
       ),
       numberedDatasets(h5, "optimizer/vars", label),
     ]);
@@ -59,9 +52,13 @@ export async function readKerasFile(file: string, label: string): Promise<Import
   }
   const warnings: string[] = [];
   let optimizer: NamedTensorData[] = [];
-  if (optimizerVars.length > 0) {
-    const [iterations, , ...slots] = optimizerVars;
-    if (spec.compile.optimizer.kind === "adam" && iterations) {
+  // Iterations and learning rate, then the slots, which Keras makes at the first step: a model saved
+  // before training has none, and Adam starts afresh there as it would in Keras.
+  const [iterations, , ...slots] = optimizerVars;
+  if (slots.length > 0) {
+    // Keras orders Adam's slots by trainable variable; only a Dense stack's weights (all trainable,
+    // layer by layer) are in that order here.
+    if (spec.compile.optimizer.kind === "adam" && iterations && spec.topology.kind === "sequential") {
       optimizer = adamStateFromKeras({ iterations, slots }, weights);
     } else {
       warnings.push(`the ${spec.compile.optimizer.kind} optimizer's state was not imported; training starts it afresh`);

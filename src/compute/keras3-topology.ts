@@ -1,0 +1,98 @@
+// Keras 3's `model.to_json()` in the Keras 2 form TensorFlow.js reads. TensorFlow 2.16 and later
+// write Keras 3 JSON, which TensorFlow.js 4 cannot build from: InputLayer's `batch_shape`, dtype
+// policies as objects, functional layers' inbound nodes as call arguments holding tensors, single
+// inputs and outputs as one reference instead of a list, and calls to a nested model numbered
+// without its own input node. Layer classes and configs are the same. Keras 2 JSON passes unchanged.
+import { isJsonObject } from "../json-object.js";
+
+type Json = Record<string, unknown>;
+
+/** A dtype policy object (`{"class_name": "DTypePolicy", "config": {"name": "float32"}}`) as its name. */
+function dtypeName(dtype: unknown): unknown {
+  return isJsonObject(dtype) && isJsonObject(dtype.config) && typeof dtype.config.name === "string"
+    ? dtype.config.name
+    : dtype;
+}
+
+/** Dtype policies as names, at every depth (layers, and layers of nested models). */
+function withDtypeNames(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withDtypeNames);
+  if (!isJsonObject(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, k === "dtype" ? dtypeName(v) : withDtypeNames(v)]),
+  );
+}
+
+/** A reference to a layer's output: [layer name, node index, tensor index, ...]. */
+type Ref = unknown[];
+
+/** The layer outputs a Keras 3 call's arguments hold, in order: `keras_history` is [layer, node, tensor]. */
+function tensorsIn(args: unknown, found: Ref[] = []): Ref[] {
+  if (Array.isArray(args)) for (const a of args) tensorsIn(a, found);
+  else if (isJsonObject(args)) {
+    const history = isJsonObject(args.config) ? args.config.keras_history : undefined;
+    if (args.class_name === "__keras_tensor__" && Array.isArray(history)) found.push([...history, {}]);
+    else for (const v of Object.values(args)) tensorsIn(v, found);
+  }
+  return found;
+}
+
+const isKeras3Node = (node: unknown) => isJsonObject(node) && "args" in node;
+
+/** `["x", 0, 0]` (Keras 3 with one input or output) as `[["x", 0, 0]]`. */
+const listOfRefs = (refs: unknown) => (Array.isArray(refs) && typeof refs[0] === "string" ? [refs] : refs);
+
+const MODEL_CLASSES = new Set(["Sequential", "Functional", "Model"]);
+
+function layer(value: unknown): unknown {
+  if (!isJsonObject(value) || !isJsonObject(value.config)) return value;
+  const config: Json = { ...value.config };
+  if (value.class_name === "InputLayer" && config.batch_shape !== undefined && config.batch_input_shape === undefined) {
+    config.batch_input_shape = config.batch_shape;
+    delete config.batch_shape;
+  }
+  // A model nested as a layer.
+  if (Array.isArray(config.layers)) Object.assign(config, modelConfig(config));
+  return { ...value, config };
+}
+
+function modelConfig(config: Json): Json {
+  const layers = (config.layers as unknown[]).map(layer);
+  const out: Json = { ...config, layers };
+  const keras3 = layers.some(
+    (l) => isJsonObject(l) && Array.isArray(l.inbound_nodes) && l.inbound_nodes.some(isKeras3Node),
+  );
+  if (!keras3) return out;
+  // Keras 2 and TensorFlow.js count a nested model's own first node (its input) when they number
+  // the calls to it; Keras 3 does not.
+  const models = new Set(
+    layers.flatMap((l) =>
+      isJsonObject(l) && MODEL_CLASSES.has(l.class_name as string) ? [l.config && (l.config as Json).name, l.name] : [],
+    ),
+  );
+  const shifted = (ref: Ref): Ref =>
+    models.has(ref[0]) && typeof ref[1] === "number" ? [ref[0], ref[1] + 1, ...ref.slice(2)] : ref;
+  out.layers = layers.map((l) =>
+    isJsonObject(l) && Array.isArray(l.inbound_nodes)
+      ? {
+          ...l,
+          inbound_nodes: l.inbound_nodes.map((n) => (isKeras3Node(n) ? tensorsIn((n as Json).args).map(shifted) : n)),
+        }
+      : l,
+  );
+  for (const key of ["input_layers", "output_layers"]) {
+    const refs = listOfRefs(out[key]);
+    if (Array.isArray(refs)) out[key] = refs.map((r) => (Array.isArray(r) ? shifted(r) : r));
+  }
+  return out;
+}
+
+/** A Keras topology (2 or 3) as TensorFlow.js reads it. */
+export function kerasTopologyForTfjs(topology: unknown): unknown {
+  const plain = withDtypeNames(topology);
+  if (!isJsonObject(plain)) return plain;
+  const out: Json = { ...plain };
+  if (isJsonObject(out.config) && Array.isArray(out.config.layers)) out.config = modelConfig(out.config);
+  if (isJsonObject(out.model_config)) out.model_config = kerasTopologyForTfjs(out.model_config);
+  return out;
+}

@@ -1,0 +1,175 @@
+// Models as Python TensorFlow 2.16+ writes them (Keras 3): `model.to_json()` builds through
+// CreateModel's keras_json, and with Keras' own weights predicts what Keras predicts; the model's
+// .keras file restores (Restore's artifact_path) and predicts the same. Functional
+// graphs (Add, Concatenate), convolutions with batch normalization, a Sequential model built
+// without an Input, and a Sequential model (with batch normalization) nested in a functional one. The models come from test/parity/keras3_models.py.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { tensorFromWire } from "../src/api/tensor-codec.js";
+import { readNpy } from "../src/datasets/npy.js";
+import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
+import { kerasWeightGroups } from "../src/interop/keras-config.js";
+import { modelbay } from "./helpers/cli.js";
+import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
+import { denseSpec } from "./helpers/specs.js";
+import { firstMismatch, floatTensor } from "./helpers/tensors.js";
+import { collect, ofKind, trainRequest } from "./helpers/training.js";
+
+const python = process.env.MODELBAY_PARITY_PYTHON;
+const unavailable = !python || python === "skip";
+const skip = unavailable && "no Python TensorFlow (MODELBAY_PARITY_PYTHON)";
+const MODELS = ["residual", "branches", "conv", "built_sequential", "nested"];
+
+let t: TestServer;
+let dir: string;
+before(async () => {
+  dir = tempDir();
+  t = await startTestServer({ artifactDir: dir });
+  if (unavailable) return;
+  const script = path.join(import.meta.dirname, "parity", "keras3_models.py");
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(python as string, [script, dir], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" } });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`python exited ${code}: ${err}`))));
+  });
+});
+after(async () => {
+  await t.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("under CI the Keras 3 models are tested", { skip: process.env.CI !== "true" && "not under CI" }, () => {
+  assert.ok(!unavailable, "MODELBAY_PARITY_PYTHON must point at a Python with TensorFlow under CI");
+});
+
+const npy = (file: string) => readNpy(fs.readFileSync(path.join(dir, file)), file);
+
+/** Keras' variables by the name TensorFlow.js gives them: the path's layer and variable, without the models around them. */
+function kerasWeights(name: string) {
+  const list = JSON.parse(fs.readFileSync(path.join(dir, `${name}.weights.json`), "utf8")) as {
+    path: string;
+    file: string;
+  }[];
+  return list.map((w) => ({ name: w.path.split("/").slice(-2).join("/"), tensor: npy(w.file) }));
+}
+
+async function predicted(modelId: string, name: string): Promise<Float32Array> {
+  const x = npy(`${name}.x.npy`);
+  const res = await t.client.predict({
+    modelId,
+    inputs: [floatTensor(x.data as Float32Array, x.shape, true)],
+    rawOutput: true,
+  });
+  const out = res.outputs[0];
+  assert.ok(out);
+  return tensorFromWire(out, "output", { maxTensorBytes: Number.POSITIVE_INFINITY }).data as Float32Array;
+}
+
+/** The model's topology, compiled as the classic example (adam, mse). */
+const kerasSpec = (name: string): ModelSpec => ({
+  ...denseSpec(),
+  topology: { $case: "kerasJson", kerasJson: fs.readFileSync(path.join(dir, `${name}.json`), "utf8") },
+});
+
+for (const name of MODELS) {
+  test(`Keras 3 to_json() of "${name}" builds, and with Keras' weights predicts as Keras does`, { skip }, async () => {
+    const { model } = await t.client.createModel({ modelId: `k3-${name}`, spec: kerasSpec(name) });
+    const expected = npy(`${name}.y.npy`);
+    assert.deepEqual(model?.outputs[0]?.shape, [-1, ...expected.shape.slice(1)]);
+    await t.server.sessions.get(`k3-${name}`).model.setWeights(kerasWeights(name));
+    const ours = await predicted(`k3-${name}`, name);
+    assert.equal(firstMismatch(ours, expected.data as Float32Array, 1e-5, 1e-4), undefined);
+  });
+}
+
+for (const name of MODELS) {
+  test(`the .keras file of "${name}" restores, predicting as Keras does`, { skip }, async () => {
+    const res = await t.client.restore({
+      source: { $case: "artifactPath", artifactPath: `${name}.keras` },
+      targetModelId: `k3f-${name}`,
+      resume: false,
+    });
+    assert.equal(res.model?.source, "keras");
+    assert.equal(
+      firstMismatch(await predicted(`k3f-${name}`, name), npy(`${name}.y.npy`).data as Float32Array, 1e-5, 1e-4),
+      undefined,
+    );
+  });
+}
+
+test(".keras files keep each layer's variables under its class name in Keras' snake case, numbered per class", () => {
+  // Expected names from keras.src.utils.naming.to_snake_case (Keras 3.15.1).
+  const classes = [
+    "Dense",
+    "Conv2D",
+    "BatchNormalization",
+    "Conv2DTranspose",
+    "Dense",
+    "LSTM",
+    "PReLU",
+    "UpSampling2D",
+  ];
+  assert.deepEqual(
+    kerasWeightGroups(classes).map((g) => g.replace(/^layers\//, "")),
+    ["dense", "conv2d", "batch_normalization", "conv2d_transpose", "dense_1", "lstm", "p_re_lu", "up_sampling2d"],
+  );
+});
+
+test("a restored .keras functional model trains on, with Adam started afresh and said so", { skip }, async () => {
+  const res = await t.client.restore({
+    source: { $case: "artifactPath", artifactPath: "residual.keras" },
+    targetModelId: "k3f-train",
+    resume: false,
+  });
+  assert.deepEqual(res.warnings, ["the adam optimizer's state was not imported; training starts it afresh"]);
+  const events = await collect(t.client, trainRequest("k3f-train", 256, { epochs: 2, batchSize: 32 }));
+  assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+});
+
+test("a functional Keras 3 model trains through the API", { skip }, async () => {
+  await t.client.createModel({ modelId: "k3-train", spec: kerasSpec("residual") });
+  const events = await collect(t.client, trainRequest("k3-train", 256, { epochs: 3, batchSize: 32 }));
+  const losses = ofKind(events, "epochEnd").map((e) => e.epochEnd.loss);
+  assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+  assert.equal(losses.length, 3);
+  assert.ok(losses.every(Number.isFinite));
+  assert.ok((losses[2] as number) < (losses[0] as number), `losses ${losses.join(", ")}`);
+});
+
+test("modelbay model create --keras-json takes Keras 3 JSON, and a spec file its compile section", {
+  skip,
+}, async () => {
+  const rest = path.join(dir, "rest.json");
+  fs.writeFileSync(
+    rest,
+    JSON.stringify({
+      compile: { optimizer: { kind: "OPTIMIZER_KIND_SGD", learningRate: 0.05 }, loss: "LOSS_MEAN_ABSOLUTE_ERROR" },
+    }),
+  );
+  const r = await modelbay(
+    "model",
+    "create",
+    "--server",
+    t.server.address,
+    "--model",
+    "k3-cli",
+    "--keras-json",
+    path.join(dir, "branches.json"),
+    "--spec",
+    rest,
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /^k3-cli {2}spec {2}cpu:0 \S+ {2}\d+ parameters {2}\S+ float32\[-1,6\] -> \S+ float32\[-1,3\]$/m,
+  );
+  const { model } = await t.client.getModel({ modelId: "k3-cli" });
+  assert.equal(model?.spec?.compile?.optimizer?.learningRate, 0.05);
+  assert.equal(model?.spec?.topology?.$case, "kerasJson");
+});

@@ -1,0 +1,93 @@
+"""Keras 3 models as Python TensorFlow writes them, for test/keras3-models.test.ts.
+
+For each model (trained for an epoch, but for one saved before training): NAME.json
+(model.to_json()), NAME.keras (model.save), NAME.x.npy (inputs), NAME.y.npy (Keras' predictions)
+and NAME.weights.json with one .npy per variable, by its path.
+Usage: keras3_models.py DIR
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow import keras  # noqa: E402
+
+L = keras.layers
+
+
+def residual():
+    x = keras.Input(shape=(10,), name="features")
+    h = L.Dense(16, activation="relu")(x)
+    r = L.Dense(16)(h)
+    out = L.Dense(1)(L.Dropout(0.2)(L.Add()([h, r])))
+    return keras.Model(x, out)
+
+
+def branches():
+    x = keras.Input(shape=(6,))
+    a = L.Dense(8, activation="tanh")(x)
+    b = L.Dense(8, activation="sigmoid")(x)
+    return keras.Model(x, L.Dense(3, activation="softmax")(L.Concatenate()([a, b])))
+
+
+def conv():
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            L.Conv2D(4, 3, padding="same", activation="relu"),
+            L.BatchNormalization(),
+            L.MaxPooling2D(),
+            L.Flatten(),
+            L.Dense(1, activation="sigmoid"),
+        ]
+    )
+
+
+def nested():
+    inner = keras.Sequential([L.Dense(6, activation="relu"), L.BatchNormalization(), L.Dense(4)], name="inner")
+    x = keras.Input(shape=(5,))
+    return keras.Model(x, L.Dense(1)(inner(x)))
+
+
+def built_sequential():
+    m = keras.Sequential([L.Dense(8, activation="elu"), L.Dense(2)])
+    m.build((None, 5))
+    return m
+
+
+MODELS = {"residual": residual, "branches": branches, "conv": conv, "built_sequential": built_sequential, "nested": nested}
+
+
+def main(out):
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    for name, make in MODELS.items():
+        model = make()
+        # Moving statistics away from their initial values, so that inference has to use them.
+        for v in model.non_trainable_weights:
+            v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
+        model.compile(optimizer="adam", loss="mse")
+        if name != "built_sequential":  # that one is saved before any training: no optimizer slots
+            rows = rng.standard_normal((64, *model.inputs[0].shape[1:])).astype("float32")
+            model.fit(rows, rng.uniform(0, 1, (64, *model.outputs[0].shape[1:])), epochs=1, verbose=0)
+        x = rng.standard_normal((7, *model.inputs[0].shape[1:])).astype("float32")
+        np.save(os.path.join(out, f"{name}.x.npy"), x)
+        np.save(os.path.join(out, f"{name}.y.npy"), model.predict(x, verbose=0))
+        with open(os.path.join(out, f"{name}.json"), "w") as f:
+            f.write(model.to_json())
+        model.save(os.path.join(out, f"{name}.keras"))
+        weights = []
+        for i, v in enumerate(model.weights):
+            file = f"{name}.w{i}.npy"
+            np.save(os.path.join(out, file), v.numpy())
+            weights.append({"path": v.path, "file": file})
+        with open(os.path.join(out, f"{name}.weights.json"), "w") as f:
+            json.dump(weights, f)
+    print(json.dumps({"models": list(MODELS), "keras": keras.__version__, "tensorflow": tf.__version__}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
