@@ -77,6 +77,44 @@ print("float64 ok")
   assert.match(r.stdout, /float64 ok/);
 });
 
+test("Python client: keras_spec builds a Keras 3 model's to_json() on the server, compiled as asked", async (ctx) => {
+  if (!python) {
+    assert.ok(!process.env.CI, "under CI the Python client must run (scripts/test.sh sets MODELBAY_CLIENT_PYTHON)");
+    return ctx.skip("MODELBAY_CLIENT_PYTHON not set: run scripts/test.sh");
+  }
+  // keras3_residual.json: model.to_json() of keras3_models.py's residual model, by Keras 3.15.1.
+  const script = `
+import sys
+import numpy as np
+import modelbay
+from modelbay.v1 import model_pb2
+with open(sys.argv[2]) as f:
+    topology = f.read()
+spec = modelbay.keras_spec(topology, loss="mae", optimizer="sgd", learning_rate=0.01, metrics=["mse"])
+try:
+    modelbay.keras_spec(topology, loss="hinge")
+    raise SystemExit("an unknown loss was accepted")
+except ValueError as e:
+    assert "unknown loss 'hinge'" in str(e), e
+with modelbay.Client(sys.argv[1]) as c:
+    info = c.create_model("keras-py", spec)
+    assert info.spec.compile.loss == model_pb2.LOSS_MEAN_ABSOLUTE_ERROR, info.spec.compile
+    assert info.spec.compile.optimizer.kind == model_pb2.OPTIMIZER_KIND_SGD, info.spec.compile
+    y = c.predict("keras-py", np.zeros((4, 10), dtype="float32"))
+    assert y.shape == (4, 1), y.shape
+    events = c.fit("keras-py", np.random.default_rng(1).random((64, 10)), np.zeros((64, 1)), epochs=1)
+    assert events[-1].kind == "completed", events[-1]
+print("keras_spec ok")
+`;
+  const fixture = path.join(root, "test/parity/keras3_residual.json");
+  const r = await run(python, ["-c", script, t.server.address, fixture], {
+    cwd: root,
+    env: { PYTHONPATH: path.join(root, "clients/python") },
+  });
+  assert.equal(r.status, 0, report(r));
+  assert.match(r.stdout, /keras_spec ok/);
+});
+
 test("Go client: the example calls Predict and PredictStream and checks order and agreement", async (ctx) => {
   if (process.env.MODELBAY_CLIENT_GO !== "1") {
     assert.ok(!process.env.CI, "under CI the Go client must run (scripts/test.sh sets MODELBAY_CLIENT_GO=1)");

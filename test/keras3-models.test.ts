@@ -121,6 +121,23 @@ test(".keras files keep each layer's variables under its class name in Keras' sn
   );
 });
 
+test("a model from a .keras file checkpoints and restores, predicting the same", { skip }, async () => {
+  await t.client.restore({
+    source: { $case: "artifactPath", artifactPath: "nested.keras" },
+    targetModelId: "k3-saved",
+    resume: false,
+  });
+  const before = await predicted("k3-saved", "nested");
+  const { checkpoint } = await t.client.checkpoint({ modelId: "k3-saved" });
+  const back = await t.client.restore({
+    source: { $case: "checkpoint", checkpoint: { modelId: "k3-saved", checkpointId: checkpoint?.checkpointId ?? "" } },
+    targetModelId: "k3-back",
+    resume: false,
+  });
+  assert.equal(back.model?.source, "checkpoint");
+  assert.deepEqual(await predicted("k3-back", "nested"), before);
+});
+
 test("a restored .keras functional model trains on, with Adam started afresh and said so", { skip }, async () => {
   const res = await t.client.restore({
     source: { $case: "artifactPath", artifactPath: "residual.keras" },

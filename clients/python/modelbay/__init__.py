@@ -5,7 +5,7 @@ The protobuf and gRPC modules under modelbay/v1 are generated from proto/ by scr
 """
 
 from modelbay.client import Client, ModelbayError, TrainEvent
-from modelbay.specs import classic_dense_spec, custom_block_spec
+from modelbay.specs import classic_dense_spec, custom_block_spec, keras_spec
 from modelbay.tensors import from_tensor, to_tensor
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "TrainEvent",
     "classic_dense_spec",
     "custom_block_spec",
+    "keras_spec",
     "from_tensor",
     "to_tensor",
 ]
