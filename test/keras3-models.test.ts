@@ -12,7 +12,7 @@ import { tensorFromWire } from "../src/api/tensor-codec.js";
 import { readNpy } from "../src/datasets/npy.js";
 import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import { kerasWeightGroups } from "../src/interop/keras-config.js";
-import { modelbay } from "./helpers/cli.js";
+import { modelbay, run } from "./helpers/cli.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { firstMismatch, floatTensor } from "./helpers/tensors.js";
@@ -25,9 +25,11 @@ const MODELS = ["residual", "branches", "conv", "built_sequential", "nested"];
 
 let t: TestServer;
 let dir: string;
+let store: string;
 before(async () => {
   dir = tempDir();
-  t = await startTestServer({ artifactDir: dir });
+  store = tempDir();
+  t = await startTestServer({ artifactDir: dir, checkpointDir: store });
   if (unavailable) return;
   const script = path.join(import.meta.dirname, "parity", "keras3_models.py");
   await new Promise<void>((resolve, reject) => {
@@ -42,6 +44,7 @@ before(async () => {
 after(async () => {
   await t.close();
   fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(store, { recursive: true, force: true });
 });
 
 test("under CI the Keras 3 models are tested", { skip: process.env.CI !== "true" && "not under CI" }, () => {
@@ -189,4 +192,63 @@ test("modelbay model create --keras-json takes Keras 3 JSON, and a spec file its
   const { model } = await t.client.getModel({ modelId: "k3-cli" });
   assert.equal(model?.spec?.compile?.optimizer?.learningRate, 0.05);
   assert.equal(model?.spec?.topology?.$case, "kerasJson");
+});
+
+for (const name of ["conv", "nested"]) {
+  test(`"${name}" from its .keras file, trained on in modelbay, exports a .keras that Keras loads and predicts with as modelbay does`, {
+    skip,
+  }, async () => {
+    const modelId = `k3x-${name}`;
+    await t.client.restore({
+      source: { $case: "artifactPath", artifactPath: `${name}.keras` },
+      targetModelId: modelId,
+      resume: false,
+    });
+    const x = npy(`${name}.x.npy`);
+    const y = npy(`${name}.y.npy`);
+    const data = {
+      x: floatTensor(x.data as Float32Array, x.shape, true),
+      y: floatTensor(new Float32Array(y.data.length), y.shape, true),
+    };
+    const events = await collect(
+      t.client,
+      trainRequest(modelId, 0, { data: { source: { $case: "inline", inline: data } }, epochs: 3, batchSize: 7 }),
+    );
+    assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+    const ours = await predicted(modelId, name);
+    // Training moved the weights away from what Keras saved, so agreeing below means they came along.
+    assert.notEqual(firstMismatch(ours, y.data as Float32Array, 1e-5, 1e-4), undefined);
+    await t.client.checkpoint({ modelId });
+
+    const file = path.join(dir, `${modelId}.keras`);
+    const exported = await modelbay("export", "--store", store, "--model", modelId, "--out", file);
+    assert.equal(exported.status, 0, exported.stderr);
+    assert.match(exported.stdout, /warning: the adam optimizer's state is not exported/);
+    const probeDir = path.join(dir, modelId);
+    fs.mkdirSync(probeDir);
+    fs.copyFileSync(path.join(dir, `${name}.x.npy`), path.join(probeDir, "probe.npy"));
+    const r = await run(python as string, [
+      path.join(import.meta.dirname, "parity", "keras_load_export.py"),
+      file,
+      probeDir,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const theirs = (JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { predictions: number[] }).predictions;
+    assert.equal(firstMismatch(theirs, ours, 1e-5, 1e-4), undefined);
+  });
+}
+
+test("a model whose topology is TensorFlow.js JSON does not export as .keras, and says how it can", async () => {
+  const kerasJson = JSON.stringify({
+    class_name: "Sequential",
+    config: { name: "m", layers: [{ class_name: "Dense", config: { units: 2, batch_input_shape: [null, 3] } }] },
+  });
+  await t.client.createModel({
+    modelId: "k3x-tfjs",
+    spec: { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } },
+  });
+  await t.client.checkpoint({ modelId: "k3x-tfjs" });
+  const r = await modelbay("export", "--store", store, "--model", "k3x-tfjs", "--out", path.join(dir, "tfjs.keras"));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /this model's is TensorFlow\.js or Keras 2 JSON \(--format tfjs exports it\)/);
 });

@@ -340,16 +340,38 @@ export function specToKerasConfig(spec: ModelSpec): { config: Record<string, unk
     config: { name: "sequential", trainable: true, dtype: "float32", layers: [input, ...layers.map((l) => l.config)] },
     registered_name: null,
     build_config: { input_shape: inputShape },
-    compile_config: {
-      optimizer: optimizerConfig(spec.compile.optimizer),
-      loss: spec.compile.loss ?? null,
-      metrics: spec.compile.metrics.length ? spec.compile.metrics : null,
-      loss_weights: null,
-      weighted_metrics: null,
-      run_eagerly: false,
-      steps_per_execution: 1,
-      jit_compile: false,
-    },
+    compile_config: compileConfig(spec),
   };
   return { config, layers };
+}
+
+function compileConfig(spec: ModelSpec): Record<string, unknown> {
+  return {
+    optimizer: optimizerConfig(spec.compile.optimizer),
+    loss: spec.compile.loss ?? null,
+    metrics: spec.compile.metrics.length ? spec.compile.metrics : null,
+    loss_weights: null,
+    weighted_metrics: null,
+    run_eagerly: false,
+    steps_per_execution: 1,
+    jit_compile: false,
+  };
+}
+
+/**
+ * The Keras 3 config.json of a model whose spec holds a Keras 3 topology (from a .keras file or a
+ * Keras 3 `to_json()`), compiled as the spec says. TensorFlow.js and Keras 2 topologies are refused:
+ * Keras 3 does not read them back.
+ */
+export function kerasJsonToKerasConfig(spec: ModelSpec): Record<string, unknown> {
+  if (spec.topology.kind !== "keras-json") throw new ModelbayError(Code.INTERNAL, "not a Keras JSON spec");
+  const parsed: unknown = JSON.parse(spec.topology.json);
+  const topology = isJsonObject(parsed) && isJsonObject(parsed.modelTopology) ? parsed.modelTopology : parsed;
+  if (!isJsonObject(topology) || typeof topology.module !== "string") {
+    throw new ModelbayError(
+      Code.FAILED_PRECONDITION,
+      "export to .keras supports sequential specs and Keras 3 topologies; this model's is TensorFlow.js or Keras 2 JSON (--format tfjs exports it)",
+    );
+  }
+  return { ...topology, compile_config: compileConfig(spec) };
 }

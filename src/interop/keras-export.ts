@@ -1,6 +1,6 @@
 // Exports a modelbay model (spec + snapshot, as a checkpoint holds them) as a Keras 3 `.keras`
-// file that `keras.models.load_model` opens compiled, with its weights and Adam's state, so Python
-// can predict with it and continue training.
+// file that `keras.models.load_model` opens compiled, with its weights (and, for a sequential spec,
+// Adam's state), so Python can predict with it and continue training.
 
 import { zipSync } from "fflate";
 import type { ModelSnapshot, NamedTensorData } from "../compute/engine.js";
@@ -8,7 +8,7 @@ import type { ModelSpec } from "../compute/model-spec.js";
 import type { TensorData } from "../compute/tensor-data.js";
 import { Code, ModelbayError } from "../errors.js";
 import { ensureGroup, writeHdf5 } from "./hdf5.js";
-import { kerasWeightGroups, specToKerasConfig } from "./keras-config.js";
+import { kerasJsonToKerasConfig, kerasVariableGroups, kerasWeightGroups, specToKerasConfig } from "./keras-config.js";
 import { adamStateToKeras } from "./optimizer-slots.js";
 
 // The Keras version whose format this writes (the one the fixtures and tests use).
@@ -29,10 +29,40 @@ export interface KerasExport {
   warnings: string[];
 }
 
+/**
+ * A Keras 3 topology's weights by layer, for model.weights.h5. The snapshot holds them in
+ * TensorFlow.js' model order (every trainable weight first), named "<layer>/<weight>"; a layer's
+ * own weights keep Keras' order within that.
+ */
+function weightsByKerasGroup(
+  config: Record<string, unknown>,
+  weights: readonly NamedTensorData[],
+): { group: string; tensors: TensorData[] }[] {
+  const byLayer = new Map<string, TensorData[]>();
+  for (const w of weights) {
+    const layer = w.name.split("/").at(-2) ?? "";
+    byLayer.set(layer, [...(byLayer.get(layer) ?? []), w.tensor]);
+  }
+  const groups = kerasVariableGroups(config).map(({ group, layerPath }) => {
+    const layer = layerPath.split("/").at(-1) ?? "";
+    const tensors = byLayer.get(layer) ?? [];
+    byLayer.delete(layer);
+    return { group, tensors };
+  });
+  if (byLayer.size > 0) {
+    throw new ModelbayError(
+      Code.FAILED_PRECONDITION,
+      `weights of ${[...byLayer.keys()].join(", ")} belong to no layer of the Keras topology`,
+    );
+  }
+  return groups;
+}
+
 export async function exportKerasFile(
   spec: ModelSpec,
   snapshot: Pick<ModelSnapshot, "weights" | "optimizer">,
 ): Promise<KerasExport> {
+  if (spec.topology.kind === "keras-json") return exportKerasJsonModel(spec, snapshot);
   const { config, layers } = specToKerasConfig(spec);
   const needed = layers.reduce((n, l) => n + l.weights, 0);
   if (needed !== snapshot.weights.length) {
@@ -72,8 +102,31 @@ export async function exportKerasFile(
       for (const [i, slot] of adam.slots.entries()) file.create_dataset(datasetArgs(`optimizer/vars/${i + 2}`, slot));
     }
   });
+  return { bytes: kerasZip(config, h5), warnings };
+}
+
+/** A model with a Keras 3 topology: its config as it came, its weights per layer; Adam starts afresh in Keras. */
+async function exportKerasJsonModel(
+  spec: ModelSpec,
+  snapshot: Pick<ModelSnapshot, "weights" | "optimizer">,
+): Promise<KerasExport> {
+  const config = kerasJsonToKerasConfig(spec);
+  const groups = weightsByKerasGroup(config, snapshot.weights);
+  const warnings = snapshot.optimizer.some((w) => !w.name.startsWith(MODELBAY_STATE_PREFIX))
+    ? [`the ${spec.compile.optimizer.kind} optimizer's state is not exported`]
+    : [];
+  const h5 = await writeHdf5((file) => {
+    for (const { group, tensors } of groups) {
+      ensureGroup(file, `${group}/vars`);
+      for (const [i, t] of tensors.entries()) file.create_dataset(datasetArgs(`${group}/vars/${i}`, t));
+    }
+  });
+  return { bytes: kerasZip(config, h5), warnings };
+}
+
+function kerasZip(config: Record<string, unknown>, h5: ArrayBuffer | Uint8Array): Uint8Array {
   const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-  const bytes = zipSync(
+  return zipSync(
     {
       "metadata.json": text({
         keras_version: KERAS_VERSION,
@@ -85,5 +138,4 @@ export async function exportKerasFile(
     },
     { level: 0 },
   );
-  return { bytes, warnings };
 }
