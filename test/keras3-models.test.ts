@@ -106,6 +106,114 @@ for (const name of MODELS) {
   });
 }
 
+for (const name of MODELS) {
+  test(`the .weights.h5 of "${name}" restores into its to_json() spec, predicting as Keras does`, {
+    skip,
+  }, async () => {
+    const res = await t.client.restore({
+      source: { $case: "artifactPath", artifactPath: `${name}.weights.h5` },
+      targetModelId: `k3w-${name}`,
+      resume: false,
+      spec: kerasSpec(name),
+    });
+    assert.equal(res.model?.source, "keras_weights");
+    assert.equal(
+      firstMismatch(await predicted(`k3w-${name}`, name), npy(`${name}.y.npy`).data as Float32Array, 1e-5, 1e-4),
+      undefined,
+    );
+  });
+}
+
+test("Keras 3 ModelCheckpoint weights of every epoch: the directory restores the last into a spec; training resumes as in Keras", {
+  skip,
+}, async () => {
+  // epoch-1 .. epoch-11.weights.h5: "epoch-9" is last by plain string order, "epoch-11" by number.
+  const res = await t.client.restore({
+    source: { $case: "artifactPath", artifactPath: "classic_weights" },
+    targetModelId: "k3w-classic",
+    resume: false,
+    spec: denseSpec(),
+  });
+  assert.equal(res.model?.source, "keras_weights");
+  assert.deepEqual(res.warnings, []);
+  assert.equal(
+    firstMismatch(await predicted("k3w-classic", "classic"), npy("classic.y.npy").data as Float32Array, 1e-5, 1e-4),
+    undefined,
+  );
+  const x = npy("classic.train_x.npy");
+  const y = npy("classic.train_y.npy");
+  const inline = {
+    x: floatTensor(x.data as Float32Array, x.shape, true),
+    y: floatTensor(y.data as Float32Array, y.shape, true),
+  };
+  const events = await collect(
+    t.client,
+    trainRequest("k3w-classic", 0, {
+      data: { source: { $case: "inline", inline } },
+      epochs: 1,
+      batchSize: 32,
+      shuffle: false,
+    }),
+  );
+  assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+  // Keras went on with its Adam moments and step count; a fresh optimizer would step otherwise.
+  assert.equal(
+    firstMismatch(
+      await predicted("k3w-classic", "classic"),
+      npy("classic.resumed.y.npy").data as Float32Array,
+      1e-4,
+      1e-3,
+    ),
+    undefined,
+  );
+});
+
+test("modelbay restore --artifact of Keras weights takes the model as --keras-json", { skip }, async () => {
+  const r = await modelbay(
+    "restore",
+    "--server",
+    t.server.address,
+    "--artifact",
+    "branches.weights.h5",
+    "--keras-json",
+    path.join(dir, "branches.json"),
+    "--as",
+    "k3w-cli",
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^restored branches\.weights\.h5: k3w-cli {2}keras_weights /m);
+  assert.equal(
+    firstMismatch(await predicted("k3w-cli", "branches"), npy("branches.y.npy").data as Float32Array, 1e-5, 1e-4),
+    undefined,
+  );
+});
+
+test("Keras weights without a spec, or for a TensorFlow.js topology, are INVALID_ARGUMENT saying what they need", {
+  skip,
+}, async () => {
+  await assert.rejects(
+    t.client.restore({
+      source: { $case: "artifactPath", artifactPath: "conv.weights.h5" },
+      targetModelId: "k3w-none",
+      resume: false,
+    }),
+    /spec: a Keras weights file holds weights only; give the model's spec/,
+  );
+  const tfjsJson = JSON.stringify({
+    class_name: "Sequential",
+    config: { name: "m", layers: [{ class_name: "Dense", config: { units: 1, batch_input_shape: [null, 10] } }] },
+  });
+  await assert.rejects(
+    t.client.restore({
+      source: { $case: "artifactPath", artifactPath: "classic_weights" },
+      targetModelId: "k3w-tfjs",
+      resume: false,
+      spec: { ...denseSpec(), topology: { $case: "kerasJson", kerasJson: tfjsJson } },
+    }),
+    /Keras weights need a sequential spec or a Keras 3 topology/,
+  );
+});
+
 test(".keras files keep each layer's variables under its class name in Keras' snake case, numbered per class", () => {
   // Expected names from keras.src.utils.naming.to_snake_case (Keras 3.15.1).
   const classes = [

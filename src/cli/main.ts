@@ -26,6 +26,7 @@ Commands:
                                 --model M (--inputs x.npy | --data-path FILE) [--out y.npy] [--chunk-rows N]
   restore                       open a model on a server from a checkpoint or an artifact
                                 (--model M [--checkpoint ID|latest] | --artifact PATH) [--as ID] [--resume]
+                                weights-only artifacts also take the model: --spec, --keras-json or --example
   watch JOB                     replay and follow a training job [--from-seq N]
   checkpoint create|ls|show|rm  manage checkpoints  --model M [--checkpoint ID] [--force] [--json]
   goldens make                  record a checkpoint's predictions as goldens

@@ -114,7 +114,13 @@ export async function modelCommand(args: string[]): Promise<number> {
 
 /** Opens a session on a running server from a checkpoint or an artifact under its artifact root. */
 export async function restoreCommand(args: string[]): Promise<number> {
-  const o = options(args, ["server", "model", "checkpoint", "artifact", "as"], ["resume"]);
+  const o = options(
+    args,
+    ["server", "model", "checkpoint", "artifact", "as", "spec", "keras-json", "example"],
+    ["resume"],
+  );
+  // Weights-only artifacts (Keras .weights.h5, TensorFlow checkpoints) need the model they belong to.
+  const given = [o.get("spec"), o.get("keras-json"), o.get("example")].some((v) => v !== undefined);
   const artifact = o.get("artifact");
   if (artifact !== undefined && (o.get("model") !== undefined || o.get("checkpoint") !== undefined))
     throw new UsageError("give --artifact PATH, or --model M [--checkpoint ID], not both");
@@ -130,6 +136,7 @@ export async function restoreCommand(args: string[]): Promise<number> {
             },
       targetModelId: o.get("as") ?? "",
       resume: o.flag("resume"),
+      ...(given ? { spec: specFrom(o) } : {}),
     });
     for (const w of res.warnings) out(`warning: ${w}`);
     if (res.model) out(`restored ${res.checkpointId || artifact}: ${modelLine(res.model)}`);

@@ -6,15 +6,22 @@ import { MANIFEST_FILE } from "../checkpoints/manifest.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import { resolveUnder } from "../datasets/data-root.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
-import { type ImportedTrainable, readKerasFile } from "./keras-file.js";
+import { type ImportedTrainable, readKerasFile, readKerasWeightsFile } from "./keras-file.js";
 import { readTfCheckpoint } from "./tf-checkpoint.js";
 import { readCheckpointDirectory, readTfjsLayers } from "./tfjs-layers.js";
 
-export type ArtifactFormat = "saved_model" | "keras" | "tf_checkpoint" | "tfjs_layers" | "modelbay_checkpoint";
+export type ArtifactFormat =
+  | "saved_model"
+  | "keras"
+  | "keras_weights"
+  | "tf_checkpoint"
+  | "tfjs_layers"
+  | "modelbay_checkpoint";
 
 export type Artifact =
   | { format: "saved_model"; dir: string }
   | { format: "keras"; file: string }
+  | { format: "keras_weights"; file: string }
   | { format: "tf_checkpoint"; prefix: string }
   | { format: "tfjs_layers"; root: string; file: string }
   | { format: "modelbay_checkpoint"; dir: string };
@@ -39,8 +46,23 @@ async function latestInStateFile(root: string, dir: string, relative: string): P
   return prefix;
 }
 
+const WEIGHTS_H5 = ".weights.h5";
+
+/** "epoch-9" before "epoch-10": names compared with their numbers as numbers. */
+const byNameNumbersFirst = new Intl.Collator("en", { numeric: true }).compare;
+
 /**
- * Classifies `relative` (inside `root`): a SavedModel directory, a .keras file, or a TensorFlow
+ * The last Keras weights file of a directory (a ModelCheckpoint(save_weights_only=True) run with
+ * "epoch-{epoch:02d}.weights.h5" writes one per epoch), by name with numbers compared as numbers.
+ */
+async function lastWeightsFile(dir: string): Promise<string | undefined> {
+  const names = (await fs.readdir(dir)).filter((n) => n.endsWith(WEIGHTS_H5)).sort(byNameNumbersFirst);
+  return names.length > 0 ? path.join(dir, names.at(-1) as string) : undefined;
+}
+
+/**
+ * Classifies `relative` (inside `root`): a SavedModel directory, a .keras file, Keras weights (a
+ * .weights.h5 file, or a directory of them: the last by name), or a TensorFlow
  * checkpoint given by its prefix ("ckpts/ckpt-10"), its .index file, or a directory with a
  * `checkpoint` state file (its latest checkpoint).
  */
@@ -64,8 +86,17 @@ export async function locateArtifact(rootDir: string, relative: string): Promise
       return { format: "tfjs_layers", root, file: path.join(full, "model.json") };
     if (await exists(path.join(full, "checkpoint")))
       return { format: "tf_checkpoint", prefix: await latestInStateFile(root, full, relative) };
+    const weights = await lastWeightsFile(full);
+    // A link inside may lead out of the root, like any path a request names.
+    if (weights)
+      return {
+        format: "keras_weights",
+        file: await resolveUnder(root, path.relative(root, weights), FIELD, ROOT_NAME),
+      };
   } else if (full.endsWith(".keras")) {
     return { format: "keras", file: full };
+  } else if (full.endsWith(WEIGHTS_H5)) {
+    return { format: "keras_weights", file: full };
   } else if (full.endsWith(".json")) {
     return { format: "tfjs_layers", root, file: full };
   } else if (full.endsWith(".index")) {
@@ -73,13 +104,13 @@ export async function locateArtifact(rootDir: string, relative: string): Promise
   }
   throw invalidArgument(
     FIELD,
-    `"${relative}" is not a SavedModel directory, a .keras file, a TensorFlow checkpoint (prefix, .index file, or directory with a "checkpoint" file), a TensorFlow.js model.json, or a modelbay checkpoint directory`,
+    `"${relative}" is not a SavedModel directory, a .keras file, Keras weights (.weights.h5, or a directory of them), a TensorFlow checkpoint (prefix, .index file, or directory with a "checkpoint" file), a TensorFlow.js model.json, or a modelbay checkpoint directory`,
   );
 }
 
 /**
- * Reads a trainable artifact. A TensorFlow checkpoint holds weights only, so it needs the spec of
- * the model they belong to.
+ * Reads a trainable artifact. A TensorFlow checkpoint and Keras weights hold weights only, so they
+ * need the spec of the model they belong to.
  */
 export async function readTrainableArtifact(
   artifact: Exclude<Artifact, { format: "saved_model" }>,
@@ -90,17 +121,19 @@ export async function readTrainableArtifact(
   if (artifact.format === "tfjs_layers") return readTfjsLayers(artifact.root, artifact.file, label);
   if (artifact.format === "modelbay_checkpoint") return readCheckpointDirectory(artifact.dir, label);
   if (!spec) {
+    const what = artifact.format === "keras_weights" ? "Keras weights file" : "TensorFlow checkpoint";
     throw new ModelbayError(
       Code.INVALID_ARGUMENT,
-      "spec: a TensorFlow checkpoint holds weights only; give the model's spec, or a target_model_id of an existing model to load them into",
+      `spec: a ${what} holds weights only; give the model's spec, or a target_model_id of an existing model to load them into`,
     );
   }
+  if (artifact.format === "keras_weights") return readKerasWeightsFile(artifact.file, spec, label);
   return readTfCheckpoint(artifact.prefix, spec, label);
 }
 
 /** A model id for an artifact restored without a target id: its file or directory name. */
 export function defaultModelId(relative: string): string {
-  const base = path.basename(relative.replace(/[\\/]+$/, "")).replace(/\.(keras|index)$/, "");
+  const base = path.basename(relative.replace(/[\\/]+$/, "")).replace(/(\.weights\.h5|\.keras|\.index)$/, "");
   const id = base
     .replace(/[^A-Za-z0-9_.-]/g, "_")
     .replace(/\.\.+/g, ".")

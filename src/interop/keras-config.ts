@@ -359,15 +359,21 @@ function compileConfig(spec: ModelSpec): Record<string, unknown> {
 }
 
 /**
- * The Keras 3 config.json of a model whose spec holds a Keras 3 topology (from a .keras file or a
- * Keras 3 `to_json()`), compiled as the spec says. TensorFlow.js and Keras 2 topologies are refused:
- * Keras 3 does not read them back.
+ * The Keras 3 topology of a spec: a sequential spec's equivalent, or a Keras 3 keras_json as it
+ * came (from a .keras file or a Keras 3 `to_json()`). Undefined for TensorFlow.js and Keras 2 JSON,
+ * which Keras 3 does not read back and whose weights it lays out otherwise.
  */
-export function kerasJsonToKerasConfig(spec: ModelSpec): Record<string, unknown> {
-  if (spec.topology.kind !== "keras-json") throw new ModelbayError(Code.INTERNAL, "not a Keras JSON spec");
+export function kerasTopologyOf(spec: ModelSpec): Record<string, unknown> | undefined {
+  if (spec.topology.kind === "sequential") return specToKerasConfig(spec).config;
   const parsed: unknown = JSON.parse(spec.topology.json);
   const topology = isJsonObject(parsed) && isJsonObject(parsed.modelTopology) ? parsed.modelTopology : parsed;
-  if (!isJsonObject(topology) || typeof topology.module !== "string") {
+  return isJsonObject(topology) && typeof topology.module === "string" ? topology : undefined;
+}
+
+/** The Keras 3 config.json of a model whose spec holds a Keras 3 topology, compiled as the spec says. */
+export function kerasJsonToKerasConfig(spec: ModelSpec): Record<string, unknown> {
+  const topology = kerasTopologyOf(spec);
+  if (!topology) {
     throw new ModelbayError(
       Code.FAILED_PRECONDITION,
       "export to .keras supports sequential specs and Keras 3 topologies; this model's is TensorFlow.js or Keras 2 JSON (--format tfjs exports it)",

@@ -1,5 +1,6 @@
 // Keras 3 model files (.keras): a zip holding config.json (the model and its compile config) and
-// model.weights.h5 (HDF5: layers/<name>/vars/<i> per layer, optimizer/vars/<i> for the optimizer).
+// model.weights.h5 (HDF5: layers/<name>/vars/<i> per layer, optimizer/vars/<i> for the optimizer);
+// and Keras 3 weights files (.weights.h5), which hold the HDF5 part only.
 import fs from "node:fs/promises";
 import { unzipSync } from "fflate";
 import type { NamedTensorData } from "../compute/engine.js";
@@ -7,7 +8,7 @@ import type { ModelSpec } from "../compute/model-spec.js";
 import type { TensorData } from "../compute/tensor-data.js";
 import { Code, ModelbayError } from "../errors.js";
 import { numberedDatasets, readHdf5 } from "./hdf5.js";
-import { kerasConfigToSpec, kerasVariableGroups } from "./keras-config.js";
+import { kerasConfigToSpec, kerasTopologyOf, kerasVariableGroups } from "./keras-config.js";
 import { adamStateFromKeras } from "./optimizer-slots.js";
 
 export interface ImportedTrainable {
@@ -36,7 +37,32 @@ export async function readKerasFile(file: string, label: string): Promise<Import
     throw bad(label, "config.json is not JSON");
   }
   const spec = kerasConfigToSpec(parsed);
-  const groups = kerasVariableGroups(parsed);
+  return readKerasWeights(weightsH5, spec, parsed, label);
+}
+
+/**
+ * Keras 3 weights (`model.save_weights`, `ModelCheckpoint(save_weights_only=True)`: the same HDF5
+ * layout as a .keras file's model.weights.h5) for the model `spec` describes.
+ */
+export async function readKerasWeightsFile(file: string, spec: ModelSpec, label: string): Promise<ImportedTrainable> {
+  const topology = kerasTopologyOf(spec);
+  if (!topology) {
+    throw new ModelbayError(
+      Code.INVALID_ARGUMENT,
+      "spec: Keras weights need a sequential spec or a Keras 3 topology to match them to; this one is TensorFlow.js or Keras 2 JSON",
+    );
+  }
+  return readKerasWeights(await fs.readFile(file), spec, topology, label);
+}
+
+/** Each layer's weights from model.weights.h5, named "<layer path>/vars/<i>", and Adam's state where it maps. */
+async function readKerasWeights(
+  weightsH5: Uint8Array,
+  spec: ModelSpec,
+  topology: unknown,
+  label: string,
+): Promise<ImportedTrainable> {
+  const groups = kerasVariableGroups(topology);
   let weights: NamedTensorData[];
   let optimizerVars: TensorData[];
   try {

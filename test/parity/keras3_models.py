@@ -1,8 +1,9 @@
 """Keras 3 models as Python TensorFlow writes them, for test/keras3-models.test.ts.
 
 For each model (trained for an epoch, but for one saved before training): NAME.json
-(model.to_json()), NAME.keras (model.save), NAME.x.npy (inputs), NAME.y.npy (Keras' predictions)
-and NAME.weights.json with one .npy per variable, by its path.
+(model.to_json()), NAME.keras (model.save), NAME.weights.h5 (model.save_weights), NAME.x.npy
+(inputs), NAME.y.npy (Keras' predictions) and NAME.weights.json with one .npy per variable, by its
+path. And the classic recipe's weights per epoch in classic_weights/ (see classic_weights()).
 Usage: keras3_models.py DIR
 """
 
@@ -58,6 +59,26 @@ def built_sequential():
     return m
 
 
+def classic_weights(out, rng):
+    """The classic recipe in Keras 3: a weights file per epoch from ModelCheckpoint, 11 epochs, then
+    the predictions after the last and after one more epoch (unshuffled, batch 32)."""
+    keras.utils.set_random_seed(11)
+    x = rng.standard_normal((320, 10)).astype("float32")
+    y = (x @ np.linspace(-1.0, 1.0, 10, dtype="float32")).reshape(-1, 1).astype("float32")
+    np.save(os.path.join(out, "classic.train_x.npy"), x)
+    np.save(os.path.join(out, "classic.train_y.npy"), y)
+    np.save(os.path.join(out, "classic.x.npy"), x[:16])
+    model = keras.Sequential([keras.Input((10,)), L.Dense(128, activation="relu"), L.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    each_epoch = keras.callbacks.ModelCheckpoint(
+        os.path.join(out, "classic_weights", "epoch-{epoch}.weights.h5"), save_weights_only=True
+    )
+    model.fit(x, y, epochs=11, batch_size=32, verbose=0, callbacks=[each_epoch])
+    np.save(os.path.join(out, "classic.y.npy"), model.predict(x[:16], verbose=0))
+    model.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+    np.save(os.path.join(out, "classic.resumed.y.npy"), model.predict(x[:16], verbose=0))
+
+
 MODELS = {"residual": residual, "branches": branches, "conv": conv, "built_sequential": built_sequential, "nested": nested}
 
 
@@ -79,6 +100,7 @@ def main(out):
         with open(os.path.join(out, f"{name}.json"), "w") as f:
             f.write(model.to_json())
         model.save(os.path.join(out, f"{name}.keras"))
+        model.save_weights(os.path.join(out, f"{name}.weights.h5"))
         weights = []
         for i, v in enumerate(model.weights):
             file = f"{name}.w{i}.npy"
@@ -86,6 +108,7 @@ def main(out):
             weights.append({"path": v.path, "file": file})
         with open(os.path.join(out, f"{name}.weights.json"), "w") as f:
             json.dump(weights, f)
+    classic_weights(out, rng)
     print(json.dumps({"models": list(MODELS), "keras": keras.__version__, "tensorflow": tf.__version__}))
 
 
