@@ -8,10 +8,12 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { specFromWire } from "../src/api/spec-codec.js";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
 import { readNpy } from "../src/datasets/npy.js";
 import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import { kerasWeightGroups } from "../src/interop/keras-config.js";
+import { exportKerasFile } from "../src/interop/keras-export.js";
 import { modelbay, run } from "./helpers/cli.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
@@ -188,9 +190,18 @@ test("modelbay restore --artifact of Keras weights takes the model as --keras-js
   );
 });
 
-test("Keras weights without a spec, or for a TensorFlow.js topology, are INVALID_ARGUMENT saying what they need", {
+test("Keras weights without a spec, with a spec that is not JSON, or for a TensorFlow.js topology, are INVALID_ARGUMENT saying so", {
   skip,
 }, async () => {
+  await assert.rejects(
+    t.client.restore({
+      source: { $case: "artifactPath", artifactPath: "conv.weights.h5" },
+      targetModelId: "k3w-json",
+      resume: false,
+      spec: { ...denseSpec(), topology: { $case: "kerasJson", kerasJson: "{nope" } },
+    }),
+    /spec\.keras_json: not valid JSON/,
+  );
   await assert.rejects(
     t.client.restore({
       source: { $case: "artifactPath", artifactPath: "conv.weights.h5" },
@@ -212,6 +223,19 @@ test("Keras weights without a spec, or for a TensorFlow.js topology, are INVALID
     }),
     /Keras weights need a sequential spec or a Keras 3 topology/,
   );
+});
+
+test("export refuses a Keras 3 topology with two layers of one name, which its weights cannot tell apart", async () => {
+  const dense = { module: "keras.layers", class_name: "Dense", config: { name: "d", units: 1 } };
+  const json = JSON.stringify({
+    module: "keras",
+    class_name: "Functional",
+    config: {
+      layers: [{ module: "keras", class_name: "Sequential", config: { name: "inner", layers: [dense] } }, dense],
+    },
+  });
+  const spec = { ...specFromWire(denseSpec()), topology: { kind: "keras-json" as const, json } };
+  await assert.rejects(exportKerasFile(spec, { weights: [], optimizer: [] }), /two layers are named "d"/);
 });
 
 test(".keras files keep each layer's variables under its class name in Keras' snake case, numbered per class", () => {

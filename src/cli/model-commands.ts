@@ -15,9 +15,11 @@ const EXAMPLES: Record<string, () => ModelSpec> = {
   "custom-block": () => customBlockSpec(),
 };
 
-function readJson(file: string, flag: string): unknown {
+/** A file's text, which must be JSON. */
+function readJsonText(file: string, flag: string): { text: string; json: unknown } {
   try {
-    return JSON.parse(fs.readFileSync(file, "utf8"));
+    const text = fs.readFileSync(file, "utf8");
+    return { text, json: JSON.parse(text) };
   } catch (err) {
     throw new UsageError(`${flag} ${file}: ${(err as Error).message}`);
   }
@@ -40,15 +42,14 @@ export function specFrom(o: { get(k: string): string | undefined }): ModelSpec {
     if (!make) throw new UsageError(`unknown example "${example}" (${Object.keys(EXAMPLES).join(", ")})`);
     return make();
   }
-  const json = specFile === undefined ? {} : readJson(specFile, "--spec");
+  const json = specFile === undefined ? {} : readJsonText(specFile, "--spec").json;
   if (!isJsonObject(json)) throw new UsageError(`--spec ${specFile}: not a JSON object (a ModelSpec)`);
   // What `model show` prints is a ModelInfo: its spec is the one to copy.
   const spec = ModelSpec.fromJSON(isJsonObject(json.spec) && "modelId" in json ? json.spec : json);
   if (kerasFile !== undefined) {
     if (spec.topology) throw new UsageError("--keras-json gives the topology; --spec may then only hold the rest");
-    // Kept as text: the server parses it and names what it cannot build.
-    readJson(kerasFile, "--keras-json");
-    spec.topology = { $case: "kerasJson", kerasJson: fs.readFileSync(kerasFile, "utf8") };
+    // Sent as written: the server parses it and names what it cannot build.
+    spec.topology = { $case: "kerasJson", kerasJson: readJsonText(kerasFile, "--keras-json").text };
   }
   return spec;
 }

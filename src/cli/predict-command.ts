@@ -1,7 +1,7 @@
 // `modelbay predict`: rows from a local .npy (or a file under the server's data root) through
 // PredictStream, the output written as a .npy file or the outputs printed as JSON.
 import fs from "node:fs";
-import { tensorFromWire, tensorToWire } from "../api/tensor-codec.js";
+import { tensorToWire } from "../api/tensor-codec.js";
 import type { TensorData } from "../compute/tensor-data.js";
 import { readNpy, writeNpy } from "../datasets/npy.js";
 import type { PredictStreamRequest } from "../gen/modelbay/v1/model_service.js";
@@ -9,9 +9,7 @@ import { options, UsageError } from "./args.js";
 import { connect, defaultServerAddress } from "./client.js";
 import { tensorToJson } from "./goldens-file.js";
 import { ProgressLine } from "./progress.js";
-
-// Outputs of a server we asked; its size limit guards it against clients, not us against it.
-const NO_LIMIT = { maxTensorBytes: Number.POSITIVE_INFINITY };
+import { fromServer } from "./tensors.js";
 
 /** Chunks in row order, joined into one tensor per output. */
 class OutputAssembly {
@@ -51,7 +49,8 @@ export async function predictCommand(args: string[]): Promise<number> {
   if ((inputs === undefined) === (dataPath === undefined))
     throw new UsageError("predict needs --inputs x.npy (local) or --data-path FILE (under the server's data root)");
   const chunkRows = Number(o.get("chunk-rows") ?? 0);
-  if (!Number.isInteger(chunkRows) || chunkRows < 0) throw new UsageError("--chunk-rows must be a positive integer");
+  if (!Number.isInteger(chunkRows) || chunkRows < 0)
+    throw new UsageError("--chunk-rows must be a whole number of rows (0: the server's default)");
   const request: PredictStreamRequest = {
     modelId: o.require("model"),
     source:
@@ -71,7 +70,7 @@ export async function predictCommand(args: string[]): Promise<number> {
     for await (const chunk of client.predictStream(request)) {
       assembly.add(
         chunk.offset,
-        chunk.outputs.map((t, i) => ({ name: t.name, tensor: tensorFromWire(t, `outputs[${i}]`, NO_LIMIT) })),
+        chunk.outputs.map((t, i) => ({ name: t.name, tensor: fromServer(t, `outputs[${i}]`) })),
       );
       bar.update((100 * assembly.rows) / Math.max(1, chunk.totalRows), `${assembly.rows} of ${chunk.totalRows} rows`);
     }

@@ -1,7 +1,7 @@
 // Where CLI checkpoint commands act: a running server (--server) or, offline, a checkpoint
 // directory read in-process (--store). Both answer the same questions the same way.
 import { randomBytes } from "node:crypto";
-import { tensorFromWire, tensorToWire } from "../api/tensor-codec.js";
+import { tensorToWire } from "../api/tensor-codec.js";
 import { CheckpointStore } from "../checkpoints/checkpoint-store.js";
 import { type CheckpointDescription, describeCheckpoint } from "../checkpoints/describe.js";
 import { parseBackendChoice } from "../compute/backend-choice.js";
@@ -11,6 +11,7 @@ import type { NamedTensor } from "../sessions/input-check.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { UsageError } from "./args.js";
 import { connect, defaultServerAddress } from "./client.js";
+import { fromServer } from "./tensors.js";
 
 export type CheckpointRow = Omit<CheckpointDescription, "createTime" | "fileCount" | "backend"> & {
   createTime: Date | undefined;
@@ -28,9 +29,6 @@ export interface Target {
   deleteCheckpoint(modelId: string, checkpointId: string, force: boolean): Promise<void>;
   close(): void;
 }
-
-// Outputs of our own server; the size limit guards servers against clients, not this.
-const NO_LIMIT = { maxTensorBytes: Number.POSITIVE_INFINITY };
 
 const scratchId = (modelId: string) => `${modelId.slice(0, 100)}-verify-${randomBytes(4).toString("hex")}`;
 
@@ -52,7 +50,7 @@ export function remoteTarget(address: string): Target {
         });
         return {
           checkpointId: restored.checkpointId,
-          outputs: res.outputs.map((o, i) => ({ name: o.name, tensor: tensorFromWire(o, `outputs[${i}]`, NO_LIMIT) })),
+          outputs: res.outputs.map((o, i) => ({ name: o.name, tensor: fromServer(o, `outputs[${i}]`) })),
           warnings: restored.warnings,
         };
       } finally {

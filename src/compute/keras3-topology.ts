@@ -42,7 +42,8 @@ const isKeras3Node = (node: unknown) => isJsonObject(node) && "args" in node;
 /** `["x", 0, 0]` (Keras 3 with one input or output) as `[["x", 0, 0]]`. */
 const listOfRefs = (refs: unknown) => (Array.isArray(refs) && typeof refs[0] === "string" ? [refs] : refs);
 
-const MODEL_CLASSES = new Set(["Sequential", "Functional", "Model"]);
+/** Keras' model classes: a layer of one of these is a model nested in another. */
+export const KERAS_MODEL_CLASSES: ReadonlySet<string> = new Set(["Sequential", "Functional", "Model"]);
 
 function layer(value: unknown): unknown {
   if (!isJsonObject(value) || !isJsonObject(value.config)) return value;
@@ -67,7 +68,9 @@ function modelConfig(config: Json): Json {
   // the calls to it; Keras 3 does not.
   const models = new Set(
     layers.flatMap((l) =>
-      isJsonObject(l) && MODEL_CLASSES.has(l.class_name as string) ? [l.config && (l.config as Json).name, l.name] : [],
+      isJsonObject(l) && KERAS_MODEL_CLASSES.has(l.class_name as string)
+        ? [l.config && (l.config as Json).name, l.name]
+        : [],
     ),
   );
   const shifted = (ref: Ref): Ref =>

@@ -1,6 +1,8 @@
 // Keras 3 model configs (config.json of a .keras file) as modelbay specs: Sequential stacks of Dense
-// and Dropout layers as modelbay's own sequential spec, other models as Keras JSON; and back again
-// for export (sequential specs only).
+// and Dropout layers as modelbay's own sequential spec, other models as Keras JSON; where each
+// layer's weights are in model.weights.h5; and back again for export.
+
+import { KERAS_MODEL_CLASSES } from "../compute/keras3-topology.js";
 import {
   ACTIVATIONS,
   type Activation,
@@ -114,8 +116,6 @@ function compileOf(compile: Record<string, unknown> | undefined): CompileSpec {
   return { optimizer: optimizerOf(compile.optimizer), ...(loss ? { loss } : {}), metrics };
 }
 
-const MODEL_CLASSES = new Set(["Sequential", "Functional", "Model"]);
-
 /** A Sequential stack of Dense (with an activation modelbay names) and Dropout layers. */
 function isDenseStack(config: KerasObject): boolean {
   const layers = config.config.layers;
@@ -141,7 +141,7 @@ export function kerasConfigToSpec(config: unknown): ModelSpec {
   if (!isObject(config)) throw malformed("not a Keras model config");
   const compile = (config as unknown as { compile_config?: Record<string, unknown> }).compile_config;
   if (!isDenseStack(config)) {
-    if (!MODEL_CLASSES.has(config.class_name)) throw unsupported(`the model class is ${config.class_name}`);
+    if (!KERAS_MODEL_CLASSES.has(config.class_name)) throw unsupported(`the model class is ${config.class_name}`);
     const { compile_config: _, ...topology } = config as KerasObject & { compile_config?: unknown };
     return checkedSpec(
       {
@@ -224,7 +224,7 @@ export function kerasVariableGroups(config: unknown, prefix = ""): { group: stri
   return layers.flatMap((layer, k) => {
     const group = `${prefix}${groups[k]}`;
     const name = String(layer.config.name);
-    return MODEL_CLASSES.has(layer.class_name)
+    return KERAS_MODEL_CLASSES.has(layer.class_name)
       ? kerasVariableGroups(layer, `${group}/`).map((g) => ({ ...g, layerPath: `${name}/${g.layerPath}` }))
       : [{ group, layerPath: name }];
   });
@@ -365,7 +365,12 @@ function compileConfig(spec: ModelSpec): Record<string, unknown> {
  */
 export function kerasTopologyOf(spec: ModelSpec): Record<string, unknown> | undefined {
   if (spec.topology.kind === "sequential") return specToKerasConfig(spec).config;
-  const parsed: unknown = JSON.parse(spec.topology.json);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(spec.topology.json);
+  } catch (err) {
+    throw new ModelbayError(Code.INVALID_ARGUMENT, "spec.keras_json: not valid JSON", { cause: err });
+  }
   const topology = isJsonObject(parsed) && isJsonObject(parsed.modelTopology) ? parsed.modelTopology : parsed;
   return isJsonObject(topology) && typeof topology.module === "string" ? topology : undefined;
 }

@@ -43,8 +43,19 @@ function weightsByKerasGroup(
     const layer = w.name.split("/").at(-2) ?? "";
     byLayer.set(layer, [...(byLayer.get(layer) ?? []), w.tensor]);
   }
-  const groups = kerasVariableGroups(config).map(({ group, layerPath }) => {
-    const layer = layerPath.split("/").at(-1) ?? "";
+  const layers = kerasVariableGroups(config).map(({ group, layerPath }) => ({
+    group,
+    layer: layerPath.split("/").at(-1) ?? "",
+  }));
+  const repeated = layers.find((l, i) => layers.findIndex((m) => m.layer === l.layer) !== i);
+  // Weights are named by their layer alone, so two layers of one name cannot be told apart.
+  if (repeated) {
+    throw new ModelbayError(
+      Code.FAILED_PRECONDITION,
+      `two layers are named "${repeated.layer}"; Keras needs them apart`,
+    );
+  }
+  const groups = layers.map(({ group, layer }) => {
     const tensors = byLayer.get(layer) ?? [];
     byLayer.delete(layer);
     return { group, tensors };
