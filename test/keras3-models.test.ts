@@ -4,7 +4,6 @@
 // graphs (Add, Concatenate), convolutions with batch normalization, a Sequential model built
 // without an Input, and a Sequential model (with batch normalization) nested in a functional one. The models come from test/parity/keras3_models.py.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -34,14 +33,8 @@ before(async () => {
   t = await startTestServer({ artifactDir: dir, checkpointDir: store });
   if (unavailable) return;
   const script = path.join(import.meta.dirname, "parity", "keras3_models.py");
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(python as string, [script, dir], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" } });
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`python exited ${code}: ${err}`))));
-  });
+  const made = await run(python as string, [script, dir]);
+  assert.equal(made.status, 0, made.stderr);
 });
 after(async () => {
   await t.close();
