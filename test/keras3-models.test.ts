@@ -2,13 +2,14 @@
 // CreateModel's keras_json, and with Keras' own weights predicts what Keras predicts; the model's
 // .keras file restores (Restore's artifact_path) and predicts the same. Functional
 // graphs (Add, Concatenate), convolutions with batch normalization, a Sequential model built
-// without an Input, and a Sequential model (with batch normalization) nested in a functional one. The models come from test/parity/keras3_models.py.
+// without an Input, a Sequential model (with batch normalization) nested in a functional one, token
+// ids through Embedding and LSTM, and Bidirectional, SimpleRNN and TimeDistributed layers. The models come from test/parity/keras3_models.py.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { specFromWire } from "../src/api/spec-codec.js";
-import { tensorFromWire } from "../src/api/tensor-codec.js";
+import { tensorFromWire, tensorToWire } from "../src/api/tensor-codec.js";
 import { readNpy } from "../src/datasets/npy.js";
 import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import { kerasWeightGroups } from "../src/interop/keras-config.js";
@@ -22,7 +23,7 @@ import { collect, ofKind, trainRequest } from "./helpers/training.js";
 const python = process.env.MODELBAY_PARITY_PYTHON;
 const unavailable = !python || python === "skip";
 const skip = unavailable && "no Python TensorFlow (MODELBAY_PARITY_PYTHON)";
-const MODELS = ["residual", "branches", "conv", "built_sequential", "nested"];
+const MODELS = ["residual", "branches", "conv", "built_sequential", "nested", "text", "recurrent"];
 
 let t: TestServer;
 let dir: string;
@@ -61,7 +62,7 @@ async function predicted(modelId: string, name: string): Promise<Float32Array> {
   const x = npy(`${name}.x.npy`);
   const res = await t.client.predict({
     modelId,
-    inputs: [floatTensor(x.data as Float32Array, x.shape, true)],
+    inputs: [tensorToWire("", x, true)],
     rawOutput: true,
   });
   const out = res.outputs[0];
@@ -319,7 +320,7 @@ test("modelbay model create --keras-json takes Keras 3 JSON, and a spec file its
   assert.equal(model?.spec?.topology?.$case, "kerasJson");
 });
 
-for (const name of ["conv", "nested"]) {
+for (const name of ["conv", "nested", "recurrent"]) {
   test(`"${name}" from its .keras file, trained on in modelbay, exports a .keras that Keras loads and predicts with as modelbay does`, {
     skip,
   }, async () => {

@@ -210,12 +210,29 @@ export function kerasWeightGroups(classNames: readonly string[]): string[] {
   });
 }
 
+const RNN_CLASSES = new Set(["SimpleRNN", "LSTM", "GRU"]);
+
 /**
- * Where model.weights.h5 keeps the variables of each layer that is not a model, and the layer's
- * path of names ("dense", or "inner/dense" in a nested model "inner"), which names its variables
- * "<path>/vars/<i>" (src/compute/layer-tree.ts).
+ * The HDF5 groups that hold a layer's variables, in TensorFlow.js' order of its weights: its own
+ * "vars", a recurrent layer's "cell/vars", a Bidirectional's forward then backward layer's, a
+ * TimeDistributed's wrapped layer's.
  */
-export function kerasVariableGroups(config: unknown, prefix = ""): { group: string; layerPath: string }[] {
+function variablePlaces(layer: KerasObject, group: string): string[] {
+  const inner = layer.config.layer;
+  if (layer.class_name === "Bidirectional" && isObject(inner)) {
+    const backward = isObject(layer.config.backward_layer) ? layer.config.backward_layer : inner;
+    return [...variablePlaces(inner, `${group}/forward_layer`), ...variablePlaces(backward, `${group}/backward_layer`)];
+  }
+  if (layer.class_name === "TimeDistributed" && isObject(inner)) return variablePlaces(inner, `${group}/layer`);
+  return [RNN_CLASSES.has(layer.class_name) ? `${group}/cell/vars` : `${group}/vars`];
+}
+
+/**
+ * Where model.weights.h5 keeps the variables of each layer that is not a model (one or more groups,
+ * see variablePlaces), and the layer's path of names ("dense", or "inner/dense" in a nested model
+ * "inner"), which names its variables "<path>/vars/<i>" (src/compute/layer-tree.ts).
+ */
+export function kerasVariableGroups(config: unknown, prefix = ""): { places: string[]; layerPath: string }[] {
   if (!isObject(config) || !Array.isArray(config.config.layers)) throw malformed("config.layers is not a list");
   const layers = (config.config.layers as unknown[]).filter(
     (l): l is KerasObject => isObject(l) && l.class_name !== "InputLayer",
@@ -226,7 +243,7 @@ export function kerasVariableGroups(config: unknown, prefix = ""): { group: stri
     const name = String(layer.config.name);
     return KERAS_MODEL_CLASSES.has(layer.class_name)
       ? kerasVariableGroups(layer, `${group}/`).map((g) => ({ ...g, layerPath: `${name}/${g.layerPath}` }))
-      : [{ group, layerPath: name }];
+      : [{ places: variablePlaces(layer, group), layerPath: name }];
   });
 }
 

@@ -31,20 +31,21 @@ export interface KerasExport {
 
 /**
  * A Keras 3 topology's weights by layer, for model.weights.h5. The snapshot holds them in
- * TensorFlow.js' model order (every trainable weight first), named "<layer>/<weight>"; a layer's
- * own weights keep Keras' order within that.
+ * TensorFlow.js' model order (every trainable weight first), named after their layer first (a
+ * nested model's layers by their own names); a layer's own weights keep Keras' order within that.
  */
 function weightsByKerasGroup(
   config: Record<string, unknown>,
   weights: readonly NamedTensorData[],
-): { group: string; tensors: TensorData[] }[] {
+): { place: string; tensors: TensorData[] }[] {
   const byLayer = new Map<string, TensorData[]>();
   for (const w of weights) {
-    const layer = w.name.split("/").at(-2) ?? "";
+    // "<layer>/<weight>", or for a wrapper's "<layer>/<wrapped>/<weight>".
+    const layer = w.name.split("/")[0] ?? "";
     byLayer.set(layer, [...(byLayer.get(layer) ?? []), w.tensor]);
   }
-  const layers = kerasVariableGroups(config).map(({ group, layerPath }) => ({
-    group,
+  const layers = kerasVariableGroups(config).map(({ places, layerPath }) => ({
+    places,
     layer: layerPath.split("/").at(-1) ?? "",
   }));
   const repeated = layers.find((l, i) => layers.findIndex((m) => m.layer === l.layer) !== i);
@@ -55,10 +56,12 @@ function weightsByKerasGroup(
       `two layers are named "${repeated.layer}"; Keras needs them apart`,
     );
   }
-  const groups = layers.map(({ group, layer }) => {
+  const groups = layers.flatMap(({ places, layer }) => {
     const tensors = byLayer.get(layer) ?? [];
     byLayer.delete(layer);
-    return { group, tensors };
+    // A Bidirectional layer's two places (forward, backward) hold one half each.
+    const share = tensors.length / places.length;
+    return places.map((place, k) => ({ place, tensors: tensors.slice(k * share, (k + 1) * share) }));
   });
   if (byLayer.size > 0) {
     throw new ModelbayError(
@@ -127,9 +130,9 @@ async function exportKerasJsonModel(
     ? [`the ${spec.compile.optimizer.kind} optimizer's state is not exported`]
     : [];
   const h5 = await writeHdf5((file) => {
-    for (const { group, tensors } of groups) {
-      ensureGroup(file, `${group}/vars`);
-      for (const [i, t] of tensors.entries()) file.create_dataset(datasetArgs(`${group}/vars/${i}`, t));
+    for (const { place, tensors } of groups) {
+      ensureGroup(file, place);
+      for (const [i, t] of tensors.entries()) file.create_dataset(datasetArgs(`${place}/${i}`, t));
     }
   });
   return { bytes: kerasZip(config, h5), warnings };

@@ -67,8 +67,10 @@ async function readKerasWeights(
   let optimizerVars: TensorData[];
   try {
     [weights, optimizerVars] = await readHdf5(weightsH5, (h5) => [
-      groups.flatMap(({ group, layerPath }) =>
-        numberedDatasets(h5, `${group}/vars`, label).map((tensor, i) => ({ name: `${layerPath}/vars/${i}`, tensor })),
+      groups.flatMap(({ places, layerPath }) =>
+        places
+          .flatMap((place) => numberedDatasets(h5, place, label))
+          .map((tensor, i) => ({ name: `${layerPath}/vars/${i}`, tensor })),
       ),
       numberedDatasets(h5, "optimizer/vars", label),
     ]);

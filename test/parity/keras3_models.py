@@ -53,6 +53,24 @@ def nested():
     return keras.Model(x, L.Dense(1)(inner(x)))
 
 
+def text():
+    """Token ids through an Embedding and an LSTM."""
+    return keras.Sequential([keras.Input((5,), dtype="int32"), L.Embedding(20, 8), L.LSTM(6), L.Dense(1)])
+
+
+def recurrent():
+    return keras.Sequential(
+        [
+            keras.Input((4, 3)),
+            L.Bidirectional(L.LSTM(3, return_sequences=True)),
+            L.SimpleRNN(3, return_sequences=True),
+            L.TimeDistributed(L.Dense(2)),
+            L.Flatten(),
+            L.Dense(1),
+        ]
+    )
+
+
 def built_sequential():
     m = keras.Sequential([L.Dense(8, activation="elu"), L.Dense(2)])
     m.build((None, 5))
@@ -79,12 +97,27 @@ def classic_weights(out, rng):
     np.save(os.path.join(out, "classic.resumed.y.npy"), model.predict(x[:16], verbose=0))
 
 
-MODELS = {"residual": residual, "branches": branches, "conv": conv, "built_sequential": built_sequential, "nested": nested}
+MODELS = {
+    "residual": residual,
+    "branches": branches,
+    "conv": conv,
+    "built_sequential": built_sequential,
+    "nested": nested,
+    "text": text,
+    "recurrent": recurrent,
+}
 
 
 def main(out):
     keras.utils.set_random_seed(5)
     rng = np.random.default_rng(5)
+
+    def rows_for(model, n):
+        shape = (n, *model.inputs[0].shape[1:])
+        if model.inputs[0].dtype == "int32":
+            return rng.integers(0, 20, shape).astype("int32")
+        return rng.standard_normal(shape).astype("float32")
+
     for name, make in MODELS.items():
         model = make()
         # Moving statistics away from their initial values, so that inference has to use them.
@@ -92,9 +125,9 @@ def main(out):
             v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
         model.compile(optimizer="adam", loss="mse")
         if name != "built_sequential":  # that one is saved before any training: no optimizer slots
-            rows = rng.standard_normal((64, *model.inputs[0].shape[1:])).astype("float32")
+            rows = rows_for(model, 64)
             model.fit(rows, rng.uniform(0, 1, (64, *model.outputs[0].shape[1:])), epochs=1, verbose=0)
-        x = rng.standard_normal((7, *model.inputs[0].shape[1:])).astype("float32")
+        x = rows_for(model, 7)
         np.save(os.path.join(out, f"{name}.x.npy"), x)
         np.save(os.path.join(out, f"{name}.y.npy"), model.predict(x, verbose=0))
         with open(os.path.join(out, f"{name}.json"), "w") as f:
