@@ -25,7 +25,66 @@ function sequential(spec: ModelSpec) {
   return spec.topology.sequential;
 }
 
+/** A functional Keras 2 topology: an input of 3 into "dense", and `more` layers after it. */
+function functional(more: { name: string; calls: unknown[][] }[], outputs: unknown[] = [["dense", 0, 0]]): ModelSpec {
+  const layer = (name: string, className: string, config: object, calls: unknown[][]) => ({
+    class_name: className,
+    name,
+    config: { name, ...config },
+    inbound_nodes: calls,
+  });
+  const kerasJson = JSON.stringify({
+    class_name: "Model",
+    config: {
+      name: "m",
+      layers: [
+        layer("in", "InputLayer", { batch_input_shape: [null, 3] }, []),
+        layer("dense", "Dense", { units: 2 }, [[["in", 0, 0, {}]]]),
+        ...more.map((m) => layer(m.name, "Dense", { units: 1 }, m.calls)),
+      ],
+      input_layers: [["in", 0, 0]],
+      output_layers: outputs,
+    },
+  });
+  return { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } };
+}
+
 const cases: { name: string; spec: () => ModelSpec | undefined; field: RegExp }[] = [
+  // TensorFlow.js would retry these calls forever, holding the device (found by the artifact fuzz).
+  {
+    name: "keras_json calling a layer it does not have",
+    spec: () => functional([{ name: "out", calls: [[["nowhere", 0, 0, {}]]] }], [["out", 0, 0]]),
+    field: /^spec\.keras_json: layer "out" is called on output 0 of call 0 of "nowhere", which never exists/,
+  },
+  {
+    name: "keras_json calling a call that never happens",
+    spec: () => functional([{ name: "out", calls: [[["dense", 1, 0, {}]]] }], [["out", 0, 0]]),
+    field: /^spec\.keras_json: layer "out" is called on output 0 of call 1 of "dense", which never exists/,
+  },
+  {
+    name: "keras_json whose layers wait on each other",
+    spec: () =>
+      functional(
+        [
+          { name: "a", calls: [[["b", 0, 0, {}]]] },
+          { name: "b", calls: [[["a", 0, 0, {}]]] },
+        ],
+        [["a", 0, 0]],
+      ),
+    field: /^spec\.keras_json: layer "a" is called on output 0 of call 0 of "b", which never exists/,
+  },
+  {
+    name: "keras_json with an empty call upstream",
+    spec: () =>
+      functional(
+        [
+          { name: "mid", calls: [[]] },
+          { name: "out", calls: [[["mid", 0, 0, {}]]] },
+        ],
+        [["out", 0, 0]],
+      ),
+    field: /^spec\.keras_json: layer "out" is called on output 0 of call 0 of "mid", which never exists/,
+  },
   { name: "no spec", spec: () => undefined, field: /^spec: is required/ },
   {
     name: "an unknown layer (no kind the server knows)",
@@ -121,7 +180,8 @@ for (const c of cases) {
   test(`${c.name} is INVALID_ARGUMENT naming the field`, async () => {
     const spec = c.spec();
     await assert.rejects(
-      t.client.createModel(spec ? { modelId: "", spec } : { modelId: "" }),
+      // A deadline, so that a spec that holds the device fails here rather than hanging the run.
+      t.client.createModel(spec ? { modelId: "", spec } : { modelId: "" }, { deadline: Date.now() + 60_000 }),
       (err: grpc.ServiceError) => {
         assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
         assert.match(err.details, c.field);

@@ -1,6 +1,7 @@
 // Damaged model files at random, restored by `modelbay serve` in its own process. Each round copies
 // one artifact (the SavedModels, .keras file and TensorFlow checkpoints Python TensorFlow saved in
-// fixtures/, a modelbay checkpoint directory, a TensorFlow.js layers model), damages one of its
+// fixtures/, Keras 3 models of other layers and their weights files made by Python at the start, a
+// modelbay checkpoint directory, a TensorFlow.js layers model), damages one of its
 // files (bytes flipped, cut, overwritten or inserted; a JSON value changed; inside a .keras file,
 // one of its members), and restores it. A restore either works (and the model then predicts) or
 // fails with a status naming the problem; never UNKNOWN, INTERNAL or a dead server.
@@ -14,6 +15,7 @@ import { strFromU8, strToU8, unzipSync, zipSync } from "fflate";
 import { fingerprintOf, MANIFEST_FILE, type Manifest, sha256 } from "../src/checkpoints/manifest.js";
 import { connect } from "../src/cli/client.js";
 import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
+import { run } from "./helpers/cli.js";
 import { damagedBytes, Random } from "./helpers/fuzz-messages.js";
 import { serveProcess } from "./helpers/serve-process.js";
 import { tempDir } from "./helpers/server.js";
@@ -102,6 +104,32 @@ function rehash(dir: string): void {
 const filesUnder = (dir: string): string[] =>
   fs.statSync(dir).isDirectory() ? fs.readdirSync(dir).flatMap((name) => filesUnder(path.join(dir, name))) : [dir];
 
+/**
+ * Keras 3 models beyond Dense stacks (test/parity/keras3_models.py), where Python TensorFlow is at
+ * hand (always under CI): their .keras files, and weights files with the to_json() spec they fit.
+ */
+async function keras3Artifacts(pristine: string): Promise<{ name: string; spec?: ModelSpec }[]> {
+  const python = process.env.MODELBAY_PARITY_PYTHON;
+  if (!python || python === "skip") {
+    assert.ok(process.env.CI !== "true", "under CI MODELBAY_PARITY_PYTHON must point at a Python with TensorFlow");
+    return [];
+  }
+  const made = await run(python, [path.join(import.meta.dirname, "parity", "keras3_models.py"), pristine]);
+  assert.equal(made.status, 0, made.stderr);
+  const kerasSpec = (name: string): ModelSpec => ({
+    ...denseSpec(),
+    topology: { $case: "kerasJson", kerasJson: fs.readFileSync(path.join(pristine, `${name}.json`), "utf8") },
+  });
+  return [
+    { name: "conv.keras" },
+    { name: "recurrent.keras" },
+    { name: "nested.keras" },
+    { name: "text.weights.h5", spec: kerasSpec("text") },
+    { name: "residual.weights.h5", spec: kerasSpec("residual") },
+    { name: "classic_weights", spec: denseSpec() },
+  ];
+}
+
 test(`damaged model files restore or fail with a clear status (${rounds} rounds, seed ${seed})`, async () => {
   const dir = tempDir("modelbay-artifact-fuzz-");
   const pristine = path.join(dir, "pristine");
@@ -130,6 +158,7 @@ test(`damaged model files restore or fail with a clear status (${rounds} rounds,
       { name: "modelbay_ckpt" },
       { name: "modelbay_ckpt", rehash: true },
       { name: "tfjs_layers" },
+      ...(await keras3Artifacts(pristine)),
     ];
     const r = new Random(seed);
     const counts = new Map<string, number>();

@@ -1,6 +1,8 @@
 // Builds and compiles a TensorFlow.js model from a domain ModelSpec.
 import * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError, thrownAs } from "../errors.js";
+import { isJsonObject } from "../json-object.js";
+import { checkKerasGraph } from "./keras-graph-check.js";
 import { kerasTopologyForTfjs } from "./keras3-topology.js";
 import { createLayer, SeedSequence } from "./layers.js";
 import type { CompileSpec, LossKind, MetricKind, ModelSpec, OptimizerSpec } from "./model-spec.js";
@@ -52,6 +54,9 @@ async function buildTopology(spec: ModelSpec, weightsFollow: boolean, budget: We
       throw new ModelbayError(Code.INVALID_ARGUMENT, "spec.keras_json: not valid JSON", { cause: err });
     }
     const modelTopology = kerasTopologyForTfjs((parsed as { modelTopology?: unknown }).modelTopology ?? parsed);
+    checkKerasGraph(
+      isJsonObject(modelTopology) && modelTopology.model_config ? modelTopology.model_config : modelTopology,
+    );
     let built: unknown;
     try {
       built = await budget.run(() => tf.models.modelFromJSON({ modelTopology } as tf.io.ModelJSON));
