@@ -14,7 +14,7 @@ import type { Goldens } from "../src/gen/modelbay/v1/checkpoint.js";
 import type { RestoreRequest } from "../src/gen/modelbay/v1/model_service.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
-import { firstMismatch, predictFloats } from "./helpers/tensors.js";
+import { firstMismatch, floatTensor, predictFloats } from "./helpers/tensors.js";
 import { collect, ofKind } from "./helpers/training.js";
 
 const FIXTURES = path.resolve("fixtures/python/tf2.18");
@@ -194,6 +194,43 @@ test("bad artifacts get clear statuses and leave loaded models as they were", as
     }
   } finally {
     fs.rmSync(bad, { recursive: true, force: true });
+  }
+  if (native) {
+    // test/data/slow-decoding-savedmodel: a damaged copy of classic_savedmodel from the artifact
+    // fuzz (seed 3, round 197). tfjs-node's decoder took 170 s over its 4.5 KB saved_model.pb.
+    const data = await startTestServer({ artifactDir: path.join(import.meta.dirname, "data") });
+    try {
+      await data.client.createModel({ modelId: "next", spec: denseSpec() });
+      const finished: string[] = [];
+      const restored = data.client
+        .restore(
+          {
+            source: { $case: "artifactPath", artifactPath: "slow-decoding-savedmodel" },
+            targetModelId: "slow",
+            resume: false,
+          },
+          { deadline: Date.now() + 60_000 },
+        )
+        .finally(() => finished.push("restore"));
+      // The device is not held meanwhile: a Predict of another model on it answers first.
+      await data.client.predict({
+        modelId: "next",
+        inputs: [floatTensor(new Float32Array(10), [1, 10])],
+        rawOutput: true,
+      });
+      finished.push("predict");
+      await assert.rejects(
+        restored,
+        (err: grpc.ServiceError) =>
+          err.code === grpc.status.INVALID_ARGUMENT &&
+          /^not a readable SavedModel: decoding saved_model\.pb did not finish in 10\.\d+ s; the file is damaged$/.test(
+            err.details,
+          ),
+      );
+      assert.deepEqual(finished, ["predict", "restore"]);
+    } finally {
+      await data.close();
+    }
   }
   const into = (p: string, more: Partial<RestoreRequest> = {}) => restore(p, { targetModelId: "keep", ...more });
   if (native) {

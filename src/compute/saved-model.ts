@@ -5,6 +5,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
 import type { BackendInfo } from "./backend-choice.js";
 import type { ComputeModel, ModelDescription } from "./engine.js";
+import { checkSavedModelDecodes } from "./saved-model-decode.js";
 import { fromTensor, toTensor } from "./tensor-conversion.js";
 import type { TensorData, TensorSignature } from "./tensor-data.js";
 
@@ -29,6 +30,9 @@ interface LoadedSavedModel {
   dispose(): void;
 }
 
+const packageOf = (backend: BackendInfo) =>
+  backend.name === "tensorflow-gpu" ? "@tensorflow/tfjs-node-gpu" : "@tensorflow/tfjs-node";
+
 async function savedModelApi(backend: BackendInfo): Promise<SavedModelApi> {
   if (!backend.name.startsWith("tensorflow")) {
     throw new ModelbayError(
@@ -36,8 +40,7 @@ async function savedModelApi(backend: BackendInfo): Promise<SavedModelApi> {
       `SavedModels run only on the native TensorFlow backend; this server runs "${backend.name}"`,
     );
   }
-  const pkg = backend.name === "tensorflow-gpu" ? "@tensorflow/tfjs-node-gpu" : "@tensorflow/tfjs-node";
-  const mod = (await import(pkg)) as { node: SavedModelApi };
+  const mod = (await import(packageOf(backend))) as { node: SavedModelApi };
   return mod.node;
 }
 
@@ -134,6 +137,7 @@ class SavedModelComputeModel implements ComputeModel {
 /** Loads the SavedModel in `dir` (already resolved inside the artifact root). */
 export async function loadSavedModel(backend: BackendInfo, dir: string): Promise<ComputeModel> {
   const api = await savedModelApi(backend);
+  await checkSavedModelDecodes(packageOf(backend), dir);
   const description = await describeSavedModel(api, dir);
   const model = await api.loadSavedModel(dir, [SERVE_TAG], SERVING_SIGNATURE).catch((err: unknown) => {
     throw new ModelbayError(
