@@ -11,7 +11,7 @@ import { after, before, test } from "node:test";
 import { specFromWire } from "../src/api/spec-codec.js";
 import { tensorFromWire, tensorToWire } from "../src/api/tensor-codec.js";
 import { readNpy } from "../src/datasets/npy.js";
-import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
+import { type ModelSpec, OptimizerKind } from "../src/gen/modelbay/v1/model.js";
 import { kerasWeightGroups } from "../src/interop/keras-config.js";
 import { exportKerasFile } from "../src/interop/keras-export.js";
 import { modelbay, run } from "./helpers/cli.js";
@@ -23,7 +23,7 @@ import { collect, ofKind, trainRequest } from "./helpers/training.js";
 const python = process.env.MODELBAY_PARITY_PYTHON;
 const unavailable = !python || python === "skip";
 const skip = unavailable && "no Python TensorFlow (MODELBAY_PARITY_PYTHON)";
-const MODELS = ["residual", "branches", "conv", "built_sequential", "nested", "text", "recurrent"];
+const MODELS = ["residual", "branches", "conv", "built_sequential", "nested", "text", "recurrent", "gated"];
 
 let t: TestServer;
 let dir: string;
@@ -250,22 +250,28 @@ test(".keras files keep each layer's variables under its class name in Keras' sn
   );
 });
 
-test("a model from a .keras file checkpoints and restores, predicting the same", { skip }, async () => {
-  await t.client.restore({
-    source: { $case: "artifactPath", artifactPath: "nested.keras" },
-    targetModelId: "k3-saved",
-    resume: false,
+// "gated" holds Keras' GRUs and its hard_sigmoid, which are modelbay's own classes in TensorFlow.js.
+for (const name of ["nested", "gated"]) {
+  test(`a model from a .keras file ("${name}") checkpoints and restores, predicting the same`, { skip }, async () => {
+    await t.client.restore({
+      source: { $case: "artifactPath", artifactPath: `${name}.keras` },
+      targetModelId: `k3-saved-${name}`,
+      resume: false,
+    });
+    const before = await predicted(`k3-saved-${name}`, name);
+    const { checkpoint } = await t.client.checkpoint({ modelId: `k3-saved-${name}` });
+    const back = await t.client.restore({
+      source: {
+        $case: "checkpoint",
+        checkpoint: { modelId: `k3-saved-${name}`, checkpointId: checkpoint?.checkpointId ?? "" },
+      },
+      targetModelId: `k3-back-${name}`,
+      resume: false,
+    });
+    assert.equal(back.model?.source, "checkpoint");
+    assert.deepEqual(await predicted(`k3-back-${name}`, name), before);
   });
-  const before = await predicted("k3-saved", "nested");
-  const { checkpoint } = await t.client.checkpoint({ modelId: "k3-saved" });
-  const back = await t.client.restore({
-    source: { $case: "checkpoint", checkpoint: { modelId: "k3-saved", checkpointId: checkpoint?.checkpointId ?? "" } },
-    targetModelId: "k3-back",
-    resume: false,
-  });
-  assert.equal(back.model?.source, "checkpoint");
-  assert.deepEqual(await predicted("k3-back", "nested"), before);
-});
+}
 
 test("a restored .keras functional model trains on, with Adam started afresh and said so", { skip }, async () => {
   const res = await t.client.restore({
@@ -320,7 +326,83 @@ test("modelbay model create --keras-json takes Keras 3 JSON, and a spec file its
   assert.equal(model?.spec?.topology?.$case, "kerasJson");
 });
 
-for (const name of ["conv", "nested", "recurrent"]) {
+test("GRUs from tf-keras (Keras 2) JSON, where hard_sigmoid is Keras 2's, predict as tf-keras does", {
+  skip,
+}, async () => {
+  await t.client.createModel({ modelId: "k2-gated", spec: kerasSpec("keras2_gated") });
+  await t.server.sessions.get("k2-gated").model.setWeights(kerasWeights("keras2_gated"));
+  const ours = await predicted("k2-gated", "keras2_gated");
+  assert.equal(firstMismatch(ours, npy("keras2_gated.y.npy").data as Float32Array, 1e-5, 1e-4), undefined);
+});
+
+test("GRUs as Keras makes them (reset_after) train as in Keras: one epoch of SGD from Keras' weights ends where Keras' did", {
+  skip,
+}, async () => {
+  const modelId = "k3-gated-sgd";
+  const spec = kerasSpec("gated");
+  await t.client.createModel({
+    modelId,
+    spec: {
+      ...spec,
+      compile: {
+        ...(spec.compile as NonNullable<ModelSpec["compile"]>),
+        optimizer: {
+          kind: OptimizerKind.OPTIMIZER_KIND_SGD,
+          learningRate: 0.1,
+          beta1: 0,
+          beta2: 0,
+          epsilon: 0,
+          momentum: 0,
+          rho: 0,
+        },
+      },
+    },
+  });
+  await t.server.sessions.get(modelId).model.setWeights(kerasWeights("gated"));
+  const x = npy("gated.sgd_x.npy");
+  const y = npy("gated.sgd_y.npy");
+  const inline = {
+    x: floatTensor(x.data as Float32Array, x.shape, true),
+    y: floatTensor(y.data as Float32Array, y.shape, true),
+  };
+  const events = await collect(
+    t.client,
+    trainRequest(modelId, 0, {
+      data: { source: { $case: "inline", inline } },
+      epochs: 1,
+      batchSize: 16,
+      shuffle: false,
+    }),
+  );
+  assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+  const before = npy("gated.y.npy").data as Float32Array;
+  const ours = await predicted(modelId, "gated");
+  assert.notEqual(firstMismatch(ours, before, 1e-4, 1e-3), undefined, "training moved nothing");
+  assert.equal(firstMismatch(ours, npy("gated.sgd.y.npy").data as Float32Array, 1e-5, 1e-4), undefined);
+});
+
+test("Keras 3's activations, TensorFlow.js' own and those it lacks or defines otherwise (hard_sigmoid), compute as in Keras", {
+  skip,
+}, async () => {
+  const models = JSON.parse(fs.readFileSync(path.join(dir, "activations.json"), "utf8")) as Record<string, string>;
+  const x = npy("activations.x.npy");
+  assert.ok(Object.keys(models).length >= 27);
+  const wrong: string[] = [];
+  for (const [name, kerasJson] of Object.entries(models)) {
+    const modelId = `act-${name}`;
+    await t.client.createModel({ modelId, spec: { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } } });
+    const res = await t.client.predict({ modelId, inputs: [tensorToWire("", x, true)], rawOutput: true });
+    const out = res.outputs[0];
+    assert.ok(out);
+    const ours = tensorFromWire(out, "output", { maxTensorBytes: Number.POSITIVE_INFINITY }).data as Float32Array;
+    const mismatch = firstMismatch(ours, npy(`activations.${name}.npy`).data as Float32Array, 1e-6, 1e-5);
+    if (mismatch !== undefined) wrong.push(`${name}: ${mismatch}`);
+    await t.client.deleteModel({ modelId, deleteCheckpoints: false });
+  }
+  assert.deepEqual(wrong, []);
+});
+
+for (const name of ["conv", "nested", "recurrent", "gated"]) {
   test(`"${name}" from its .keras file, trained on in modelbay, exports a .keras that Keras loads and predicts with as modelbay does`, {
     skip,
   }, async () => {

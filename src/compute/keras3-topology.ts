@@ -2,8 +2,11 @@
 // write Keras 3 JSON, which TensorFlow.js 4 cannot build from: InputLayer's `batch_shape`, dtype
 // policies as objects, functional layers' inbound nodes as call arguments holding tensors, single
 // inputs and outputs as one reference instead of a list, and calls to a nested model numbered
-// without its own input node. Layer classes and configs are the same. Keras 2 JSON passes unchanged.
+// without its own input node. Layer classes and configs are the same, but for one activation:
+// Keras 3's hard_sigmoid is not Keras 2's (src/compute/keras-activations.ts). Keras 2 JSON passes
+// unchanged.
 import { isJsonObject } from "../json-object.js";
+import { KERAS3_HARD_SIGMOID } from "./keras-activations.js";
 
 type Json = Record<string, unknown>;
 
@@ -90,9 +93,34 @@ function modelConfig(config: Json): Json {
   return out;
 }
 
+/**
+ * Whether a topology was written by Keras 3, whose InputLayer has `batch_shape` (Keras 2's has
+ * `batch_input_shape`). Keras 3 writes an InputLayer into every built model's JSON, Sequential too.
+ */
+function writtenByKeras3(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(writtenByKeras3);
+  if (!isJsonObject(value)) return false;
+  if (value.class_name === "InputLayer" && isJsonObject(value.config) && "batch_shape" in value.config) return true;
+  return Object.values(value).some(writtenByKeras3);
+}
+
+/** Keras 3's "hard_sigmoid" under its own name here, at every depth. */
+function withKeras3HardSigmoid(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withKeras3HardSigmoid);
+  if (!isJsonObject(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      (k === "activation" || k === "recurrent_activation") && v === "hard_sigmoid"
+        ? KERAS3_HARD_SIGMOID
+        : withKeras3HardSigmoid(v),
+    ]),
+  );
+}
+
 /** A Keras topology (2 or 3) as TensorFlow.js reads it. */
 export function kerasTopologyForTfjs(topology: unknown): unknown {
-  const plain = withDtypeNames(topology);
+  const plain = withDtypeNames(writtenByKeras3(topology) ? withKeras3HardSigmoid(topology) : topology);
   if (!isJsonObject(plain)) return plain;
   const out: Json = { ...plain };
   if (isJsonObject(out.config) && Array.isArray(out.config.layers)) out.config = modelConfig(out.config);

@@ -1,12 +1,15 @@
 // Builds and compiles a TensorFlow.js model from a domain ModelSpec.
 import * as tf from "@tensorflow/tfjs";
-import { Code, ModelbayError, thrownAs } from "../errors.js";
+import { Code, ModelbayError, reasonOf, thrownAs } from "../errors.js";
 import { isJsonObject } from "../json-object.js";
 import { checkKerasGraph } from "./keras-graph-check.js";
 import { kerasTopologyForTfjs } from "./keras3-topology.js";
 import { createLayer, SeedSequence } from "./layers.js";
 import type { CompileSpec, LossKind, MetricKind, ModelSpec, OptimizerSpec } from "./model-spec.js";
 import { WeightBudget } from "./weight-budget.js";
+// Registers Keras' GRU (reset_after) in TensorFlow.js' deserializer, for topologies built below.
+import "./gru-reset-after.js";
+import { unknownClassReason } from "./keras-activations.js";
 
 const TFJS_LOSS: Record<LossKind, string> = {
   mean_squared_error: "meanSquaredError",
@@ -61,7 +64,7 @@ async function buildTopology(spec: ModelSpec, weightsFollow: boolean, budget: We
     try {
       built = await budget.run(() => tf.models.modelFromJSON({ modelTopology } as tf.io.ModelJSON));
     } catch (err) {
-      throw thrownAs(Code.INVALID_ARGUMENT, "spec.keras_json", err);
+      throw thrownAs(Code.INVALID_ARGUMENT, "spec.keras_json", err, unknownClassReason(reasonOf(err)));
     }
     // A topology whose top level is a layer, not a model, deserializes into that layer.
     if (built instanceof tf.LayersModel) return built;

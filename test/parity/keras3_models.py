@@ -71,6 +71,19 @@ def recurrent():
     )
 
 
+def gated():
+    """GRUs: Keras' default (reset_after=True), inside Bidirectional too, and the older form."""
+    return keras.Sequential(
+        [
+            keras.Input((5, 3)),
+            L.GRU(4, return_sequences=True),
+            L.Bidirectional(L.GRU(3, return_sequences=True)),
+            L.GRU(2, reset_after=False, recurrent_activation="hard_sigmoid"),
+            L.Dense(1),
+        ]
+    )
+
+
 def built_sequential():
     m = keras.Sequential([L.Dense(8, activation="elu"), L.Dense(2)])
     m.build((None, 5))
@@ -97,6 +110,72 @@ def classic_weights(out, rng):
     np.save(os.path.join(out, "classic.resumed.y.npy"), model.predict(x[:16], verbose=0))
 
 
+# Keras 3's activations by name, but those that take arguments a name cannot carry (glu, threshold)
+# and sparsemax, which modelbay does not have.
+ACTIVATIONS = [
+    "celu", "elu", "exponential", "gelu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_tanh",
+    "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu", "sigmoid",
+    "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
+    "squareplus", "tanh", "tanh_shrink",
+]  # fmt: skip
+
+
+def activations(out):
+    """activations.json: for each activation, a model of one Activation layer (to_json()) and what
+    it makes of activations.x.npy, a grid of [-4, 4]."""
+    x = np.linspace(-4, 4, 33, dtype="float32").reshape(1, 33)
+    np.save(os.path.join(out, "activations.x.npy"), x)
+    made = {}
+    for name in ACTIVATIONS:
+        model = keras.Sequential([keras.Input((33,)), L.Activation(name)])
+        np.save(os.path.join(out, f"activations.{name}.npy"), np.asarray(model(x)))
+        made[name] = model.to_json()
+    with open(os.path.join(out, "activations.json"), "w") as f:
+        json.dump(made, f)
+
+
+def sgd_epoch(model, out, name, rng):
+    """One more epoch of plain SGD (unshuffled, batch 16) from the saved weights: NAME.sgd_x.npy,
+    NAME.sgd_y.npy, and the predictions after it, NAME.sgd.y.npy. Gradients through every layer."""
+    x = rng.standard_normal((48, *model.inputs[0].shape[1:])).astype("float32")
+    y = rng.uniform(-1, 1, (48, *model.outputs[0].shape[1:])).astype("float32")
+    np.save(os.path.join(out, f"{name}.sgd_x.npy"), x)
+    np.save(os.path.join(out, f"{name}.sgd_y.npy"), y)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    np.save(os.path.join(out, f"{name}.sgd.y.npy"), model.predict(np.load(os.path.join(out, f"{name}.x.npy")), verbose=0))
+
+
+def keras2_gated(out, rng):
+    """The GRUs again as tf-keras (Keras 2) writes them, where hard_sigmoid is 0.2x + 0.5:
+    keras2_gated.json, .x.npy, .y.npy and .weights.json as for the Keras 3 models."""
+    import tf_keras
+
+    model = tf_keras.Sequential(
+        [
+            tf_keras.Input((5, 3)),
+            tf_keras.layers.GRU(4, return_sequences=True),
+            tf_keras.layers.GRU(2, recurrent_activation="hard_sigmoid"),
+            tf_keras.layers.Dense(1),
+        ]
+    )
+    for v in model.weights:
+        v.assign(rng.uniform(-0.5, 0.5, v.shape).astype("float32"))
+    x = rng.standard_normal((7, 5, 3)).astype("float32")
+    np.save(os.path.join(out, "keras2_gated.x.npy"), x)
+    np.save(os.path.join(out, "keras2_gated.y.npy"), model.predict(x, verbose=0))
+    with open(os.path.join(out, "keras2_gated.json"), "w") as f:
+        f.write(model.to_json())
+    weights = []
+    for i, v in enumerate(model.weights):
+        np.save(os.path.join(out, f"keras2_gated.w{i}.npy"), v.numpy())
+        # "gru/gru_cell/kernel:0" is Keras 2's name of what Keras 3 calls "gru/kernel".
+        layer, *_, variable = v.name.split(":")[0].split("/")
+        weights.append({"path": f"{layer}/{variable}", "file": f"keras2_gated.w{i}.npy"})
+    with open(os.path.join(out, "keras2_gated.weights.json"), "w") as f:
+        json.dump(weights, f)
+
+
 MODELS = {
     "residual": residual,
     "branches": branches,
@@ -105,6 +184,7 @@ MODELS = {
     "nested": nested,
     "text": text,
     "recurrent": recurrent,
+    "gated": gated,
 }
 
 
@@ -123,6 +203,10 @@ def main(out):
         # Moving statistics away from their initial values, so that inference has to use them.
         for v in model.non_trainable_weights:
             v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
+        # And biases away from zero, so that each one's place matters (a GRU's two rows, say).
+        for v in model.trainable_weights:
+            if v.path.endswith("bias"):
+                v.assign(rng.uniform(-0.5, 0.5, v.shape).astype("float32"))
         model.compile(optimizer="adam", loss="mse")
         if name != "built_sequential":  # that one is saved before any training: no optimizer slots
             rows = rows_for(model, 64)
@@ -141,7 +225,11 @@ def main(out):
             weights.append({"path": v.path, "file": file})
         with open(os.path.join(out, f"{name}.weights.json"), "w") as f:
             json.dump(weights, f)
+        if name == "gated":
+            sgd_epoch(model, out, name, rng)
     classic_weights(out, rng)
+    activations(out)
+    keras2_gated(out, rng)
     print(json.dumps({"models": list(MODELS), "keras": keras.__version__, "tensorflow": tf.__version__}))
 
 
