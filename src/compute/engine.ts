@@ -24,6 +24,14 @@ export interface ModelDescription {
 }
 
 /** Everything needed to rebuild a model exactly: topology, weights and optimizer state. */
+/**
+ * The name prefix of optimizer slots given in Keras' order: m and v of each trainable variable in
+ * turn, the variables in the order of the snapshot's weights, which are named by layer path
+ * ("<layer>/vars/<i>"). Which of those are trainable is the built model's to say, so the device
+ * puts such slots in its own order only once it has built the model.
+ */
+export const KERAS_ORDERED_SLOT = "keras/slot/";
+
 export interface ModelSnapshot {
   /** Keras-style JSON topology of the model (TensorFlow.js `model.toJSON`). */
   topology: unknown;

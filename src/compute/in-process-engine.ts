@@ -15,6 +15,7 @@ import type {
   StateCapture,
 } from "./engine.js";
 import { createGraphTrainer, type GraphTrainer } from "./graph/graph-trainer.js";
+import { slotsInModelOrder } from "./keras-slot-order.js";
 import { refusedByLayers } from "./layer-errors.js";
 import { everyLayer, layerApplications, layerPathsOfWeights } from "./layer-tree.js";
 import { buildModel } from "./model-builder.js";
@@ -266,9 +267,10 @@ class InProcessModel implements ComputeModel {
     this.graphTrainer?.invalidate();
   }
 
-  async setOptimizerState(state: readonly NamedTensorData[]): Promise<void> {
+  /** `weightNames`: the weights' names in the order their slots follow, for slots in Keras' order. */
+  async setOptimizerState(state: readonly NamedTensorData[], weightNames: readonly string[]): Promise<void> {
     await this.syncFromGraph();
-    await writeOptimizerState(this.model.optimizer, state);
+    await writeOptimizerState(this.model.optimizer, slotsInModelOrder(this.model, state, weightNames));
     this.graphTrainer?.invalidate();
   }
 
@@ -313,7 +315,10 @@ export async function createInProcessEngine(choice: BackendChoice, limits: Engin
       const restored = described(await buildModel(spec, true, maxModelBytes), spec);
       try {
         await restored.setWeights(snapshot.weights);
-        await restored.setOptimizerState(snapshot.optimizer);
+        await restored.setOptimizerState(
+          snapshot.optimizer,
+          snapshot.weights.map((w) => w.name),
+        );
         return restored;
       } catch (err) {
         restored.dispose();

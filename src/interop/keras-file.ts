@@ -3,7 +3,7 @@
 // and Keras 3 weights files (.weights.h5), which hold the HDF5 part only.
 import fs from "node:fs/promises";
 import { unzipSync } from "fflate";
-import type { NamedTensorData } from "../compute/engine.js";
+import { KERAS_ORDERED_SLOT, type NamedTensorData } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import type { TensorData } from "../compute/tensor-data.js";
 import { Code, ModelbayError } from "../errors.js";
@@ -84,10 +84,15 @@ async function readKerasWeights(
   // before training has none, and Adam starts afresh there as it would in Keras.
   const [iterations, , ...slots] = optimizerVars;
   if (slots.length > 0) {
-    // Keras orders Adam's slots by trainable variable; only a Dense stack's weights (all trainable,
-    // layer by layer) are in that order here.
+    // Keras orders Adam's slots by trainable variable. A Dense stack's weights are all trainable and
+    // in that order here; for any other model the device sorts them out once it is built.
     if (spec.compile.optimizer.kind === "adam" && iterations && spec.topology.kind === "sequential") {
       optimizer = adamStateFromKeras({ iterations, slots }, weights);
+    } else if (spec.compile.optimizer.kind === "adam" && iterations) {
+      optimizer = [
+        { name: "iter", tensor: { dtype: "int32", shape: [], data: Int32Array.of(Number(iterations.data[0] ?? 0)) } },
+        ...slots.map((tensor, j) => ({ name: `${KERAS_ORDERED_SLOT}${j}`, tensor })),
+      ];
     } else {
       warnings.push(`the ${spec.compile.optimizer.kind} optimizer's state was not imported; training starts it afresh`);
     }

@@ -134,11 +134,40 @@ def activations(out):
         json.dump(made, f)
 
 
+# Models that go on training from what they saved (those without dropout, which draws at random).
+RESUMED = ["branches", "conv", "nested", "text", "recurrent", "gated"]
+
+
+def training_rows(model, rng, n=48):
+    shape = (n, *model.inputs[0].shape[1:])
+    if model.inputs[0].dtype == "int32":  # token ids, none twice in a row (see resumed_epoch)
+        x = np.stack([rng.permutation(20)[: shape[1]] for _ in range(n)]).astype("int32")
+    else:
+        x = rng.standard_normal(shape).astype("float32")
+    return x, rng.uniform(-1, 1, (n, *model.outputs[0].shape[1:])).astype("float32")
+
+
+def resumed_epoch(model, out, name, rng):
+    """One more epoch with the optimizer the model saved (Adam, after one epoch: its moments and
+    step), unshuffled, batch 16: NAME.resume_x.npy, NAME.resume_y.npy, and the predictions after
+    it, NAME.resumed.y.npy.
+
+    Token ids go one row a batch: with the TensorFlow backend Keras squares an embedding row's
+    gradient per occurrence of its token before summing them (tf.IndexedSlices), so a token twice
+    in a batch gets a different Adam v than the summed gradient's square that TensorFlow.js (and
+    Keras on JAX) computes."""
+    x, y = training_rows(model, rng)
+    np.save(os.path.join(out, f"{name}.resume_x.npy"), x)
+    np.save(os.path.join(out, f"{name}.resume_y.npy"), y)
+    batch = 1 if model.inputs[0].dtype == "int32" else 16
+    model.fit(x, y, epochs=1, batch_size=batch, shuffle=False, verbose=0)
+    np.save(os.path.join(out, f"{name}.resumed.y.npy"), model.predict(np.load(os.path.join(out, f"{name}.x.npy")), verbose=0))
+
+
 def sgd_epoch(model, out, name, rng):
     """One more epoch of plain SGD (unshuffled, batch 16) from the saved weights: NAME.sgd_x.npy,
     NAME.sgd_y.npy, and the predictions after it, NAME.sgd.y.npy. Gradients through every layer."""
-    x = rng.standard_normal((48, *model.inputs[0].shape[1:])).astype("float32")
-    y = rng.uniform(-1, 1, (48, *model.outputs[0].shape[1:])).astype("float32")
+    x, y = training_rows(model, rng)
     np.save(os.path.join(out, f"{name}.sgd_x.npy"), x)
     np.save(os.path.join(out, f"{name}.sgd_y.npy"), y)
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
@@ -225,8 +254,10 @@ def main(out):
             weights.append({"path": v.path, "file": file})
         with open(os.path.join(out, f"{name}.weights.json"), "w") as f:
             json.dump(weights, f)
+        if name in RESUMED:
+            resumed_epoch(model, out, name, rng)
         if name == "gated":
-            sgd_epoch(model, out, name, rng)
+            sgd_epoch(keras.models.load_model(os.path.join(out, f"{name}.keras")), out, name, rng)
     classic_weights(out, rng)
     activations(out)
     keras2_gated(out, rng)
