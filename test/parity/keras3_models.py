@@ -154,8 +154,8 @@ def resumed_epoch(model, out, name, rng):
 
     Token ids go one row a batch: with the TensorFlow backend Keras squares an embedding row's
     gradient per occurrence of its token before summing them (tf.IndexedSlices), so a token twice
-    in a batch gets a different Adam v than the summed gradient's square that TensorFlow.js (and
-    Keras on JAX) computes."""
+    in a batch gets a different Adam v than the summed gradient's square that TensorFlow.js
+    computes."""
     x, y = training_rows(model, rng)
     np.save(os.path.join(out, f"{name}.resume_x.npy"), x)
     np.save(os.path.join(out, f"{name}.resume_y.npy"), y)
