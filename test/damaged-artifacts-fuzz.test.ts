@@ -106,7 +106,8 @@ const filesUnder = (dir: string): string[] =>
 
 /**
  * Keras 3 models beyond Dense stacks (test/parity/keras3_models.py), where Python TensorFlow is at
- * hand (always under CI): their .keras files, and weights files with the to_json() spec they fit.
+ * hand (always under CI): their .keras files, whole models saved as .h5 by tf-keras and Keras 3, and
+ * weights files with the to_json() spec they fit.
  */
 async function keras3Artifacts(pristine: string): Promise<{ name: string; spec?: ModelSpec }[]> {
   const python = process.env.MODELBAY_PARITY_PYTHON;
@@ -124,6 +125,9 @@ async function keras3Artifacts(pristine: string): Promise<{ name: string; spec?:
     { name: "conv.keras" },
     { name: "recurrent.keras" },
     { name: "nested.keras" },
+    { name: "gated.keras" },
+    { name: "h5_tfkeras_mixed.h5" },
+    { name: "h5_keras3_mixed.h5" },
     { name: "text.weights.h5", spec: kerasSpec("text") },
     { name: "residual.weights.h5", spec: kerasSpec("residual") },
     { name: "classic_weights", spec: denseSpec() },

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
 import { specFromWire } from "../src/api/spec-codec.js";
 import { tensorFromWire, tensorToWire } from "../src/api/tensor-codec.js";
 import { readNpy } from "../src/datasets/npy.js";
@@ -219,6 +220,24 @@ test("Keras weights without a spec, with a spec that is not JSON, or for a Tenso
   );
 });
 
+test("an .h5 file that holds weights only, or is not HDF5, is INVALID_ARGUMENT saying so", { skip }, async () => {
+  fs.copyFileSync(path.join(dir, "conv.weights.h5"), path.join(dir, "only-weights.h5"));
+  fs.writeFileSync(path.join(dir, "not-hdf5.h5"), "this is not HDF5\n".repeat(100));
+  const refused = (artifactPath: string) =>
+    t.client.restore({ source: { $case: "artifactPath", artifactPath }, targetModelId: "", resume: false });
+  await assert.rejects(refused("only-weights.h5"), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(err.details, /^only-weights\.h5: holds no model_config: it is a weights file \(model\.save_weights\)/);
+    return true;
+  });
+  await assert.rejects(refused("not-hdf5.h5"), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(err.details, /^not-hdf5\.h5: not readable HDF5/);
+    return true;
+  });
+  assert.equal(await t.client.health(), "SERVING");
+});
+
 test("export refuses a Keras 3 topology with two layers of one name, which its weights cannot tell apart", async () => {
   const dense = { module: "keras.layers", class_name: "Dense", config: { name: "d", units: 1 } };
   const json = JSON.stringify({
@@ -404,6 +423,42 @@ test("GRUs as Keras makes them (reset_after) train as in Keras: one epoch of SGD
   assert.notEqual(firstMismatch(ours, before, 1e-4, 1e-3), undefined, "training moved nothing");
   assert.equal(firstMismatch(ours, npy("gated.sgd.y.npy").data as Float32Array, 1e-5, 1e-4), undefined);
 });
+
+// Whole models saved as HDF5 by tf-keras and by Keras 3 (legacy_h5 in the script).
+for (const name of ["h5_tfkeras_classic", "h5_tfkeras_mixed", "h5_keras3_classic", "h5_keras3_mixed"]) {
+  test(`"${name}.h5" restores, predicts as Keras did, and with Keras' Adam state trains one more epoch to where Keras' did`, {
+    skip,
+  }, async () => {
+    const modelId = `k-${name}`;
+    const res = await t.client.restore({
+      source: { $case: "artifactPath", artifactPath: `${name}.h5` },
+      targetModelId: modelId,
+      resume: false,
+    });
+    assert.equal(res.model?.source, "keras_h5");
+    assert.deepEqual(res.warnings, []);
+    assert.equal(
+      firstMismatch(await predicted(modelId, name), npy(`${name}.y.npy`).data as Float32Array, 1e-5, 1e-4),
+      undefined,
+    );
+    const inline = {
+      x: tensorToWire("x", npy(`${name}.resume_x.npy`), true),
+      y: tensorToWire("y", npy(`${name}.resume_y.npy`), true),
+    };
+    const events = await collect(
+      t.client,
+      trainRequest(modelId, 0, {
+        data: { source: { $case: "inline", inline } },
+        epochs: 1,
+        batchSize: 16,
+        shuffle: false,
+      }),
+    );
+    assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+    const ours = await predicted(modelId, name);
+    assert.equal(firstMismatch(ours, npy(`${name}.resumed.y.npy`).data as Float32Array, 1e-4, 1e-3), undefined);
+  });
+}
 
 test("Keras 3's activations, TensorFlow.js' own and those it lacks or defines otherwise (hard_sigmoid), compute as in Keras", {
   skip,

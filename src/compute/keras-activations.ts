@@ -9,8 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-/** The name a Keras 3 topology's "hard_sigmoid" is given here. */
-export const KERAS3_HARD_SIGMOID = "keras3HardSigmoid";
+import { KERAS3_HARD_SIGMOID } from "./keras3-topology.js";
 
 const hardSigmoid = (x: tf.Tensor) => tf.div(tf.relu6(tf.add(x, 3)), 6);
 const between = (x: tf.Tensor, low: number, high: number, below: tf.Tensor, inside: tf.Tensor, above: tf.Tensor) =>

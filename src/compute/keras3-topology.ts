@@ -6,7 +6,6 @@
 // Keras 3's hard_sigmoid is not Keras 2's (src/compute/keras-activations.ts). Keras 2 JSON passes
 // unchanged.
 import { isJsonObject } from "../json-object.js";
-import { KERAS3_HARD_SIGMOID } from "./keras-activations.js";
 
 type Json = Record<string, unknown>;
 
@@ -25,6 +24,9 @@ function withDtypeNames(value: unknown): unknown {
     Object.entries(value).map(([k, v]) => [k, k === "dtype" ? dtypeName(v) : withDtypeNames(v)]),
   );
 }
+
+/** The name a Keras 3 topology's "hard_sigmoid" is given here (src/compute/keras-activations.ts). */
+export const KERAS3_HARD_SIGMOID = "keras3HardSigmoid";
 
 /** A reference to a layer's output: [layer name, node index, tensor index, ...]. */
 type Ref = unknown[];

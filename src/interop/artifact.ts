@@ -7,12 +7,14 @@ import type { ModelSpec } from "../compute/model-spec.js";
 import { resolveUnder } from "../datasets/data-root.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
 import { type ImportedTrainable, readKerasFile, readKerasWeightsFile } from "./keras-file.js";
+import { readKerasH5File } from "./keras-h5.js";
 import { readTfCheckpoint } from "./tf-checkpoint.js";
 import { readCheckpointDirectory, readTfjsLayers } from "./tfjs-layers.js";
 
 export type ArtifactFormat =
   | "saved_model"
   | "keras"
+  | "keras_h5"
   | "keras_weights"
   | "tf_checkpoint"
   | "tfjs_layers"
@@ -21,6 +23,7 @@ export type ArtifactFormat =
 export type Artifact =
   | { format: "saved_model"; dir: string }
   | { format: "keras"; file: string }
+  | { format: "keras_h5"; file: string }
   | { format: "keras_weights"; file: string }
   | { format: "tf_checkpoint"; prefix: string }
   | { format: "tfjs_layers"; root: string; file: string }
@@ -61,7 +64,8 @@ async function lastWeightsFile(dir: string): Promise<string | undefined> {
 }
 
 /**
- * Classifies `relative` (inside `root`): a SavedModel directory, a .keras file, Keras weights (a
+ * Classifies `relative` (inside `root`): a SavedModel directory, a .keras file, a whole Keras model
+ * saved as .h5, Keras weights (a
  * .weights.h5 file, or a directory of them: the last by name), or a TensorFlow
  * checkpoint given by its prefix ("ckpts/ckpt-10"), its .index file, or a directory with a
  * `checkpoint` state file (its latest checkpoint).
@@ -97,6 +101,8 @@ export async function locateArtifact(rootDir: string, relative: string): Promise
     return { format: "keras", file: full };
   } else if (full.endsWith(WEIGHTS_H5)) {
     return { format: "keras_weights", file: full };
+  } else if (full.endsWith(".h5")) {
+    return { format: "keras_h5", file: full };
   } else if (full.endsWith(".json")) {
     return { format: "tfjs_layers", root, file: full };
   } else if (full.endsWith(".index")) {
@@ -104,7 +110,7 @@ export async function locateArtifact(rootDir: string, relative: string): Promise
   }
   throw invalidArgument(
     FIELD,
-    `"${relative}" is not a SavedModel directory, a .keras file, Keras weights (.weights.h5, or a directory of them), a TensorFlow checkpoint (prefix, .index file, or directory with a "checkpoint" file), a TensorFlow.js model.json, or a modelbay checkpoint directory`,
+    `"${relative}" is not a SavedModel directory, a .keras file, a Keras model saved as .h5, Keras weights (.weights.h5, or a directory of them), a TensorFlow checkpoint (prefix, .index file, or directory with a "checkpoint" file), a TensorFlow.js model.json, or a modelbay checkpoint directory`,
   );
 }
 
@@ -118,6 +124,7 @@ export async function readTrainableArtifact(
   spec: ModelSpec | undefined,
 ): Promise<ImportedTrainable> {
   if (artifact.format === "keras") return readKerasFile(artifact.file, label);
+  if (artifact.format === "keras_h5") return readKerasH5File(artifact.file, label);
   if (artifact.format === "tfjs_layers") return readTfjsLayers(artifact.root, artifact.file, label);
   if (artifact.format === "modelbay_checkpoint") return readCheckpointDirectory(artifact.dir, label);
   if (!spec) {
@@ -133,7 +140,7 @@ export async function readTrainableArtifact(
 
 /** A model id for an artifact restored without a target id: its file or directory name. */
 export function defaultModelId(relative: string): string {
-  const base = path.basename(relative.replace(/[\\/]+$/, "")).replace(/(\.weights\.h5|\.keras|\.index)$/, "");
+  const base = path.basename(relative.replace(/[\\/]+$/, "")).replace(/(\.weights\.h5|\.keras|\.h5|\.index)$/, "");
   const id = base
     .replace(/[^A-Za-z0-9_.-]/g, "_")
     .replace(/\.\.+/g, ".")

@@ -87,6 +87,37 @@ export function numberedDatasets(file: File, group: string, label: string): Tens
     });
 }
 
+/** The dataset at `where`, as a float32 or int32 tensor. */
+export function namedDataset(file: File, where: string, label: string): TensorData {
+  const d = file.get(where);
+  if (!(d instanceof lib().Dataset))
+    throw new ModelbayError(Code.INVALID_ARGUMENT, `${label}: ${where} is not a dataset`);
+  return datasetTensor(d, where, label);
+}
+
+/** The value of an attribute of the file (`at` "") or of a group or dataset in it. */
+function attributeValue(file: File, at: string, name: string): unknown {
+  const holder = at === "" ? file : file.get(at);
+  return holder instanceof lib().Group || holder instanceof lib().Dataset ? holder.attrs[name]?.value : undefined;
+}
+
+/** A text attribute; undefined where there is none. */
+export function textAttribute(file: File, at: string, name: string): string | undefined {
+  const value = attributeValue(file, at, name);
+  return typeof value === "string" ? value : undefined;
+}
+
+/** A list-of-texts attribute (Keras' layer_names, weight_names); [] where there is none or it is empty. */
+export function textListAttribute(file: File, at: string, name: string, label: string): string[] {
+  const value = attributeValue(file, at, name);
+  // h5py writes an empty list as an empty array of floats.
+  if (value === undefined || (ArrayBuffer.isView(value) && value.byteLength === 0)) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
+    throw new ModelbayError(Code.INVALID_ARGUMENT, `${label}: ${at}'s ${name} is not a list of names`);
+  }
+  return value;
+}
+
 function datasetTensor(d: Dataset, where: string, label: string): TensorData {
   const shape = d.shape ?? [];
   const value = d.value;

@@ -78,24 +78,40 @@ async function readKerasWeights(
     if (err instanceof ModelbayError) throw err;
     throw bad(label, `model.weights.h5 is not readable HDF5 (${err instanceof Error ? err.message : String(err)})`);
   }
-  const warnings: string[] = [];
-  let optimizer: NamedTensorData[] = [];
-  // Iterations and learning rate, then the slots, which Keras makes at the first step: a model saved
-  // before training has none, and Adam starts afresh there as it would in Keras.
+  // Iterations and learning rate, then the slots, (m, v) per trainable variable.
   const [iterations, , ...slots] = optimizerVars;
-  if (slots.length > 0) {
-    // Keras orders Adam's slots by trainable variable. A Dense stack's weights are all trainable and
-    // in that order here; for any other model the device sorts them out once it is built.
-    if (spec.compile.optimizer.kind === "adam" && iterations && spec.topology.kind === "sequential") {
-      optimizer = adamStateFromKeras({ iterations, slots }, weights);
-    } else if (spec.compile.optimizer.kind === "adam" && iterations) {
-      optimizer = [
-        { name: "iter", tensor: { dtype: "int32", shape: [], data: Int32Array.of(Number(iterations.data[0] ?? 0)) } },
-        ...slots.map((tensor, j) => ({ name: `${KERAS_ORDERED_SLOT}${j}`, tensor })),
-      ];
-    } else {
-      warnings.push(`the ${spec.compile.optimizer.kind} optimizer's state was not imported; training starts it afresh`);
-    }
+  return { spec, weights, ...kerasOptimizerState(spec, weights, iterations, slots) };
+}
+
+/**
+ * Keras' optimizer state (`slots`: m and v per trainable variable, in Keras' order) for modelbay,
+ * with a warning where it does not come along. Keras makes the slots at the first step: a model
+ * saved before training has none, and Adam starts afresh here as it would in Keras.
+ */
+export function kerasOptimizerState(
+  spec: ModelSpec,
+  weights: readonly NamedTensorData[],
+  iterations: TensorData | undefined,
+  slots: readonly TensorData[],
+): { optimizer: NamedTensorData[]; warnings: string[] } {
+  if (slots.length === 0) return { optimizer: [], warnings: [] };
+  if (spec.compile.optimizer.kind !== "adam" || !iterations) {
+    return {
+      optimizer: [],
+      warnings: [`the ${spec.compile.optimizer.kind} optimizer's state was not imported; training starts it afresh`],
+    };
   }
-  return { spec, weights, optimizer, warnings };
+  // A Dense stack's weights are all trainable and in Keras' order here; for any other model the
+  // device sorts the slots out once it has built the model.
+  if (spec.topology.kind === "sequential") {
+    return { optimizer: adamStateFromKeras({ iterations, slots: [...slots] }, weights), warnings: [] };
+  }
+  const step = Number(iterations.data[0] ?? 0);
+  return {
+    optimizer: [
+      { name: "iter", tensor: { dtype: "int32", shape: [], data: Int32Array.of(step) } },
+      ...slots.map((tensor, j) => ({ name: `${KERAS_ORDERED_SLOT}${j}`, tensor })),
+    ],
+    warnings: [],
+  };
 }

@@ -205,6 +205,35 @@ def keras2_gated(out, rng):
         json.dump(weights, f)
 
 
+def legacy_h5(out, rng):
+    """Whole models saved as HDF5 (`model.save("m.h5")`) by tf-keras (Keras 2) and by Keras 3, after
+    an epoch of Adam: the classic Dense(128) -> Dense(1), and a functional model with an LSTM, a
+    Bidirectional GRU, batch normalization and a nested Sequential. For each, NAME.h5, NAME.x.npy,
+    NAME.y.npy, and one more epoch as in resumed_epoch. Names: h5_<library>_<model>."""
+    import tf_keras
+
+    for library, k in (("tfkeras", tf_keras), ("keras3", keras)):
+        kl = k.layers
+        x = k.Input((4, 3))
+        h = kl.LSTM(5, return_sequences=True)(x)
+        h = kl.BatchNormalization()(kl.Bidirectional(kl.GRU(2))(h))
+        inner = k.Sequential([kl.Dense(3, activation="relu"), kl.Dense(2)], name="inner")
+        mixed = k.Model(x, kl.Dense(1)(inner(h)))
+        classic = k.Sequential([k.Input((10,)), kl.Dense(128, activation="relu"), kl.Dense(1)])
+        for kind, model in (("mixed", mixed), ("classic", classic)):
+            name = f"h5_{library}_{kind}"
+            model.compile(optimizer="adam", loss="mse")
+            for v in model.non_trainable_weights:
+                v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
+            rows, targets = training_rows(model, rng, 64)
+            model.fit(rows, targets, epochs=1, batch_size=32, verbose=0)
+            probe, _ = training_rows(model, rng, 7)
+            np.save(os.path.join(out, f"{name}.x.npy"), probe)
+            np.save(os.path.join(out, f"{name}.y.npy"), model.predict(probe, verbose=0))
+            model.save(os.path.join(out, f"{name}.h5"))
+            resumed_epoch(model, out, name, rng)
+
+
 MODELS = {
     "residual": residual,
     "branches": branches,
@@ -261,6 +290,7 @@ def main(out):
     classic_weights(out, rng)
     activations(out)
     keras2_gated(out, rng)
+    legacy_h5(out, rng)
     print(json.dumps({"models": list(MODELS), "keras": keras.__version__, "tensorflow": tf.__version__}))
 
 
