@@ -460,6 +460,43 @@ for (const name of ["h5_tfkeras_classic", "h5_tfkeras_mixed", "h5_keras3_classic
   });
 }
 
+// tf-keras' TensorFlow checkpoints (model.save_weights) of the same models, restored into their to_json().
+for (const name of ["h5_tfkeras_classic", "h5_tfkeras_mixed"]) {
+  test(`tf-keras' TensorFlow checkpoint of "${name}" restores into its to_json(), predicts as Keras did, and trains on with Keras' Adam state`, {
+    skip,
+  }, async () => {
+    const modelId = `ck-${name}`;
+    const res = await t.client.restore({
+      source: { $case: "artifactPath", artifactPath: `${name}_ckpt` },
+      targetModelId: modelId,
+      resume: false,
+      spec: kerasSpec(name),
+    });
+    assert.equal(res.model?.source, "tf_checkpoint");
+    assert.deepEqual(res.warnings, []);
+    assert.equal(
+      firstMismatch(await predicted(modelId, name), npy(`${name}.y.npy`).data as Float32Array, 1e-5, 1e-4),
+      undefined,
+    );
+    const inline = {
+      x: tensorToWire("x", npy(`${name}.resume_x.npy`), true),
+      y: tensorToWire("y", npy(`${name}.resume_y.npy`), true),
+    };
+    const events = await collect(
+      t.client,
+      trainRequest(modelId, 0, {
+        data: { source: { $case: "inline", inline } },
+        epochs: 1,
+        batchSize: 16,
+        shuffle: false,
+      }),
+    );
+    assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+    const ours = await predicted(modelId, name);
+    assert.equal(firstMismatch(ours, npy(`${name}.resumed.y.npy`).data as Float32Array, 1e-4, 1e-3), undefined);
+  });
+}
+
 test("Keras 3's activations, TensorFlow.js' own and those it lacks or defines otherwise (hard_sigmoid), compute as in Keras", {
   skip,
 }, async () => {

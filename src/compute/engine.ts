@@ -10,6 +10,8 @@ export type { BatchRunResult, Trainer, TrainerOptions } from "./trainer.js";
 export interface NamedTensorData {
   name: string;
   tensor: TensorData;
+  /** What the file it came from calls it, where `name` is modelbay's (for messages). */
+  calledInFile?: string;
 }
 
 export interface ModelDescription {

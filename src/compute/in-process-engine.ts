@@ -17,7 +17,7 @@ import type {
 import { createGraphTrainer, type GraphTrainer } from "./graph/graph-trainer.js";
 import { slotsInModelOrder } from "./keras-slot-order.js";
 import { refusedByLayers } from "./layer-errors.js";
-import { everyLayer, layerApplications, layerPathsOfWeights } from "./layer-tree.js";
+import { everyLayer, layerApplications, weightNamings } from "./layer-tree.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
@@ -243,21 +243,21 @@ class InProcessModel implements ComputeModel {
       );
     }
     // By name when the given names cover the model's once each (a TensorFlow.js weights file may
-    // list them in any order; modelbay's puts the largest first); by layer path (a .keras file's,
-    // whose order follows the layers, where tfjs-layers puts every trainable weight first); else by
-    // position.
+    // list them in any order; modelbay's puts the largest first); by layer path (a .keras file's or
+    // a TensorFlow checkpoint's, whose order follows the layers, where tfjs-layers puts every
+    // trainable weight first); else by position.
     const byName = new Map(weights.map((w) => [w.name, w]));
-    const layerPaths = layerPathsOfWeights(this.model);
-    const namings = [(w: tf.LayerVariable) => w.originalName, (w: tf.LayerVariable) => layerPaths.get(w) ?? ""];
     const naming =
-      byName.size === weights.length ? namings.find((name) => current.every((w) => byName.has(name(w)))) : undefined;
+      byName.size === weights.length
+        ? weightNamings(this.model).find((name) => current.every((w) => byName.has(name(w))))
+        : undefined;
     const ordered = naming ? current.map((w) => byName.get(naming(w)) as NamedTensorData) : weights;
     current.forEach((w, i) => {
       const given = ordered[i] as NamedTensorData;
       if (given.tensor.shape.join(",") !== w.shape.join(",")) {
         throw new ModelbayError(
           Code.INVALID_ARGUMENT,
-          `weight ${i} "${given.name}" has shape [${given.tensor.shape.join(", ")}]; the model's ${w.originalName} needs [${w.shape.join(", ")}]`,
+          `weight ${i} "${given.calledInFile ?? given.name}" has shape [${given.tensor.shape.join(", ")}]; the model's ${w.originalName} needs [${w.shape.join(", ")}]`,
         );
       }
     });

@@ -6,13 +6,14 @@
 import type * as tf from "@tensorflow/tfjs";
 import { Code, ModelbayError } from "../errors.js";
 import { KERAS_ORDERED_SLOT, type NamedTensorData } from "./engine.js";
-import { layerPathsOfWeights } from "./layer-tree.js";
+import { weightNamings } from "./layer-tree.js";
 
 const isKerasOrdered = (w: NamedTensorData) => w.name.startsWith(KERAS_ORDERED_SLOT);
 
 /**
  * `state` as the model's optimizer takes it, when its slots are in Keras' order (see
- * KERAS_ORDERED_SLOT): `kerasWeights` are the names of the weights, by layer path, in Keras' order.
+ * KERAS_ORDERED_SLOT): `kerasWeights` are the names of the weights, by layer path (a .keras file's
+ * or a TensorFlow checkpoint's), in Keras' order.
  */
 export function slotsInModelOrder(
   model: tf.LayersModel,
@@ -21,8 +22,11 @@ export function slotsInModelOrder(
 ): readonly NamedTensorData[] {
   const slots = state.filter(isKerasOrdered);
   if (slots.length === 0) return state;
-  const paths = layerPathsOfWeights(model);
-  const trainable = model.trainableWeights.map((w) => ({ weight: w, path: paths.get(w) ?? w.originalName }));
+  // The weights' names are those of one of the files modelbay reads: the one they all come from.
+  const given = new Set(kerasWeights);
+  const naming =
+    weightNamings(model).find((name) => model.weights.every((w) => given.has(name(w)))) ?? ((w) => w.originalName);
+  const trainable = model.trainableWeights.map((w) => ({ weight: w, path: naming(w) }));
   const trainablePaths = new Set(trainable.map((t) => t.path));
   const kerasIndex = new Map(kerasWeights.filter((name) => trainablePaths.has(name)).map((name, k) => [name, k]));
   if (slots.length !== 2 * trainable.length || kerasIndex.size !== trainable.length) {

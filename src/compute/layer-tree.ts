@@ -40,6 +40,31 @@ export function layerPathsOfWeights(model: tf.LayersModel): Map<tf.LayerVariable
   return out;
 }
 
+/**
+ * Each weight's "layer_with_weights-<n>/vars/<i>": how a TensorFlow checkpoint of a Keras 2 model
+ * names its layers (the n-th of the model's layers that has weights; a nested model's by a path of
+ * such names), with the layer's i-th weight in Keras' order (src/interop/tf-checkpoint.ts).
+ */
+export function checkpointPathsOfWeights(model: tf.LayersModel): Map<tf.LayerVariable, string> {
+  const out = new Map<tf.LayerVariable, string>();
+  const visit = (layers: tf.layers.Layer[], prefix: string) => {
+    for (const [n, layer] of layers.filter((l) => l.weights.length > 0).entries()) {
+      const path = `${prefix}layer_with_weights-${n}`;
+      if (layer instanceof tf.LayersModel) visit(layer.layers, `${path}/`);
+      else for (const [i, w] of layer.weights.entries()) out.set(w, `${path}/vars/${i}`);
+    }
+  };
+  visit(model.layers, "");
+  return out;
+}
+
+/** The names a weight goes by in the files modelbay reads: TensorFlow.js', a .keras file's, a TensorFlow checkpoint's. */
+export function weightNamings(model: tf.LayersModel): ((w: tf.LayerVariable) => string)[] {
+  const layerPaths = layerPathsOfWeights(model);
+  const checkpointPaths = checkpointPathsOfWeights(model);
+  return [(w) => w.originalName, (w) => layerPaths.get(w) ?? "", (w) => checkpointPaths.get(w) ?? ""];
+}
+
 export interface LayerApplication {
   layer: tf.layers.Layer;
   /** The shapes it was applied to and gave (as declared: null for a free axis), one per tensor. */

@@ -1,30 +1,59 @@
 // TensorFlow checkpoints of Keras models (model.save_weights / ModelCheckpoint with
 // save_weights_only, or tf.train.Checkpoint(model=..., optimizer=...)) loaded into a modelbay spec.
-// Variables are matched to the spec's weights by their position: layer_with_weights-N in order,
-// kernel before bias, as Keras and TensorFlow.js both order a layer's weights.
+// A variable's key names its layer as "layer_with_weights-<n>" (the n-th of the model's layers that
+// has weights; a nested model's by a path of such names) and then the variable by attribute
+// ("kernel", "forward_layer/cell/bias", "moving_mean"). Each goes by
+// "layer_with_weights-<n>/vars/<i>", i its place in Keras' order of the layer's variables (the
+// order they are made in), which the device matches to the built model's layers.
 import type { NamedTensorData } from "../compute/engine.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import type { TensorData } from "../compute/tensor-data.js";
 import { Code, ModelbayError } from "../errors.js";
-import type { ImportedTrainable } from "./keras-file.js";
-import { adamStateFromKeras } from "./optimizer-slots.js";
+import { type ImportedTrainable, kerasOptimizerState } from "./keras-file.js";
 import { TensorBundle } from "./tensor-bundle.js";
 
 const VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE";
 const SLOT_MARK = "/.OPTIMIZER_SLOT/";
-const WEIGHT_RANK: Record<string, number> = { kernel: 0, bias: 1 };
+// Keras makes a layer's variables in this order: Dense, convolutions (depthwise, then pointwise),
+// recurrent cells, batch and layer normalization, Embedding, PReLU.
+const VARIABLE_RANK: Record<string, number> = {
+  kernel: 0,
+  depthwise_kernel: 0,
+  embeddings: 0,
+  alpha: 0,
+  gamma: 0,
+  pointwise_kernel: 1,
+  recurrent_kernel: 1,
+  beta: 1,
+  bias: 2,
+  moving_mean: 3,
+  moving_variance: 4,
+};
 
-/** Sort key of a model variable: its layer's position, then its place within the layer. */
-function weightOrder(key: string): [number, number, string] {
-  const layer = /layer_with_weights-(\d+)\//.exec(key);
-  const last = key.split("/").pop() ?? "";
-  return [layer ? Number(layer[1]) : Number.MAX_SAFE_INTEGER, WEIGHT_RANK[last] ?? 2, key];
+/** A variable's layer ("layer_with_weights-2", or a nested model's "layer_with_weights-0/layer_with_weights-1") and its place in it. */
+function placeOf(key: string): { layer: string; inner: string[] } {
+  const parts = key.split("/");
+  let last = -1;
+  parts.forEach((p, i) => {
+    if (/^layer_with_weights-\d+$/.test(p)) last = i;
+  });
+  return { layer: parts.slice(0, last + 1).join("/"), inner: parts.slice(last + 1) };
 }
 
-function compareOrder(a: string, b: string): number {
-  const [la, ra, ka] = weightOrder(a);
-  const [lb, rb, kb] = weightOrder(b);
-  return la - lb || ra - rb || ka.localeCompare(kb);
+const layerNumbers = (layer: string) => [...layer.matchAll(/layer_with_weights-(\d+)/g)].map((m) => Number(m[1]));
+
+function compareLayers(a: string, b: string): number {
+  const na = layerNumbers(a);
+  const nb = layerNumbers(b);
+  for (let i = 0; i < Math.min(na.length, nb.length); i++) if (na[i] !== nb[i]) return (na[i] ?? 0) - (nb[i] ?? 0);
+  return na.length - nb.length;
+}
+
+/** Within a layer: a Bidirectional's forward layer before its backward one, then Keras' order of making. */
+function compareInLayer(a: string[], b: string[]): number {
+  const side = (p: string[]) => (p[0] === "backward_layer" ? 1 : 0);
+  const rank = (p: string[]) => VARIABLE_RANK[p.at(-1) ?? ""] ?? Object.keys(VARIABLE_RANK).length;
+  return side(a) - side(b) || rank(a) - rank(b) || a.join("/").localeCompare(b.join("/"));
 }
 
 function isModelVariable(name: string): boolean {
@@ -33,15 +62,15 @@ function isModelVariable(name: string): boolean {
   );
 }
 
-/** The optimizer's iteration count and slots, in either Keras layout, or undefined if absent. */
-async function kerasAdamSlots(
+/** The optimizer's iteration count and slots in Keras' order, (m, v) per trainable variable. */
+async function kerasOptimizerSlots(
   bundle: TensorBundle,
   weightKeys: string[],
-): Promise<{ iterations: TensorData; slots: TensorData[] } | undefined> {
+): Promise<{ iterations: TensorData | undefined; slots: TensorData[] }> {
   const has = (k: string) => bundle.entries.has(k + VALUE_SUFFIX);
   const read = (k: string) => bundle.read(k + VALUE_SUFFIX);
   const iterKey = ["optimizer/_iterations", "optimizer/iter"].find(has);
-  if (!iterKey) return undefined;
+  if (!iterKey) return { iterations: undefined, slots: [] };
   // Keras 2.11+ optimizers: optimizer/_variables/1.. hold (m, v) per variable in variable order.
   const numbered = [...bundle.entries.keys()]
     .map((k) => /^optimizer\/_variables\/(\d+)\/\.ATTRIBUTES\/VARIABLE_VALUE$/.exec(k))
@@ -49,16 +78,15 @@ async function kerasAdamSlots(
     .map((m) => Number(m[1]))
     .filter((i) => i > 0)
     .sort((a, b) => a - b);
-  if (numbered.length > 0) {
-    return {
-      iterations: await read(iterKey),
-      slots: await Promise.all(numbered.map((i) => read(`optimizer/_variables/${i}`))),
-    };
-  }
-  // Legacy optimizers: a slot per variable, stored under the variable's own name.
-  const legacy = weightKeys.flatMap((w) => [`${w}${SLOT_MARK}optimizer/m`, `${w}${SLOT_MARK}optimizer/v`]);
-  if (!legacy.every(has)) return undefined;
-  return { iterations: await read(iterKey), slots: await Promise.all(legacy.map(read)) };
+  const keys =
+    numbered.length > 0
+      ? numbered.map((i) => `optimizer/_variables/${i}`)
+      : // Legacy optimizers: slots stored under the name of each trainable variable.
+        weightKeys
+          .filter((w) => has(`${w}${SLOT_MARK}optimizer/m`))
+          .flatMap((w) => [`${w}${SLOT_MARK}optimizer/m`, `${w}${SLOT_MARK}optimizer/v`]);
+  if (!keys.every(has)) return { iterations: undefined, slots: [] };
+  return { iterations: await read(iterKey), slots: await Promise.all(keys.map(read)) };
 }
 
 /**
@@ -73,23 +101,32 @@ export async function readTfCheckpoint(prefixPath: string, spec: ModelSpec, labe
   // tf.train.Checkpoint(model=..., optimizer=...) nests everything under "model/".
   const nested = variables.some((k) => k.startsWith("model/"));
   const modelPrefix = nested ? "model/" : "";
-  const weightKeys = variables
+  const places = variables
     .filter((k) => k.startsWith(modelPrefix) && isModelVariable(k.slice(modelPrefix.length)))
-    .sort(compareOrder);
-  if (weightKeys.length === 0) {
+    .map((key) => ({ key, ...placeOf(key.slice(modelPrefix.length)) }))
+    .sort((a, b) => compareLayers(a.layer, b.layer) || compareInLayer(a.inner, b.inner));
+  if (places.length === 0) {
     throw new ModelbayError(Code.INVALID_ARGUMENT, `${label}: the checkpoint holds no model variables`);
   }
-  const weights = await Promise.all(
-    weightKeys.map(async (k) => ({ name: k, tensor: await bundle.read(k + VALUE_SUFFIX) })),
+  const inLayer = new Map<string, number>();
+  const weights: NamedTensorData[] = await Promise.all(
+    places.map(async ({ key, layer }) => {
+      const i = inLayer.get(layer) ?? 0;
+      inLayer.set(layer, i + 1);
+      return { name: `${layer}/vars/${i}`, tensor: await bundle.read(key + VALUE_SUFFIX), calledInFile: key };
+    }),
   );
-  const warnings: string[] = [];
-  let optimizer: NamedTensorData[] = [];
-  const adam = await kerasAdamSlots(bundle, weightKeys);
-  if (adam && spec.compile.optimizer.kind === "adam") optimizer = adamStateFromKeras(adam, weights);
-  else if (adam)
-    warnings.push(
-      `the checkpoint's optimizer state was not imported: the spec trains with ${spec.compile.optimizer.kind}`,
-    );
-  else warnings.push("the checkpoint holds no optimizer state; training starts the optimizer afresh");
-  return { spec, weights, optimizer, warnings };
+  const { iterations, slots } = await kerasOptimizerSlots(
+    bundle,
+    places.map((p) => p.key),
+  );
+  if (slots.length === 0) {
+    return {
+      spec,
+      weights,
+      optimizer: [],
+      warnings: ["the checkpoint holds no optimizer state; training starts the optimizer afresh"],
+    };
+  }
+  return { spec, weights, ...kerasOptimizerState(spec, weights, iterations, slots) };
 }

@@ -209,7 +209,8 @@ def legacy_h5(out, rng):
     """Whole models saved as HDF5 (`model.save("m.h5")`) by tf-keras (Keras 2) and by Keras 3, after
     an epoch of Adam: the classic Dense(128) -> Dense(1), and a functional model with an LSTM, a
     Bidirectional GRU, batch normalization and a nested Sequential. For each, NAME.h5, NAME.x.npy,
-    NAME.y.npy, and one more epoch as in resumed_epoch. Names: h5_<library>_<model>."""
+    NAME.y.npy, and one more epoch as in resumed_epoch. Names: h5_<library>_<model>. tf-keras'
+    also as a TensorFlow checkpoint (NAME_ckpt/ckpt) with their to_json() (NAME.json)."""
     import tf_keras
 
     for library, k in (("tfkeras", tf_keras), ("keras3", keras)):
@@ -231,6 +232,10 @@ def legacy_h5(out, rng):
             np.save(os.path.join(out, f"{name}.x.npy"), probe)
             np.save(os.path.join(out, f"{name}.y.npy"), model.predict(probe, verbose=0))
             model.save(os.path.join(out, f"{name}.h5"))
+            if library == "tfkeras":  # and as a TensorFlow checkpoint, tf-keras' save_weights format
+                model.save_weights(os.path.join(out, f"{name}_ckpt", "ckpt"))
+                with open(os.path.join(out, f"{name}.json"), "w") as f:
+                    f.write(model.to_json())
             resumed_epoch(model, out, name, rng)
 
 
