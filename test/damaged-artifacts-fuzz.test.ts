@@ -107,7 +107,7 @@ const filesUnder = (dir: string): string[] =>
 /**
  * Keras 3 models beyond Dense stacks (test/parity/keras3_models.py), where Python TensorFlow is at
  * hand (always under CI): their .keras files, whole models saved as .h5 by tf-keras and Keras 3, and
- * weights files with the to_json() spec they fit.
+ * weights files and a tf-keras TensorFlow checkpoint with the to_json() spec they fit.
  */
 async function keras3Artifacts(pristine: string): Promise<{ name: string; spec?: ModelSpec }[]> {
   const python = process.env.MODELBAY_PARITY_PYTHON;
@@ -128,6 +128,7 @@ async function keras3Artifacts(pristine: string): Promise<{ name: string; spec?:
     { name: "gated.keras" },
     { name: "h5_tfkeras_mixed.h5" },
     { name: "h5_keras3_mixed.h5" },
+    { name: "h5_tfkeras_mixed_ckpt", spec: kerasSpec("h5_tfkeras_mixed") },
     { name: "text.weights.h5", spec: kerasSpec("text") },
     { name: "residual.weights.h5", spec: kerasSpec("residual") },
     { name: "classic_weights", spec: denseSpec() },
