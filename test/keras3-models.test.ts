@@ -24,7 +24,18 @@ import { collect, ofKind, trainRequest } from "./helpers/training.js";
 const python = process.env.MODELBAY_PARITY_PYTHON;
 const unavailable = !python || python === "skip";
 const skip = unavailable && "no Python TensorFlow (MODELBAY_PARITY_PYTHON)";
-const MODELS = ["residual", "branches", "conv", "built_sequential", "nested", "text", "recurrent", "gated"];
+const MODELS = [
+  "residual",
+  "branches",
+  "conv",
+  "built_sequential",
+  "nested",
+  "text",
+  "recurrent",
+  "gated",
+  "tabular",
+  "difference",
+];
 
 let t: TestServer;
 let dir: string;
@@ -294,7 +305,7 @@ for (const name of ["nested", "gated"]) {
 
 // Every model of test/parity/keras3_models.py's RESUMED: Keras trained each one more epoch with the
 // Adam state it had saved.
-for (const name of ["branches", "conv", "nested", "text", "recurrent", "gated"]) {
+for (const name of ["branches", "conv", "nested", "text", "recurrent", "gated", "tabular", "difference"]) {
   for (const file of [`${name}.keras`, `${name}.weights.h5`]) {
     test(`"${file}" resumes training with Keras' Adam state: one more epoch here ends where Keras' did`, {
       skip,
@@ -518,7 +529,7 @@ test("Keras 3's activations, TensorFlow.js' own and those it lacks or defines ot
   assert.deepEqual(wrong, []);
 });
 
-for (const name of ["conv", "nested", "recurrent", "gated"]) {
+for (const name of ["conv", "nested", "recurrent", "gated", "tabular", "difference"]) {
   test(`"${name}" from its .keras file, trained on in modelbay, exports a .keras that Keras loads, predicts with as modelbay does, and trains on with modelbay's Adam state`, {
     skip,
   }, async () => {

@@ -7,8 +7,10 @@ import { kerasTopologyForTfjs } from "./keras3-topology.js";
 import { createLayer, SeedSequence } from "./layers.js";
 import type { CompileSpec, LossKind, MetricKind, ModelSpec, OptimizerSpec } from "./model-spec.js";
 import { WeightBudget } from "./weight-budget.js";
-// Registers Keras' GRU (reset_after) in TensorFlow.js' deserializer, for topologies built below.
+// Register Keras' GRU (reset_after) and layers TensorFlow.js lacks in its deserializer, for
+// topologies built below.
 import "./gru-reset-after.js";
+import "./keras-layers.js";
 import { unknownClassReason } from "./keras-activations.js";
 
 const TFJS_LOSS: Record<LossKind, string> = {

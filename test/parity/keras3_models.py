@@ -84,6 +84,22 @@ def gated():
     )
 
 
+def tabular():
+    """TensorFlow's regression tutorial: features scaled by an adapted Normalization layer."""
+    scale = L.Normalization(axis=-1)
+    scale.adapt(np.random.default_rng(9).standard_normal((200, 9)) * 3.0 + 1.0)
+    return keras.Sequential(
+        [keras.Input((9,)), scale, L.Dense(16, activation="relu"), L.Dense(16, activation="relu"), L.Dense(1)]
+    )
+
+
+def difference():
+    x = keras.Input(shape=(6,))
+    d = L.Subtract()([L.Dense(4)(x), L.Dense(4, activation="tanh")(x)])
+    fixed = L.Normalization(mean=[0.5] * 4, variance=[4.0] * 4, invert=True)(L.UnitNormalization()(d))
+    return keras.Model(x, L.Dense(1)(fixed))
+
+
 def built_sequential():
     m = keras.Sequential([L.Dense(8, activation="elu"), L.Dense(2)])
     m.build((None, 5))
@@ -135,7 +151,7 @@ def activations(out):
 
 
 # Models that go on training from what they saved (those without dropout, which draws at random).
-RESUMED = ["branches", "conv", "nested", "text", "recurrent", "gated"]
+RESUMED = ["branches", "conv", "nested", "text", "recurrent", "gated", "tabular", "difference"]
 
 
 def training_rows(model, rng, n=48):
@@ -248,6 +264,8 @@ MODELS = {
     "text": text,
     "recurrent": recurrent,
     "gated": gated,
+    "tabular": tabular,
+    "difference": difference,
 }
 
 
@@ -265,7 +283,11 @@ def main(out):
         model = make()
         # Moving statistics away from their initial values, so that inference has to use them.
         for v in model.non_trainable_weights:
-            v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
+            if v.dtype == "float32":  # not Normalization's count
+                v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
+        for layer in model.layers:  # Normalization computes with a copy of its statistics
+            if isinstance(layer, L.Normalization) and layer.weights:
+                layer.finalize_state()
         # And biases away from zero, so that each one's place matters (a GRU's two rows, say).
         for v in model.trainable_weights:
             if v.path.endswith("bias"):
