@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { Code, ModelbayError } from "../errors.js";
+import { answerWithin, soundFileBudgetMs } from "../threads.js";
 
 // CommonJS, so that the thread needs only the generated messages, not the TensorFlow addon.
 const DECODE = `
@@ -14,9 +15,6 @@ const { parentPort, workerData } = require("node:worker_threads");
 require(workerData.messages).SavedModel.deserializeBinary(workerData.bytes);
 parentPort.postMessage("decoded");
 `;
-
-/** The time a sound file of `bytes` takes at worst: generous, as decoding speed varies by machine. */
-const decodeBudgetMs = (bytes: number) => 10_000 + bytes / 1_000;
 
 const unreadable = (what: string) => new ModelbayError(Code.INVALID_ARGUMENT, `not a readable SavedModel: ${what}`);
 
@@ -27,20 +25,12 @@ export async function checkSavedModelDecodes(pkg: string, dir: string): Promise<
   });
   const messages = createRequire(import.meta.url).resolve(`${pkg}/dist/proto/api_pb`);
   const worker = new Worker(DECODE, { eval: true, workerData: { messages, bytes } });
-  const budget = decodeBudgetMs(bytes.byteLength);
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      timer = setTimeout(
-        () => reject(unreadable(`decoding saved_model.pb did not finish in ${budget / 1000} s; the file is damaged`)),
-        budget,
-      );
-      worker.once("message", () => resolve());
-      worker.once("error", (err) => reject(unreadable(`saved_model.pb: ${err.message}`)));
-      worker.once("exit", (code) => reject(unreadable(`its decoder stopped (exit ${code})`)));
+    await answerWithin(worker, soundFileBudgetMs(bytes.byteLength), {
+      late: (seconds) => unreadable(`decoding saved_model.pb did not finish in ${seconds} s; the file is damaged`),
+      failed: (reason) => unreadable(`saved_model.pb: ${reason}`),
     });
   } finally {
-    clearTimeout(timer);
     await worker.terminate();
   }
 }

@@ -6,8 +6,8 @@ import { MANIFEST_FILE } from "../checkpoints/manifest.js";
 import type { ModelSpec } from "../compute/model-spec.js";
 import { resolveUnder } from "../datasets/data-root.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
-import { type ImportedTrainable, readKerasFile, readKerasWeightsFile } from "./keras-file.js";
-import { readKerasH5File } from "./keras-h5.js";
+import type { ImportedTrainable } from "./keras-file.js";
+import { readKerasArtifact } from "./keras-read.js";
 import { readTfCheckpoint } from "./tf-checkpoint.js";
 import { readCheckpointDirectory, readTfjsLayers } from "./tfjs-layers.js";
 
@@ -123,8 +123,9 @@ export async function readTrainableArtifact(
   label: string,
   spec: ModelSpec | undefined,
 ): Promise<ImportedTrainable> {
-  if (artifact.format === "keras") return readKerasFile(artifact.file, label);
-  if (artifact.format === "keras_h5") return readKerasH5File(artifact.file, label);
+  if (artifact.format === "keras" || artifact.format === "keras_h5") {
+    return readKerasArtifact({ format: artifact.format, file: artifact.file, label });
+  }
   if (artifact.format === "tfjs_layers") return readTfjsLayers(artifact.root, artifact.file, label);
   if (artifact.format === "modelbay_checkpoint") return readCheckpointDirectory(artifact.dir, label);
   if (!spec) {
@@ -134,7 +135,8 @@ export async function readTrainableArtifact(
       `spec: a ${what} holds weights only; give the model's spec, or a target_model_id of an existing model to load them into`,
     );
   }
-  if (artifact.format === "keras_weights") return readKerasWeightsFile(artifact.file, spec, label);
+  if (artifact.format === "keras_weights")
+    return readKerasArtifact({ format: "keras_weights", file: artifact.file, label, spec });
   return readTfCheckpoint(artifact.prefix, spec, label);
 }
 

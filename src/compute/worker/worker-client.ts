@@ -4,8 +4,8 @@
 // UNAVAILABLE.
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import { Code, ModelbayError } from "../../errors.js";
+import { moduleThread } from "../../threads.js";
 import type { BackendInfo } from "../backend-choice.js";
 import type { PredictWait } from "../engine.js";
 import { IdTable } from "./id-table.js";
@@ -119,12 +119,7 @@ function startWorker(init: WorkerInit, kind: WorkerKind, env: Record<string, str
         }),
     } as WorkerHandle;
   }
-  // Run from TypeScript sources (tests, the CLI through tsx), the worker registers tsx's loader
-  // in its own thread before it imports the entry point.
-  const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
-  const worker = fromSource
-    ? new Worker(bootstrap, { eval: true, workerData: init, env: workerEnv })
-    : new Worker(url, { workerData: init, env: workerEnv });
+  const worker = moduleThread(url, { workerData: init, env: workerEnv });
   return {
     postMessage: (m, transfer) => worker.postMessage(m, transfer),
     transfers: true,
