@@ -157,6 +157,44 @@ test("a TF checkpoint named by prefix or .index loads into the existing model's 
   assert.equal(res.verification?.passed, false);
 });
 
+test("an .h5 whose reading never ends is refused after its time budget, and the server answers meanwhile", async () => {
+  // test/data/endless-attribute.h5: a damaged whole-model .h5 from the artifact fuzz (seed 11,
+  // round 305); h5wasm never returns from reading its model_config attribute.
+  const root = tempDir();
+  fs.copyFileSync(path.join(import.meta.dirname, "data", "endless-attribute.h5"), path.join(root, "endless.h5"));
+  fs.copyFileSync(path.join(FIXTURES, "classic.keras"), path.join(root, "classic.keras"));
+  const s = await startTestServer({ artifactDir: root });
+  try {
+    const finished: string[] = [];
+    const restored = s.client
+      .restore(
+        { source: { $case: "artifactPath", artifactPath: "endless.h5" }, targetModelId: "endless", resume: false },
+        { deadline: Date.now() + 60_000 },
+      )
+      .finally(() => finished.push("restore"));
+    // The RPC thread is not held meanwhile.
+    await s.client.createModel({ modelId: "next", spec: denseSpec() });
+    assert.equal(await s.client.health(), "SERVING");
+    finished.push("create");
+    await assert.rejects(restored, (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
+      assert.match(err.details, /^endless\.h5: reading it did not finish in 10\.\d+ s; the file is damaged$/);
+      return true;
+    });
+    assert.deepEqual(finished, ["create", "restore"]);
+    // The next Keras file is read by a new reader.
+    const next = await s.client.restore({
+      source: { $case: "artifactPath", artifactPath: "classic.keras" },
+      targetModelId: "after",
+      resume: false,
+    });
+    assert.equal(next.model?.source, "keras");
+  } finally {
+    await s.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test("bad artifacts get clear statuses and leave loaded models as they were", async () => {
   const g = goldens("classic.keras");
   await restore("classic.keras", { targetModelId: "keep" });
