@@ -29,10 +29,16 @@ export function slotsInModelOrder(
   const trainable = model.trainableWeights.map((w) => ({ weight: w, path: naming(w) }));
   const trainablePaths = new Set(trainable.map((t) => t.path));
   const kerasIndex = new Map(kerasWeights.filter((name) => trainablePaths.has(name)).map((name, k) => [name, k]));
-  if (slots.length !== 2 * trainable.length || kerasIndex.size !== trainable.length) {
+  if (slots.length !== 2 * trainable.length) {
     throw new ModelbayError(
       Code.INVALID_ARGUMENT,
       `the optimizer holds ${slots.length} slot variables; Adam over the model's ${trainable.length} trainable weights needs ${2 * trainable.length}`,
+    );
+  }
+  if (kerasIndex.size !== trainable.length) {
+    throw new ModelbayError(
+      Code.INVALID_ARGUMENT,
+      "the optimizer's slots cannot be matched to the model's weights: the file names its layers otherwise than the model does",
     );
   }
   const slot = ({ weight, path }: (typeof trainable)[number], which: "m" | "v"): NamedTensorData => {
