@@ -142,6 +142,7 @@ export function unpackWeights(
 ): NamedTensorData[] {
   const layout = tensorLayout(specs, file, alignment);
   return specs.map((spec, i) => {
+    if (typeof spec.name !== "string") throw new ModelbayError(Code.DATA_LOSS, `${file}: weight ${i} has no name`);
     const { offset, bytes } = layout[i] as { offset: number; bytes: number };
     if (offset + bytes > data.byteLength)
       throw new ModelbayError(Code.DATA_LOSS, `${file} is shorter than its weight specs`);
