@@ -205,6 +205,8 @@ function rowsFor(r: Random, signature: number[], rows: number, fill?: number) {
 async function predictedByTfjs(modelJson: string, x: Tensor): Promise<Float32Array | undefined> {
   if (process.env.MODELBAY_BACKEND === "wasm") return undefined;
   const tf = await import("@tensorflow/tfjs-node");
+  // With the Keras layers modelbay adds to TensorFlow.js (Subtract, GRU with reset_after, ...).
+  await import("../src/compute/model-builder.js");
   const model = await tf.loadLayersModel(`file://${modelJson}`);
   try {
     const values = new Float32Array(new Uint8Array(x.rawContents).buffer);
