@@ -56,6 +56,8 @@ const COMMON = [
   "LeakyReLU",
   "Masking",
   "GaussianNoise",
+  "Normalization",
+  "UnitNormalization",
 ];
 const ALL = [
   ...COMMON,
@@ -72,11 +74,13 @@ const KEYS = [
   ...["use_bias", "pool_size", "target_shape", "dims", "n", "input_dim", "output_dim", "return_sequences"],
   ...["return_state", "go_backwards", "stateful", "axis", "rate", "stddev", "mask_value", "alpha", "cropping"],
   ...["size", "depth_multiplier", "recurrent_activation", "dropout", "momentum", "epsilon", "scale", "offset"],
+  ...["reset_after", "invert", "mean", "variance", "recurrent_dropout"],
   ...["height", "width", "num_tokens", "output_mode", "interpolation", "merge_mode", "layer", "factor"],
 ];
 const ODD_VALUES: unknown[] = [
   ...[0, 1, 2, 3, 8, -1, -3, 2 ** 31, 1.5, 1e9, Number.NaN, null, true, false, {}, [], [2], [2, 2], [0, 0], [-1, 2]],
   ...["same", "valid", "causal", "channels_first", "channels_last", "relu", "softmax", "nope", "x"],
+  ...["hard_sigmoid", "leaky_relu", "squareplus"],
 ];
 
 type LayerJson = { class_name: string; config: Record<string, unknown> };
@@ -93,7 +97,9 @@ function randomLayer(r: Random, common: boolean, inputShape: unknown): LayerJson
   if (kind === "Permute") c.dims = [2, 1];
   if (kind === "RepeatVector") c.n = int(1, 3);
   if (kind === "Embedding") Object.assign(c, { input_dim: int(1, 20), output_dim: int(1, 4) });
-  if (kind === "Activation") c.activation = r.pick(["relu", "tanh", "softmax", "nope"]);
+  if (kind === "Activation") c.activation = r.pick(["relu", "tanh", "softmax", "silu", "hard_silu", "nope"]);
+  if (kind === "GRU") c.reset_after = r.chance(0.5);
+  if (kind === "Normalization" && r.chance(0.5)) Object.assign(c, { mean: r.next(), variance: r.next() });
   if (kind === "Bidirectional" || kind === "TimeDistributed") {
     const inner = r.pick(["LSTM", "Dense", "GRU", "Conv1D"]);
     c.layer = { class_name: inner, config: { units: int(1, 4), filters: 2, kernel_size: 1 } };
