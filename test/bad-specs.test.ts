@@ -162,35 +162,15 @@ const cases: { name: string; spec: () => ModelSpec | undefined; field: RegExp }[
   },
   {
     name: "keras_json naming an unknown layer class",
-    spec: () => ({
-      ...denseSpec(),
-      topology: {
-        $case: "kerasJson",
-        kerasJson: JSON.stringify({
-          class_name: "Sequential",
-          config: { name: "m", layers: [{ class_name: "NoSuchLayer", config: { batch_input_shape: [null, 3] } }] },
-        }),
-      },
-    }),
+    spec: () => kerasSequential([{ class_name: "NoSuchLayer", config: { batch_input_shape: [null, 3] } }]),
     field: /^spec\.keras_json: layer "NoSuchLayer" is not one modelbay \(TensorFlow\.js [\d.]+\) builds$/,
   },
   {
     name: "keras_json naming an activation modelbay does not compute",
-    spec: () => ({
-      ...denseSpec(),
-      topology: {
-        $case: "kerasJson",
-        kerasJson: JSON.stringify({
-          class_name: "Sequential",
-          config: {
-            name: "m",
-            layers: [
-              { class_name: "Dense", config: { units: 2, activation: "sparsemax", batch_input_shape: [null, 3] } },
-            ],
-          },
-        }),
-      },
-    }),
+    spec: () =>
+      kerasSequential([
+        { class_name: "Dense", config: { units: 2, activation: "sparsemax", batch_input_shape: [null, 3] } },
+      ]),
     // The activations it does compute are named, Keras 3's own among them.
     field:
       /^spec\.keras_json: activation "sparsemax" is not one modelbay computes; it computes celu, elu, .*leaky_relu, .*silu/,

@@ -82,6 +82,24 @@ async function predicted(modelId: string, name: string): Promise<Float32Array> {
   return tensorFromWire(out, "output", { maxTensorBytes: Number.POSITIVE_INFINITY }).data as Float32Array;
 }
 
+/**
+ * One more epoch here (unshuffled) on what Keras trained its next epoch on (NAME.resume_x/y.npy)
+ * ends where Keras' did (NAME.resumed.y.npy), which holds only if Adam's state came along.
+ */
+async function trainsOnAsKeras(modelId: string, name: string, batchSize = 16): Promise<void> {
+  const inline = {
+    x: tensorToWire("x", npy(`${name}.resume_x.npy`), true),
+    y: tensorToWire("y", npy(`${name}.resume_y.npy`), true),
+  };
+  const events = await collect(
+    t.client,
+    trainRequest(modelId, 0, { data: { source: { $case: "inline", inline } }, epochs: 1, batchSize, shuffle: false }),
+  );
+  assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+  const ours = await predicted(modelId, name);
+  assert.equal(firstMismatch(ours, npy(`${name}.resumed.y.npy`).data as Float32Array, 1e-4, 1e-3), undefined);
+}
+
 /** The model's topology, compiled as the classic example (adam, mse). */
 const kerasSpec = (name: string): ModelSpec => ({
   ...denseSpec(),
@@ -318,22 +336,8 @@ for (const name of ["branches", "conv", "nested", "text", "recurrent", "gated", 
         ...(file.endsWith(".weights.h5") ? { spec: kerasSpec(name) } : {}),
       });
       assert.deepEqual(res.warnings, []);
-      const x = npy(`${name}.resume_x.npy`);
-      const y = npy(`${name}.resume_y.npy`);
-      const inline = { x: tensorToWire("x", x, true), y: tensorToWire("y", y, true) };
-      const events = await collect(
-        t.client,
-        trainRequest(modelId, 0, {
-          data: { source: { $case: "inline", inline } },
-          epochs: 1,
-          // Token ids one row a batch, as Keras trained them (see resumed_epoch in the script).
-          batchSize: name === "text" ? 1 : 16,
-          shuffle: false,
-        }),
-      );
-      assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
-      const ours = await predicted(modelId, name);
-      assert.equal(firstMismatch(ours, npy(`${name}.resumed.y.npy`).data as Float32Array, 1e-4, 1e-3), undefined);
+      // Token ids one row a batch, as Keras trained them (see resumed_epoch in the script).
+      await trainsOnAsKeras(modelId, name, name === "text" ? 1 : 16);
     });
   }
 }
@@ -435,76 +439,39 @@ test("GRUs as Keras makes them (reset_after) train as in Keras: one epoch of SGD
   assert.equal(firstMismatch(ours, npy("gated.sgd.y.npy").data as Float32Array, 1e-5, 1e-4), undefined);
 });
 
-// Whole models saved as HDF5 by tf-keras and by Keras 3 (legacy_h5 in the script).
-for (const name of ["h5_tfkeras_classic", "h5_tfkeras_mixed", "h5_keras3_classic", "h5_keras3_mixed"]) {
-  test(`"${name}.h5" restores, predicts as Keras did, and with Keras' Adam state trains one more epoch to where Keras' did`, {
+// Whole models saved as HDF5 by tf-keras and by Keras 3 (legacy_h5 in the script), and tf-keras'
+// TensorFlow checkpoints (model.save_weights) of the same models restored into their to_json().
+const SAVED_BY_PYTHON: { name: string; artifact: string; source: string; weightsOnly?: boolean }[] = [
+  ...["h5_tfkeras_classic", "h5_tfkeras_mixed", "h5_keras3_classic", "h5_keras3_mixed"].map((name) => ({
+    name,
+    artifact: `${name}.h5`,
+    source: "keras_h5",
+  })),
+  ...["h5_tfkeras_classic", "h5_tfkeras_mixed"].map((name) => ({
+    name,
+    artifact: `${name}_ckpt`,
+    source: "tf_checkpoint",
+    weightsOnly: true,
+  })),
+];
+for (const { name, artifact, source, weightsOnly } of SAVED_BY_PYTHON) {
+  test(`${artifact} restores, predicts as Keras did, and with Keras' Adam state trains one more epoch to where Keras' did`, {
     skip,
   }, async () => {
-    const modelId = `k-${name}`;
+    const modelId = `k-${artifact.replace(/\W/g, "-")}`;
     const res = await t.client.restore({
-      source: { $case: "artifactPath", artifactPath: `${name}.h5` },
+      source: { $case: "artifactPath", artifactPath: artifact },
       targetModelId: modelId,
       resume: false,
+      ...(weightsOnly ? { spec: kerasSpec(name) } : {}),
     });
-    assert.equal(res.model?.source, "keras_h5");
+    assert.equal(res.model?.source, source);
     assert.deepEqual(res.warnings, []);
     assert.equal(
       firstMismatch(await predicted(modelId, name), npy(`${name}.y.npy`).data as Float32Array, 1e-5, 1e-4),
       undefined,
     );
-    const inline = {
-      x: tensorToWire("x", npy(`${name}.resume_x.npy`), true),
-      y: tensorToWire("y", npy(`${name}.resume_y.npy`), true),
-    };
-    const events = await collect(
-      t.client,
-      trainRequest(modelId, 0, {
-        data: { source: { $case: "inline", inline } },
-        epochs: 1,
-        batchSize: 16,
-        shuffle: false,
-      }),
-    );
-    assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
-    const ours = await predicted(modelId, name);
-    assert.equal(firstMismatch(ours, npy(`${name}.resumed.y.npy`).data as Float32Array, 1e-4, 1e-3), undefined);
-  });
-}
-
-// tf-keras' TensorFlow checkpoints (model.save_weights) of the same models, restored into their to_json().
-for (const name of ["h5_tfkeras_classic", "h5_tfkeras_mixed"]) {
-  test(`tf-keras' TensorFlow checkpoint of "${name}" restores into its to_json(), predicts as Keras did, and trains on with Keras' Adam state`, {
-    skip,
-  }, async () => {
-    const modelId = `ck-${name}`;
-    const res = await t.client.restore({
-      source: { $case: "artifactPath", artifactPath: `${name}_ckpt` },
-      targetModelId: modelId,
-      resume: false,
-      spec: kerasSpec(name),
-    });
-    assert.equal(res.model?.source, "tf_checkpoint");
-    assert.deepEqual(res.warnings, []);
-    assert.equal(
-      firstMismatch(await predicted(modelId, name), npy(`${name}.y.npy`).data as Float32Array, 1e-5, 1e-4),
-      undefined,
-    );
-    const inline = {
-      x: tensorToWire("x", npy(`${name}.resume_x.npy`), true),
-      y: tensorToWire("y", npy(`${name}.resume_y.npy`), true),
-    };
-    const events = await collect(
-      t.client,
-      trainRequest(modelId, 0, {
-        data: { source: { $case: "inline", inline } },
-        epochs: 1,
-        batchSize: 16,
-        shuffle: false,
-      }),
-    );
-    assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
-    const ours = await predicted(modelId, name);
-    assert.equal(firstMismatch(ours, npy(`${name}.resumed.y.npy`).data as Float32Array, 1e-4, 1e-3), undefined);
+    await trainsOnAsKeras(modelId, name);
   });
 }
 
