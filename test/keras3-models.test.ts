@@ -82,20 +82,22 @@ async function predicted(modelId: string, name: string): Promise<Float32Array> {
   return tensorFromWire(out, "output", { maxTensorBytes: Number.POSITIVE_INFINITY }).data as Float32Array;
 }
 
-/**
- * One more epoch here (unshuffled) on what Keras trained its next epoch on (NAME.resume_x/y.npy)
- * ends where Keras' did (NAME.resumed.y.npy), which holds only if Adam's state came along.
- */
-async function trainsOnAsKeras(modelId: string, name: string, batchSize = 16): Promise<void> {
-  const inline = {
-    x: tensorToWire("x", npy(`${name}.resume_x.npy`), true),
-    y: tensorToWire("y", npy(`${name}.resume_y.npy`), true),
-  };
+/** One epoch here, unshuffled, on the rows of two .npy files Python wrote. */
+async function trainOneEpoch(modelId: string, xFile: string, yFile: string, batchSize: number): Promise<void> {
+  const inline = { x: tensorToWire("x", npy(xFile), true), y: tensorToWire("y", npy(yFile), true) };
   const events = await collect(
     t.client,
     trainRequest(modelId, 0, { data: { source: { $case: "inline", inline } }, epochs: 1, batchSize, shuffle: false }),
   );
   assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+}
+
+/**
+ * One more epoch here (unshuffled) on what Keras trained its next epoch on (NAME.resume_x/y.npy)
+ * ends where Keras' did (NAME.resumed.y.npy), which holds only if Adam's state came along.
+ */
+async function trainsOnAsKeras(modelId: string, name: string, batchSize = 16): Promise<void> {
+  await trainOneEpoch(modelId, `${name}.resume_x.npy`, `${name}.resume_y.npy`, batchSize);
   const ours = await predicted(modelId, name);
   assert.equal(firstMismatch(ours, npy(`${name}.resumed.y.npy`).data as Float32Array, 1e-4, 1e-3), undefined);
 }
@@ -166,22 +168,7 @@ test("Keras 3 ModelCheckpoint weights of every epoch: the directory restores the
     firstMismatch(await predicted("k3w-classic", "classic"), npy("classic.y.npy").data as Float32Array, 1e-5, 1e-4),
     undefined,
   );
-  const x = npy("classic.train_x.npy");
-  const y = npy("classic.train_y.npy");
-  const inline = {
-    x: floatTensor(x.data as Float32Array, x.shape, true),
-    y: floatTensor(y.data as Float32Array, y.shape, true),
-  };
-  const events = await collect(
-    t.client,
-    trainRequest("k3w-classic", 0, {
-      data: { source: { $case: "inline", inline } },
-      epochs: 1,
-      batchSize: 32,
-      shuffle: false,
-    }),
-  );
-  assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+  await trainOneEpoch("k3w-classic", "classic.train_x.npy", "classic.train_y.npy", 32);
   // Keras went on with its Adam moments and step count; a fresh optimizer would step otherwise.
   assert.equal(
     firstMismatch(
@@ -417,22 +404,7 @@ test("GRUs as Keras makes them (reset_after) train as in Keras: one epoch of SGD
     },
   });
   await t.server.sessions.get(modelId).model.setWeights(kerasWeights("gated"));
-  const x = npy("gated.sgd_x.npy");
-  const y = npy("gated.sgd_y.npy");
-  const inline = {
-    x: floatTensor(x.data as Float32Array, x.shape, true),
-    y: floatTensor(y.data as Float32Array, y.shape, true),
-  };
-  const events = await collect(
-    t.client,
-    trainRequest(modelId, 0, {
-      data: { source: { $case: "inline", inline } },
-      epochs: 1,
-      batchSize: 16,
-      shuffle: false,
-    }),
-  );
-  assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+  await trainOneEpoch(modelId, "gated.sgd_x.npy", "gated.sgd_y.npy", 16);
   const before = npy("gated.y.npy").data as Float32Array;
   const ours = await predicted(modelId, "gated");
   assert.notEqual(firstMismatch(ours, before, 1e-4, 1e-3), undefined, "training moved nothing");
@@ -547,20 +519,7 @@ for (const name of ["conv", "nested", "recurrent", "gated", "tabular", "differen
     assert.equal(theirs.iterations, 5);
 
     // One more epoch on both sides (batch 32, unshuffled) agrees only if Adam's moments came along.
-    const more = {
-      x: tensorToWire("x", npy(`${name}.resume_x.npy`), true),
-      y: tensorToWire("y", npy(`${name}.resume_y.npy`), true),
-    };
-    const after = await collect(
-      t.client,
-      trainRequest(modelId, 0, {
-        data: { source: { $case: "inline", inline: more } },
-        epochs: 1,
-        batchSize: 32,
-        shuffle: false,
-      }),
-    );
-    assert.equal(ofKind(after, "completed").length, 1, JSON.stringify(ofKind(after, "failed")));
+    await trainOneEpoch(modelId, `${name}.resume_x.npy`, `${name}.resume_y.npy`, 32);
     assert.equal(firstMismatch(theirs.after_epoch, await predicted(modelId, name), 1e-4, 1e-3), undefined);
   });
 }
