@@ -308,27 +308,6 @@ for (const name of ["nested", "gated"]) {
   });
 }
 
-// Every model of test/parity/keras3_models.py's RESUMED: Keras trained each one more epoch with the
-// Adam state it had saved.
-for (const name of ["branches", "conv", "nested", "text", "recurrent", "gated", "tabular", "difference"]) {
-  for (const file of [`${name}.keras`, `${name}.weights.h5`]) {
-    test(`"${file}" resumes training with Keras' Adam state: one more epoch here ends where Keras' did`, {
-      skip,
-    }, async () => {
-      const modelId = `k3r-${file.replace(/\W/g, "-")}`;
-      const res = await t.client.restore({
-        source: { $case: "artifactPath", artifactPath: file },
-        targetModelId: modelId,
-        resume: false,
-        ...(file.endsWith(".weights.h5") ? { spec: kerasSpec(name) } : {}),
-      });
-      assert.deepEqual(res.warnings, []);
-      // Token ids one row a batch, as Keras trained them (see resumed_epoch in the script).
-      await trainsOnAsKeras(modelId, name, name === "text" ? 1 : 16);
-    });
-  }
-}
-
 test("a functional Keras 3 model trains through the API", { skip }, async () => {
   await t.client.createModel({ modelId: "k3-train", spec: kerasSpec("residual") });
   const events = await collect(t.client, trainRequest("k3-train", 256, { epochs: 3, batchSize: 32 }));
@@ -411,22 +390,33 @@ test("GRUs as Keras makes them (reset_after) train as in Keras: one epoch of SGD
   assert.equal(firstMismatch(ours, npy("gated.sgd.y.npy").data as Float32Array, 1e-5, 1e-4), undefined);
 });
 
-// Whole models saved as HDF5 by tf-keras and by Keras 3 (legacy_h5 in the script), and tf-keras'
-// TensorFlow checkpoints (model.save_weights) of the same models restored into their to_json().
-const SAVED_BY_PYTHON: { name: string; artifact: string; source: string; weightsOnly?: boolean }[] = [
-  ...["h5_tfkeras_classic", "h5_tfkeras_mixed", "h5_keras3_classic", "h5_keras3_mixed"].map((name) => ({
-    name,
-    artifact: `${name}.h5`,
-    source: "keras_h5",
-  })),
-  ...["h5_tfkeras_classic", "h5_tfkeras_mixed"].map((name) => ({
-    name,
-    artifact: `${name}_ckpt`,
-    source: "tf_checkpoint",
-    weightsOnly: true,
-  })),
-];
-for (const { name, artifact, source, weightsOnly } of SAVED_BY_PYTHON) {
+// Files Python saved after an epoch of Adam, each of a model Keras then trained one more epoch:
+// every model of test/parity/keras3_models.py's RESUMED as a .keras file and as Keras 3 weights
+// into its to_json(); whole models saved as HDF5 by tf-keras and by Keras 3 (legacy_h5 in the
+// script); and tf-keras' TensorFlow checkpoints (model.save_weights) of the same models.
+const SAVED_BY_PYTHON: { name: string; artifact: string; source: string; weightsOnly?: boolean; batchSize?: number }[] =
+  [
+    ...["branches", "conv", "nested", "text", "recurrent", "gated", "tabular", "difference"].flatMap((name) => {
+      // Token ids one row a batch, as Keras trained them (see resumed_epoch in the script).
+      const batchSize = name === "text" ? 1 : 16;
+      return [
+        { name, artifact: `${name}.keras`, source: "keras", batchSize },
+        { name, artifact: `${name}.weights.h5`, source: "keras_weights", weightsOnly: true, batchSize },
+      ];
+    }),
+    ...["h5_tfkeras_classic", "h5_tfkeras_mixed", "h5_keras3_classic", "h5_keras3_mixed"].map((name) => ({
+      name,
+      artifact: `${name}.h5`,
+      source: "keras_h5",
+    })),
+    ...["h5_tfkeras_classic", "h5_tfkeras_mixed"].map((name) => ({
+      name,
+      artifact: `${name}_ckpt`,
+      source: "tf_checkpoint",
+      weightsOnly: true,
+    })),
+  ];
+for (const { name, artifact, source, weightsOnly, batchSize } of SAVED_BY_PYTHON) {
   test(`${artifact} restores, predicts as Keras did, and with Keras' Adam state trains one more epoch to where Keras' did`, {
     skip,
   }, async () => {
@@ -443,7 +433,7 @@ for (const { name, artifact, source, weightsOnly } of SAVED_BY_PYTHON) {
       firstMismatch(await predicted(modelId, name), npy(`${name}.y.npy`).data as Float32Array, 1e-5, 1e-4),
       undefined,
     );
-    await trainsOnAsKeras(modelId, name);
+    await trainsOnAsKeras(modelId, name, batchSize);
   });
 }
 
