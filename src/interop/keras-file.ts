@@ -9,7 +9,7 @@ import type { TensorData } from "../compute/tensor-data.js";
 import { Code, ModelbayError } from "../errors.js";
 import { numberedDatasets, readHdf5 } from "./hdf5.js";
 import { kerasConfigToSpec, kerasTopologyOf, kerasVariableGroups } from "./keras-config.js";
-import { adamStateFromKeras } from "./optimizer-slots.js";
+import { adamStateFromKeras, adamStepFromKeras } from "./optimizer-slots.js";
 
 export interface ImportedTrainable {
   spec: ModelSpec;
@@ -106,10 +106,9 @@ export function kerasOptimizerState(
   if (spec.topology.kind === "sequential") {
     return { optimizer: adamStateFromKeras({ iterations, slots: [...slots] }, weights), warnings: [] };
   }
-  const step = Number(iterations.data[0] ?? 0);
   return {
     optimizer: [
-      { name: "iter", tensor: { dtype: "int32", shape: [], data: Int32Array.of(step) } },
+      adamStepFromKeras(iterations),
       ...slots.map((tensor, j) => ({ name: `${KERAS_ORDERED_SLOT}${j}`, tensor })),
     ],
     warnings: [],

@@ -4,6 +4,7 @@
 // each layer's variables, named in its weight_names attribute in Keras' order (a nested model's
 // group holds those of its layers); optimizer_weights holds the optimizer's step and slots.
 import fs from "node:fs/promises";
+import type { File as Hdf5File } from "h5wasm/node";
 import type { NamedTensorData } from "../compute/engine.js";
 import { KERAS_MODEL_CLASSES } from "../compute/keras3-topology.js";
 import type { TensorData } from "../compute/tensor-data.js";
@@ -94,7 +95,7 @@ export async function readKerasH5File(file: string, label: string): Promise<Impo
   return { spec, weights, ...kerasOptimizerState(spec, weights, iterations, slots) };
 }
 
-function readModel(h5: Parameters<Parameters<typeof readHdf5>[1]>[0], label: string) {
+function readModel(h5: Hdf5File, label: string) {
   const config = parsedAttribute(textAttribute(h5, "", "model_config"), "model_config", label);
   if (!config) {
     throw bad(

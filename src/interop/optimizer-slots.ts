@@ -11,6 +11,11 @@ export interface KerasAdamState {
   slots: TensorData[];
 }
 
+/** Keras' iteration count (int64 in its files) as modelbay's optimizer state names it. */
+export function adamStepFromKeras(iterations: TensorData): NamedTensorData {
+  return { name: "iter", tensor: { dtype: "int32", shape: [], data: Int32Array.of(Number(iterations.data[0] ?? 0)) } };
+}
+
 /** Adam's state in modelbay's order, checked against the weights it belongs to. */
 export function adamStateFromKeras(state: KerasAdamState, weights: readonly NamedTensorData[]): NamedTensorData[] {
   if (state.slots.length !== 2 * weights.length) {
@@ -30,9 +35,8 @@ export function adamStateFromKeras(state: KerasAdamState, weights: readonly Name
     }
     return { name: `${w.name}/${which}`, tensor: t };
   };
-  const iterations = Number(state.iterations.data[0] ?? 0);
   return [
-    { name: "iter", tensor: { dtype: "int32", shape: [], data: Int32Array.of(iterations) } },
+    adamStepFromKeras(state.iterations),
     ...weights.map((_, i) => slot(i, "m")),
     ...weights.map((_, i) => slot(i, "v")),
   ];
