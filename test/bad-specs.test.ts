@@ -175,6 +175,51 @@ const cases: { name: string; spec: () => ModelSpec | undefined; field: RegExp }[
     field:
       /^spec\.keras_json: activation "sparsemax" is not one modelbay computes; it computes celu, elu, .*leaky_relu, .*silu/,
   },
+  {
+    name: "keras_json calling MultiHeadAttention with an attention_mask tensor",
+    spec: () => kerasAttention([{ args: [series, series], kwargs: { attention_mask: series } }]),
+    field:
+      /^spec\.keras_json: MultiHeadAttention "mha" is called with an attention_mask tensor, which modelbay does not take/,
+  },
+  {
+    name: "keras_json asking MultiHeadAttention for its scores",
+    spec: () => kerasAttention([{ args: [series, series], kwargs: { return_attention_scores: true } }]),
+    field: /^spec\.keras_json: MultiHeadAttention "mha" is called with return_attention_scores/,
+  },
+  {
+    name: "keras_json calling one MultiHeadAttention causally and not",
+    spec: () =>
+      kerasAttention([
+        { args: [series, series], kwargs: { use_causal_mask: true } },
+        { args: [series, series], kwargs: {} },
+      ]),
+    field: /^spec\.keras_json: MultiHeadAttention "mha" is called both with and without use_causal_mask/,
+  },
+  {
+    name: "keras_json with a gated MultiHeadAttention",
+    spec: () => kerasAttention([{ args: [series, series], kwargs: {} }], { use_gate: true }),
+    field: /^spec\.keras_json: .*MultiHeadAttention with use_gate is not one modelbay computes/,
+  },
+  {
+    name: "keras_json attending to a masked value other than the query",
+    // The value's mask (padding of the token ids) would not reach the layer.
+    spec: () => {
+      const ids = {
+        class_name: "InputLayer",
+        name: "ids",
+        config: { name: "ids", batch_shape: [null, 6], dtype: "int32" },
+        inbound_nodes: [],
+      };
+      const words = {
+        class_name: "Embedding",
+        name: "words",
+        config: { name: "words", input_dim: 20, output_dim: 4, mask_zero: true },
+        inbound_nodes: [{ args: [kerasTensor("ids", [null, 6])], kwargs: {} }],
+      };
+      return kerasAttention([{ args: [], kwargs: { query: series, value: kerasTensor("words") } }], {}, [ids, words]);
+    },
+    field: /^spec\.keras_json: MultiHeadAttention "mha" attends to a masked tensor of "words" other than its query/,
+  },
 ];
 
 for (const c of cases) {
@@ -241,6 +286,34 @@ function kerasDense(width: number, units: number[]): ModelSpec {
 }
 
 /** A Keras JSON Sequential topology of the given layers (the first declares the input). */
+/** A Keras 3 call's reference to output 0 of a layer's first call. */
+function kerasTensor(layer: string, shape: (number | null)[] = [null, 6, 4]) {
+  return { class_name: "__keras_tensor__", config: { shape, dtype: "float32", keras_history: [layer, 0, 0] } };
+}
+const series = kerasTensor("series");
+
+/** A Keras 3 functional model of a [6, 4] series input, `before` layers and MultiHeadAttention "mha" called as `calls` say. */
+function kerasAttention(calls: unknown[], config: Record<string, unknown> = {}, before: unknown[] = []): ModelSpec {
+  const input = { name: "series", batch_shape: [null, 6, 4], dtype: "float32" };
+  const layers = [
+    { class_name: "InputLayer", name: "series", config: input, inbound_nodes: [] },
+    ...before,
+    {
+      class_name: "MultiHeadAttention",
+      name: "mha",
+      config: { name: "mha", num_heads: 2, key_dim: 3, ...config },
+      inbound_nodes: calls,
+    },
+  ];
+  const inputs = [["series", 0, 0], ...(before.length ? [["ids", 0, 0]] : [])];
+  const model = {
+    module: "keras",
+    class_name: "Functional",
+    config: { name: "m", layers, input_layers: inputs, output_layers: [["mha", 0, 0]] },
+  };
+  return { ...denseSpec(), topology: { $case: "kerasJson", kerasJson: JSON.stringify(model) } };
+}
+
 function kerasSequential(layers: { class_name: string; config: Record<string, unknown> }[]): ModelSpec {
   const kerasJson = JSON.stringify({ class_name: "Sequential", config: { name: "k", layers } });
   return { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } };

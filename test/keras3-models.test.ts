@@ -35,7 +35,12 @@ const MODELS = [
   "gated",
   "tabular",
   "difference",
+  "attention",
+  "masked_text",
+  "masked_dropout",
 ];
+// Not trained on after loading: their dropout draws at random, or they were never trained.
+const NOT_RESUMED = ["residual", "built_sequential", "masked_dropout"];
 
 let t: TestServer;
 let dir: string;
@@ -396,20 +401,22 @@ test("GRUs as Keras makes them (reset_after) train as in Keras: one epoch of SGD
 // script); and tf-keras' TensorFlow checkpoints (model.save_weights) of the same models.
 const SAVED_BY_PYTHON: { name: string; artifact: string; source: string; weightsOnly?: boolean; batchSize?: number }[] =
   [
-    ...["branches", "conv", "nested", "text", "recurrent", "gated", "tabular", "difference"].flatMap((name) => {
+    ...MODELS.filter((name) => !NOT_RESUMED.includes(name)).flatMap((name) => {
       // Token ids one row a batch, as Keras trained them (see resumed_epoch in the script).
-      const batchSize = name === "text" ? 1 : 16;
+      const batchSize = name.endsWith("text") ? 1 : 16;
       return [
         { name, artifact: `${name}.keras`, source: "keras", batchSize },
         { name, artifact: `${name}.weights.h5`, source: "keras_weights", weightsOnly: true, batchSize },
       ];
     }),
-    ...["h5_tfkeras_classic", "h5_tfkeras_mixed", "h5_keras3_classic", "h5_keras3_mixed"].map((name) => ({
-      name,
-      artifact: `${name}.h5`,
-      source: "keras_h5",
-    })),
-    ...["h5_tfkeras_classic", "h5_tfkeras_mixed"].map((name) => ({
+    ...["classic", "mixed", "attention"]
+      .flatMap((kind) => [`h5_tfkeras_${kind}`, `h5_keras3_${kind}`])
+      .map((name) => ({
+        name,
+        artifact: `${name}.h5`,
+        source: "keras_h5",
+      })),
+    ...["h5_tfkeras_classic", "h5_tfkeras_mixed", "h5_tfkeras_attention"].map((name) => ({
       name,
       artifact: `${name}_ckpt`,
       source: "tf_checkpoint",
@@ -458,7 +465,7 @@ test("Keras 3's activations, TensorFlow.js' own and those it lacks or defines ot
   assert.deepEqual(wrong, []);
 });
 
-for (const name of ["conv", "nested", "recurrent", "gated", "tabular", "difference"]) {
+for (const name of ["conv", "nested", "recurrent", "gated", "tabular", "difference", "attention"]) {
   test(`"${name}" from its .keras file, trained on in modelbay, exports a .keras that Keras loads, predicts with as modelbay does, and trains on with modelbay's Adam state`, {
     skip,
   }, async () => {

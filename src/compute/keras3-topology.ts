@@ -4,8 +4,9 @@
 // inputs and outputs as one reference instead of a list, and calls to a nested model numbered
 // without its own input node. Layer classes and configs are the same, but for one activation:
 // Keras 3's hard_sigmoid is not Keras 2's (src/compute/keras-activations.ts). Keras 2 JSON passes
-// unchanged.
+// unchanged, but for calls of MultiHeadAttention (src/compute/keras-attention-calls.ts).
 import { isJsonObject } from "../json-object.js";
+import { attentionCallsForTfjs } from "./keras-attention-calls.js";
 
 type Json = Record<string, unknown>;
 
@@ -50,7 +51,8 @@ const listOfRefs = (refs: unknown) => (Array.isArray(refs) && typeof refs[0] ===
 /** Keras' model classes: a layer of one of these is a model nested in another. */
 export const KERAS_MODEL_CLASSES: ReadonlySet<string> = new Set(["Sequential", "Functional", "Model"]);
 
-function layer(value: unknown): unknown {
+function layer(given: unknown): unknown {
+  const value = attentionCallsForTfjs(given);
   if (!isJsonObject(value) || !isJsonObject(value.config)) return value;
   const config: Json = { ...value.config };
   if (value.class_name === "InputLayer" && config.batch_shape !== undefined && config.batch_input_shape === undefined) {
@@ -92,6 +94,7 @@ function modelConfig(config: Json): Json {
     const refs = listOfRefs(out[key]);
     if (Array.isArray(refs)) out[key] = refs.map((r) => (Array.isArray(r) ? shifted(r) : r));
   }
+  out.layers = withoutUnusedOperations(out.layers as unknown[], out.output_layers);
   return out;
 }
 
@@ -120,9 +123,51 @@ function withKeras3HardSigmoid(value: unknown): unknown {
   );
 }
 
+/** Keras' merge layers, whose masks src/compute/keras-merge-masks.ts computes. */
+export const KERAS_MERGE_CLASSES = [
+  "Add",
+  "Multiply",
+  "Average",
+  "Maximum",
+  "Minimum",
+  "Subtract",
+  "Concatenate",
+] as const;
+
+/** Keras 3's rule for the mask of a merge (OR, where Keras 2 ANDs), at every depth. */
+function withKeras3MergeMasks(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withKeras3MergeMasks);
+  if (!isJsonObject(value)) return value;
+  const out = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withKeras3MergeMasks(v)]));
+  const merge = (KERAS_MERGE_CLASSES as readonly unknown[]).includes(value.class_name) && isJsonObject(out.config);
+  return merge ? { ...out, config: { ...(out.config as Json), mask_merge: "or" } } : out;
+}
+
+/**
+ * Keras 3 writes the masks it hands a layer by keyword as operations of the graph (an Embedding's
+ * `mask_zero` as NotEqual(ids, 0), merged masks as LogicalOr). TensorFlow.js passes masks along
+ * itself, so those keywords are not taken here, and operations nothing else takes are left out.
+ */
+function withoutUnusedOperations(layers: unknown[], outputs: unknown): unknown[] {
+  const nameOf = (l: Json) => String(l.name ?? (isJsonObject(l.config) ? l.config.name : ""));
+  const isOperation = (l: unknown) =>
+    isJsonObject(l) && typeof l.module === "string" && l.module.startsWith("keras.src.ops");
+  const sources = (refs: unknown): string[] =>
+    Array.isArray(refs) ? (typeof refs[0] === "string" ? [refs[0]] : refs.flatMap(sources)) : [];
+  let kept = layers;
+  for (;;) {
+    const used = new Set(sources(outputs));
+    for (const l of kept) if (isJsonObject(l)) for (const s of sources(l.inbound_nodes)) used.add(s);
+    const next = kept.filter((l) => !isOperation(l) || used.has(nameOf(l as Json)));
+    if (next.length === kept.length) return kept;
+    kept = next;
+  }
+}
+
 /** A Keras topology (2 or 3) as TensorFlow.js reads it. */
 export function kerasTopologyForTfjs(topology: unknown): unknown {
-  const plain = withDtypeNames(writtenByKeras3(topology) ? withKeras3HardSigmoid(topology) : topology);
+  const keras3 = writtenByKeras3(topology);
+  const plain = withDtypeNames(keras3 ? withKeras3MergeMasks(withKeras3HardSigmoid(topology)) : topology);
   if (!isJsonObject(plain)) return plain;
   const out: Json = { ...plain };
   if (isJsonObject(out.config) && Array.isArray(out.config.layers)) out.config = modelConfig(out.config);

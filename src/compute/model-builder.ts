@@ -8,9 +8,12 @@ import { createLayer, SeedSequence } from "./layers.js";
 import type { CompileSpec, LossKind, MetricKind, ModelSpec, OptimizerSpec } from "./model-spec.js";
 import { WeightBudget } from "./weight-budget.js";
 // Register Keras' GRU (reset_after) and layers TensorFlow.js lacks in its deserializer, for
-// topologies built below.
+// topologies built below; and keep masks where Keras has them.
 import "./gru-reset-after.js";
+import { checkAttentionMasks } from "./keras-attention.js";
 import "./keras-layers.js";
+import "./keras-merge-masks.js";
+import "./mask-carry.js";
 import { unknownClassReason } from "./keras-activations.js";
 
 const TFJS_LOSS: Record<LossKind, string> = {
@@ -69,7 +72,15 @@ async function buildTopology(spec: ModelSpec, weightsFollow: boolean, budget: We
       throw thrownAs(Code.INVALID_ARGUMENT, "spec.keras_json", err, unknownClassReason(reasonOf(err)));
     }
     // A topology whose top level is a layer, not a model, deserializes into that layer.
-    if (built instanceof tf.LayersModel) return built;
+    if (built instanceof tf.LayersModel) {
+      try {
+        checkAttentionMasks(built);
+      } catch (err) {
+        built.dispose();
+        throw thrownAs(Code.INVALID_ARGUMENT, "spec.keras_json", err);
+      }
+      return built;
+    }
     (built as { dispose?: () => void } | null)?.dispose?.();
     throw new ModelbayError(
       Code.INVALID_ARGUMENT,

@@ -215,7 +215,7 @@ const RNN_CLASSES = new Set(["SimpleRNN", "LSTM", "GRU"]);
 /**
  * The HDF5 groups that hold a layer's variables, in TensorFlow.js' order of its weights: its own
  * "vars", a recurrent layer's "cell/vars", a Bidirectional's forward then backward layer's, a
- * TimeDistributed's wrapped layer's.
+ * TimeDistributed's wrapped layer's, MultiHeadAttention's query, key, value and output projections'.
  */
 function variablePlaces(layer: KerasObject, group: string): string[] {
   const inner = layer.config.layer;
@@ -224,6 +224,9 @@ function variablePlaces(layer: KerasObject, group: string): string[] {
     return [...variablePlaces(inner, `${group}/forward_layer`), ...variablePlaces(backward, `${group}/backward_layer`)];
   }
   if (layer.class_name === "TimeDistributed" && isObject(inner)) return variablePlaces(inner, `${group}/layer`);
+  if (layer.class_name === "MultiHeadAttention") {
+    return ["query_dense", "key_dense", "value_dense", "output_dense"].map((dense) => `${group}/${dense}/vars`);
+  }
   return [RNN_CLASSES.has(layer.class_name) ? `${group}/cell/vars` : `${group}/vars`];
 }
 

@@ -49,11 +49,22 @@ function compareLayers(a: string, b: string): number {
   return na.length - nb.length;
 }
 
-/** Within a layer: a Bidirectional's forward layer before its backward one, then Keras' order of making. */
+// The layers inside a layer, in the order Keras makes them: a Bidirectional's two, a
+// MultiHeadAttention's projections.
+const INNER_LAYER_RANK: Record<string, number> = {
+  forward_layer: 0,
+  backward_layer: 1,
+  _query_dense: 0,
+  _key_dense: 1,
+  _value_dense: 2,
+  _output_dense: 3,
+};
+
+/** Within a layer: its inner layers in Keras' order (see INNER_LAYER_RANK), then Keras' order of making. */
 function compareInLayer(a: string[], b: string[]): number {
-  const side = (p: string[]) => (p[0] === "backward_layer" ? 1 : 0);
+  const inner = (p: string[]) => INNER_LAYER_RANK[p[0] ?? ""] ?? 0;
   const rank = (p: string[]) => VARIABLE_RANK[p.at(-1) ?? ""] ?? Object.keys(VARIABLE_RANK).length;
-  return side(a) - side(b) || rank(a) - rank(b) || a.join("/").localeCompare(b.join("/"));
+  return inner(a) - inner(b) || rank(a) - rank(b) || a.join("/").localeCompare(b.join("/"));
 }
 
 function isModelVariable(name: string): boolean {

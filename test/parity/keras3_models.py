@@ -100,6 +100,41 @@ def difference():
     return keras.Model(x, L.Dense(1)(fixed))
 
 
+def attention():
+    """A Transformer encoder block over a series, as in Keras' time series examples: causal
+    self-attention, residuals with layer and group normalization, then attention of the result
+    to the raw series (called by keywords, projected to its own width), pooled."""
+    x = keras.Input(shape=(6, 4))
+    h = L.Dense(8)(x)
+    a = L.MultiHeadAttention(num_heads=2, key_dim=4)(h, h, use_causal_mask=True)
+    h = L.LayerNormalization(epsilon=1e-6)(L.Add()([h, a]))
+    f = L.Conv1D(8, 1, activation="relu")(h)
+    h = L.GroupNormalization(groups=2)(L.Add()([h, f]))
+    c = L.MultiHeadAttention(num_heads=1, key_dim=3, value_dim=5, output_shape=(6,))(query=h, value=x)
+    return keras.Model(x, L.Dense(1)(L.GlobalAveragePooling1D()(c)))
+
+
+def masked_text():
+    """Padded token ids (0 is padding, mask_zero): self-attention and an average over the real
+    tokens only; beside it what Keras 3 leaves unmasked: a sum with an unmasked embedding, and a
+    convolution."""
+    x = keras.Input(shape=(7,), dtype="int32")
+    e = L.Embedding(20, 8, mask_zero=True)(x)
+    h = L.LayerNormalization()(L.Add()([e, L.MultiHeadAttention(num_heads=2, key_dim=4)(e, e)]))
+    unmasked = L.Add()([e, L.Embedding(20, 8)(x)])
+    conv = L.Conv1D(4, 3, padding="same", activation="relu")(e)
+    pooled = [L.GlobalAveragePooling1D()(t) for t in (h, unmasked, conv)] + [L.GlobalMaxPooling1D()(conv)]
+    return keras.Model(x, L.Dense(1)(L.Concatenate()(pooled)))
+
+
+def masked_dropout():
+    """Attention with dropout over padded ids, flattened: Keras then zeroes the scores of padding
+    (its Softmax layer), where without dropout a padded step attends evenly to all."""
+    x = keras.Input(shape=(5,), dtype="int32")
+    e = L.Embedding(20, 4, mask_zero=True)(x)
+    return keras.Model(x, L.Dense(1)(L.Flatten()(L.MultiHeadAttention(num_heads=2, key_dim=2, dropout=0.1)(e, e))))
+
+
 def built_sequential():
     m = keras.Sequential([L.Dense(8, activation="elu"), L.Dense(2)])
     m.build((None, 5))
@@ -151,7 +186,9 @@ def activations(out):
 
 
 # Models that go on training from what they saved (those without dropout, which draws at random).
-RESUMED = ["branches", "conv", "nested", "text", "recurrent", "gated", "tabular", "difference"]
+RESUMED = [
+    "branches", "conv", "nested", "text", "recurrent", "gated", "tabular", "difference", "attention", "masked_text",
+]  # fmt: skip
 
 
 def training_rows(model, rng, n=48):
@@ -223,8 +260,8 @@ def keras2_gated(out, rng):
 
 def legacy_h5(out, rng):
     """Whole models saved as HDF5 (`model.save("m.h5")`) by tf-keras (Keras 2) and by Keras 3, after
-    an epoch of Adam: the classic Dense(128) -> Dense(1), and a functional model with an LSTM, a
-    Bidirectional GRU, batch normalization and a nested Sequential. For each, NAME.h5, NAME.x.npy,
+    an epoch of Adam: the classic Dense(128) -> Dense(1), a functional model with an LSTM, a
+    Bidirectional GRU, batch normalization and a nested Sequential, and one with causal attention. For each, NAME.h5, NAME.x.npy,
     NAME.y.npy, and one more epoch as in resumed_epoch. Names: h5_<library>_<model>. tf-keras'
     also as a TensorFlow checkpoint (NAME_ckpt/ckpt) with their to_json() (NAME.json)."""
     import tf_keras
@@ -237,7 +274,11 @@ def legacy_h5(out, rng):
         inner = k.Sequential([kl.Dense(3, activation="relu"), kl.Dense(2)], name="inner")
         mixed = k.Model(x, kl.Dense(1)(inner(h)))
         classic = k.Sequential([k.Input((10,)), kl.Dense(128, activation="relu"), kl.Dense(1)])
-        for kind, model in (("mixed", mixed), ("classic", classic)):
+        series = k.Input((6, 4))
+        attended = kl.MultiHeadAttention(num_heads=2, key_dim=3)(series, series, use_causal_mask=True)
+        pooled = kl.GlobalAveragePooling1D()(kl.LayerNormalization()(kl.Add()([series, attended])))
+        attention = k.Model(series, kl.Dense(1)(pooled))
+        for kind, model in (("mixed", mixed), ("classic", classic), ("attention", attention)):
             name = f"h5_{library}_{kind}"
             model.compile(optimizer="adam", loss="mse")
             for v in model.non_trainable_weights:
@@ -266,6 +307,9 @@ MODELS = {
     "gated": gated,
     "tabular": tabular,
     "difference": difference,
+    "attention": attention,
+    "masked_text": masked_text,
+    "masked_dropout": masked_dropout,
 }
 
 
