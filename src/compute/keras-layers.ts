@@ -86,6 +86,23 @@ export class Normalization extends tf.layers.Layer {
   }
 }
 
+/**
+ * Its input, as a tensor of its own (Keras' Identity; src/compute/keras3-topology.ts also adds one
+ * where a call takes a tensor twice).
+ */
+export class Identity extends tf.layers.Layer {
+  static readonly className = "Identity";
+
+  constructor(config: Config) {
+    super(config);
+    this.supportsMasking = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.clone(single(inputs));
+  }
+}
+
 /** The first input less the second. */
 export class Subtract extends tf.layers.Layer {
   static readonly className = "Subtract";
@@ -258,6 +275,7 @@ export class GlobalMaxPooling1D extends GlobalPooling1D {
 }
 
 for (const layer of [
+  Identity,
   Normalization,
   Subtract,
   UnitNormalization,

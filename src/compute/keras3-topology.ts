@@ -48,6 +48,40 @@ const isKeras3Node = (node: unknown) => isJsonObject(node) && "args" in node;
 /** `["x", 0, 0]` (Keras 3 with one input or output) as `[["x", 0, 0]]`. */
 const listOfRefs = (refs: unknown) => (Array.isArray(refs) && typeof refs[0] === "string" ? [refs] : refs);
 
+/**
+ * Calls that take one tensor twice (`Multiply()([x, x])`, attention of a tensor to itself) take a
+ * copy of it the second time, made by an Identity layer added before them. TensorFlow.js' executor
+ * counts a tensor's takers by layer but lets go of it once per input, so it freed such a tensor
+ * before the other layers that take it ran.
+ */
+function withRepeatedInputsCopied(layers: unknown[]): unknown[] {
+  const nameOf = (l: unknown) =>
+    isJsonObject(l) ? String(l.name ?? (isJsonObject(l.config) ? l.config.name : "")) : "";
+  const names = new Set(layers.map(nameOf));
+  return layers.flatMap((l) => {
+    if (!isJsonObject(l) || !Array.isArray(l.inbound_nodes)) return [l];
+    const copies: Json[] = [];
+    const nodes = l.inbound_nodes.map((node) => {
+      if (!Array.isArray(node)) return node;
+      const seen = new Set<string>();
+      return node.map((ref) => {
+        if (!Array.isArray(ref)) return ref;
+        const source = JSON.stringify(ref.slice(0, 3));
+        if (!seen.has(source)) {
+          seen.add(source);
+          return ref;
+        }
+        let name = `${nameOf(l)}_copy`;
+        for (let k = 1; names.has(name); k++) name = `${nameOf(l)}_copy_${k}`;
+        names.add(name);
+        copies.push({ class_name: "Identity", name, config: { name }, inbound_nodes: [[[...ref.slice(0, 3), {}]]] });
+        return [name, 0, 0, ...ref.slice(3)];
+      });
+    });
+    return [...copies, { ...l, inbound_nodes: nodes }];
+  });
+}
+
 /** Keras' model classes: a layer of one of these is a model nested in another. */
 export const KERAS_MODEL_CLASSES: ReadonlySet<string> = new Set(["Sequential", "Functional", "Model"]);
 
@@ -70,7 +104,7 @@ function modelConfig(config: Json): Json {
   const keras3 = layers.some(
     (l) => isJsonObject(l) && Array.isArray(l.inbound_nodes) && l.inbound_nodes.some(isKeras3Node),
   );
-  if (!keras3) return out;
+  if (!keras3) return { ...out, layers: withRepeatedInputsCopied(layers) };
   // Keras 2 and TensorFlow.js count a nested model's own first node (its input) when they number
   // the calls to it; Keras 3 does not.
   const models = new Set(
@@ -94,7 +128,7 @@ function modelConfig(config: Json): Json {
     const refs = listOfRefs(out[key]);
     if (Array.isArray(refs)) out[key] = refs.map((r) => (Array.isArray(r) ? shifted(r) : r));
   }
-  out.layers = withoutUnusedOperations(out.layers as unknown[], out.output_layers);
+  out.layers = withRepeatedInputsCopied(withoutUnusedOperations(out.layers as unknown[], out.output_layers));
   return out;
 }
 

@@ -28,10 +28,11 @@ def residual():
 
 
 def branches():
+    """Branches joined, one of them squared (a layer taking one tensor twice)."""
     x = keras.Input(shape=(6,))
     a = L.Dense(8, activation="tanh")(x)
-    b = L.Dense(8, activation="sigmoid")(x)
-    return keras.Model(x, L.Dense(3, activation="softmax")(L.Concatenate()([a, b])))
+    b = L.Identity()(L.Dense(8, activation="sigmoid")(x))
+    return keras.Model(x, L.Dense(3, activation="softmax")(L.Concatenate()([a, b, L.Multiply()([a, a])])))
 
 
 def conv():
