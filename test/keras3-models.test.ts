@@ -37,6 +37,7 @@ const MODELS = [
   "difference",
   "attention",
   "masked_text",
+  "seq_attention",
   "masked_dropout",
 ];
 // Not trained on after loading: their dropout draws at random, or they were never trained.

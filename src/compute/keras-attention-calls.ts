@@ -1,4 +1,4 @@
-// Calls of MultiHeadAttention (src/compute/keras-attention.ts) as TensorFlow.js can make them. Keras
+// Calls of Keras' attention layers (KERAS_ATTENTION_CLASSES) as TensorFlow.js can make them. Keras
 // writes what a call passed by keyword beside its tensors: Keras 3 `{"args": [q, v], "kwargs":
 // {"use_causal_mask": true}}`, Keras 2 `[["q", 0, 0, {"value": ["v", 0, 0]}]]`. TensorFlow.js takes
 // only the listed tensors, and gives a layer no keyword arguments when it runs the model. So the
@@ -34,7 +34,7 @@ const keras2Source = (r: unknown) => JSON.stringify((r as unknown[]).slice(0, 3)
 /** Refuses what modelbay does not compute; returns use_causal_mask. */
 function checkedKeywords(layer: string, kwargs: Json): boolean {
   const refuse = (what: string) =>
-    new ModelbayError(Code.INVALID_ARGUMENT, `spec.keras_json: MultiHeadAttention "${layer}" is called with ${what}`);
+    new ModelbayError(Code.INVALID_ARGUMENT, `spec.keras_json: ${layer} is called with ${what}`);
   if (kwargs.attention_mask != null) {
     throw refuse(
       "an attention_mask tensor, which modelbay does not take; it masks by use_causal_mask and by its inputs' masks (an Embedding's mask_zero)",
@@ -49,7 +49,8 @@ function checkedKeywords(layer: string, kwargs: Json): boolean {
 /** A Keras 3 call with its keyword tensors among its arguments; and whether it is causal. */
 function keras3Call(layer: string, node: Json): { node: Json; causal: boolean } {
   const kwargs = isJsonObject(node.kwargs) ? node.kwargs : {};
-  const args = Array.isArray(node.args) ? node.args : [];
+  // Attention takes its tensors as one list: [[query, value]].
+  const args = (Array.isArray(node.args) ? node.args : []).flatMap((a) => (Array.isArray(a) ? a : [a]));
   const byKeyword = TENSOR_ARGUMENTS.slice(args.length)
     .map((k) => kwargs[k])
     .filter(isKeras3Tensor);
@@ -72,13 +73,20 @@ function keras2Call(layer: string, node: unknown[]): { node: unknown[]; causal: 
   return { node: tensors, causal: checkedKeywords(layer, kwargs) };
 }
 
-/** A layer config with its MultiHeadAttention calls as TensorFlow.js makes them (any other layer as it is). */
+/** Keras' attention layers: MultiHeadAttention (src/compute/keras-attention.ts), Attention and AdditiveAttention (src/compute/keras-dot-attention.ts). */
+export const KERAS_ATTENTION_CLASSES: ReadonlySet<unknown> = new Set([
+  "MultiHeadAttention",
+  "Attention",
+  "AdditiveAttention",
+]);
+
+/** A layer config with its attention calls as TensorFlow.js makes them (any other layer as it is). */
 export function attentionCallsForTfjs(layer: unknown): unknown {
-  if (!isJsonObject(layer) || layer.class_name !== "MultiHeadAttention" || !Array.isArray(layer.inbound_nodes)) {
+  if (!isJsonObject(layer) || !KERAS_ATTENTION_CLASSES.has(layer.class_name) || !Array.isArray(layer.inbound_nodes)) {
     return layer;
   }
   const config = isJsonObject(layer.config) ? layer.config : {};
-  const name = String(layer.name ?? config.name);
+  const name = `${layer.class_name} "${String(layer.name ?? config.name)}"`;
   const calls = layer.inbound_nodes.map((n) =>
     isJsonObject(n) ? keras3Call(name, n) : Array.isArray(n) ? keras2Call(name, n) : { node: n, causal: false },
   );
@@ -86,7 +94,7 @@ export function attentionCallsForTfjs(layer: unknown): unknown {
   if (causal.size > 1) {
     throw new ModelbayError(
       Code.INVALID_ARGUMENT,
-      `spec.keras_json: MultiHeadAttention "${name}" is called both with and without use_causal_mask; modelbay takes one of them per layer`,
+      `spec.keras_json: ${name} is called both with and without use_causal_mask; modelbay takes one of them per layer`,
     );
   }
   return {

@@ -12,6 +12,7 @@
  * query's; the value's is the query's when they are one tensor (self-attention).
  */
 import * as tf from "@tensorflow/tfjs";
+import { KERAS_ATTENTION_CLASSES } from "./keras-attention-calls.js";
 
 type Config = tf.serialization.ConfigDict;
 type Kwargs = Record<string, unknown>;
@@ -234,19 +235,19 @@ function mayCarryMask(tensor: tf.SymbolicTensor, seen = new Map<tf.SymbolicTenso
 }
 
 /**
- * Refuses a model whose MultiHeadAttention attends to a masked value (or key) other than its query:
+ * Refuses a model whose attention layer attends to a masked value (or key) other than its query:
  * TensorFlow.js hands a layer the mask of its first input only, so that mask would not be applied.
  */
 export function checkAttentionMasks(model: tf.LayersModel): void {
   for (const layer of model.layers) {
     if (layer instanceof tf.LayersModel) checkAttentionMasks(layer);
-    if (!(layer instanceof MultiHeadAttention)) continue;
+    if (!KERAS_ATTENTION_CLASSES.has(layer.getClassName())) continue;
     for (const node of layer.inboundNodes) {
       const [query, ...others] = node.inputTensors;
       const masked = others.find((t) => t !== query && mayCarryMask(t));
       if (masked) {
         throw new Error(
-          `MultiHeadAttention "${layer.name}" attends to a masked tensor of "${masked.sourceLayer.name}" other than its query; modelbay applies the query's mask only`,
+          `${layer.getClassName()} "${layer.name}" attends to a masked tensor of "${masked.sourceLayer.name}" other than its query; modelbay applies the query's mask only`,
         );
       }
     }

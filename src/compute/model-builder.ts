@@ -11,6 +11,7 @@ import { WeightBudget } from "./weight-budget.js";
 // topologies built below; and keep masks where Keras has them.
 import "./gru-reset-after.js";
 import { checkAttentionMasks } from "./keras-attention.js";
+import "./keras-dot-attention.js";
 import "./keras-layers.js";
 import "./keras-merge-masks.js";
 import "./mask-carry.js";

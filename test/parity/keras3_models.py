@@ -117,23 +117,42 @@ def attention():
 
 def masked_text():
     """Padded token ids (0 is padding, mask_zero): self-attention and an average over the real
-    tokens only; beside it what Keras 3 leaves unmasked: a sum with an unmasked embedding, and a
+    tokens only, and Keras' dot-product Attention; beside them what Keras 3 leaves unmasked: a sum with an unmasked embedding, and a
     convolution."""
     x = keras.Input(shape=(7,), dtype="int32")
     e = L.Embedding(20, 8, mask_zero=True)(x)
     h = L.LayerNormalization()(L.Add()([e, L.MultiHeadAttention(num_heads=2, key_dim=4)(e, e)]))
     unmasked = L.Add()([e, L.Embedding(20, 8)(x)])
     conv = L.Conv1D(4, 3, padding="same", activation="relu")(e)
-    pooled = [L.GlobalAveragePooling1D()(t) for t in (h, unmasked, conv)] + [L.GlobalMaxPooling1D()(conv)]
+    # An embedding of its own: Keras' MultiHeadAttention clears the masks of the tensors it takes
+    # when it runs, so a later layer that takes `e` gets no mask in Keras.
+    words = L.Embedding(20, 8, mask_zero=True)(x)
+    luong = L.Attention()([words, words])
+    pooled = [L.GlobalAveragePooling1D()(t) for t in (h, unmasked, conv, luong)] + [L.GlobalMaxPooling1D()(conv)]
     return keras.Model(x, L.Dense(1)(L.Concatenate()(pooled)))
+
+
+def seq_attention():
+    """Keras' Attention layers over a series: Luong's with scaled "concat" scores, causal
+    dot-product self-attention, and Bahdanau's additive attention with a key of its own."""
+    x = keras.Input(shape=(5, 4))
+    q = L.Dense(6)(x)
+    v = L.Dense(6, activation="tanh")(x)
+    luong = L.Attention(use_scale=True, score_mode="concat")([q, v])
+    causal = L.Attention(use_scale=True)([q, q], use_causal_mask=True)
+    additive = L.AdditiveAttention()([q, v, L.Dense(6)(x)])
+    return keras.Model(x, L.Dense(1)(L.Flatten()(L.Concatenate()([luong, causal, additive]))))
 
 
 def masked_dropout():
     """Attention with dropout over padded ids, flattened: Keras then zeroes the scores of padding
-    (its Softmax layer), where without dropout a padded step attends evenly to all."""
+    (its Softmax layer), where without dropout a padded step attends evenly to all; and Keras'
+    Attention, whose output is zero at padding."""
     x = keras.Input(shape=(5,), dtype="int32")
     e = L.Embedding(20, 4, mask_zero=True)(x)
-    return keras.Model(x, L.Dense(1)(L.Flatten()(L.MultiHeadAttention(num_heads=2, key_dim=2, dropout=0.1)(e, e))))
+    words = L.Embedding(20, 4, mask_zero=True)(x)
+    attended = L.MultiHeadAttention(num_heads=2, key_dim=2, dropout=0.1)(e, e)
+    return keras.Model(x, L.Dense(1)(L.Concatenate()([L.Flatten()(attended), L.Flatten()(L.Attention()([words, words]))])))
 
 
 def built_sequential():
@@ -189,6 +208,7 @@ def activations(out):
 # Models that go on training from what they saved (those without dropout, which draws at random).
 RESUMED = [
     "branches", "conv", "nested", "text", "recurrent", "gated", "tabular", "difference", "attention", "masked_text",
+    "seq_attention",
 ]  # fmt: skip
 
 
@@ -310,6 +330,7 @@ MODELS = {
     "difference": difference,
     "attention": attention,
     "masked_text": masked_text,
+    "seq_attention": seq_attention,
     "masked_dropout": masked_dropout,
 }
 
@@ -337,6 +358,8 @@ def main(out):
         for v in model.trainable_weights:
             if v.path.endswith("bias"):
                 v.assign(rng.uniform(-0.5, 0.5, v.shape).astype("float32"))
+            if v.path.endswith(("/scale", "concat_score_weight")):  # Attention's, made as ones
+                v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
         model.compile(optimizer="adam", loss="mse")
         if name != "built_sequential":  # that one is saved before any training: no optimizer slots
             rows = rows_for(model, 64)
