@@ -291,8 +291,9 @@ test(".keras files keep each layer's variables under its class name in Keras' sn
   );
 });
 
-// "gated" holds Keras' GRUs and its hard_sigmoid, which are modelbay's own classes in TensorFlow.js.
-for (const name of ["nested", "gated"]) {
+// "gated" holds Keras' GRUs and its hard_sigmoid, "masked_text" attention and merges of masks, and
+// "branches" a copy of a tensor taken twice: modelbay's own classes in TensorFlow.js.
+for (const name of ["nested", "gated", "masked_text", "branches"]) {
   test(`a model from a .keras file ("${name}") checkpoints and restores, predicting the same`, { skip }, async () => {
     await t.client.restore({
       source: { $case: "artifactPath", artifactPath: `${name}.keras` },
