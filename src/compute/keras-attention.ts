@@ -155,14 +155,13 @@ export class MultiHeadAttention extends tf.layers.Layer {
       if (!query) throw new Error("MultiHeadAttention takes a query and a value (and a key)");
       const p = this.projections;
       if (!p) throw new Error("MultiHeadAttention is not built");
-      const [batch, steps] = query.shape as number[];
+      const steps = query.shape[1] as number;
       const sources = value.shape[1] as number;
-      const [h, k] = [this.numHeads, this.keyDim];
       // [batch, heads, steps, dims] for each of query, key and value.
       const heads = (x: tf.Tensor, proj: Projection) => tf.transpose(projectLast(x, proj), [0, 2, 1, 3]);
-      const q = tf.mul(heads(query, p.query), 1 / Math.sqrt(k));
+      const q = tf.mul(heads(query, p.query), 1 / Math.sqrt(this.keyDim));
       const logits = tf.matMul(q, heads(key, p.key), false, true);
-      const mask = this.attentionMask(kwargs.mask, list, steps as number, sources);
+      const mask = this.attentionMask(kwargs.mask, list, steps, sources);
       const masked = mask ? tf.where(mask, logits, tf.fill(logits.shape, LARGE_NEGATIVE)) : logits;
       let scores = tf.softmax(masked, -1);
       if (this.dropout > 0) {
@@ -170,15 +169,9 @@ export class MultiHeadAttention extends tf.layers.Layer {
         if (mask) scores = tf.where(mask, scores, tf.zerosLike(scores));
         if (kwargs.training === true) scores = tf.dropout(scores, this.dropout);
       }
-      const attended = tf.transpose(tf.matMul(scores, heads(value, p.value)), [0, 2, 1, 3]);
       // [batch, steps, heads, value dims] -> [batch, steps, out].
-      const out = p.output.kernel.shape[2] as number;
-      const flat = tf.matMul(
-        tf.reshape(attended, [-1, h * this.valueDim]),
-        tf.reshape(p.output.kernel.read(), [h * this.valueDim, out]),
-      );
-      const biased = p.output.bias ? tf.add(flat, p.output.bias.read()) : flat;
-      return tf.reshape(biased, [batch as number, steps as number, out]);
+      const attended = tf.transpose(tf.matMul(scores, heads(value, p.value)), [0, 2, 1, 3]);
+      return projectLast(attended, p.output, 2);
     });
   }
 
@@ -198,14 +191,9 @@ export class MultiHeadAttention extends tf.layers.Layer {
     if (queryMask) and(tf.reshape(bool(queryMask), [-1, 1, steps, 1]));
     if (valueMask) and(tf.reshape(bool(valueMask), [-1, 1, 1, sources]));
     if (keyMask) and(tf.reshape(bool(keyMask), [-1, 1, 1, sources]));
-    if (this.useCausalMask) {
-      // Step t attends to sources 0..t.
-      const rows = tf.reshape(tf.range(0, steps, 1, "int32"), [steps, 1]);
-      const cols = tf.reshape(tf.range(0, sources, 1, "int32"), [1, sources]);
-      and(tf.reshape(tf.greaterEqual(rows, cols), [1, 1, steps, sources]));
-    }
+    if (this.useCausalMask) and(tf.reshape(causalMask(steps, sources), [1, 1, steps, sources]));
     if (!mask) return undefined;
-    return tf.logicalAnd(mask, tf.ones([inputs[0]?.shape[0] as number, this.numHeads, steps, sources], "bool"));
+    return tf.broadcastTo(mask, [inputs[0]?.shape[0] as number, this.numHeads, steps, sources]);
   }
 
   override getConfig(): Config {
@@ -254,12 +242,27 @@ export function checkAttentionMasks(model: tf.LayersModel): void {
   }
 }
 
-/** x [..., in] through a kernel [in, ...out] and a bias [...out]: [..., ...out]. */
-function projectLast(x: tf.Tensor, { kernel, bias }: Projection): tf.Tensor {
-  const [inDim, ...outShape] = kernel.shape as number[];
-  const outSize = outShape.reduce((a, b) => a * b, 1);
-  const flat = tf.matMul(tf.reshape(x, [-1, inDim as number]), tf.reshape(kernel.read(), [inDim as number, outSize]));
-  const shaped = tf.reshape(flat, [...x.shape.slice(0, -1), ...outShape]);
+/** [steps, sources]: step t attends to sources 0..t. */
+export function causalMask(steps: number, sources: number): tf.Tensor {
+  return tf.greaterEqual(
+    tf.reshape(tf.range(0, steps, 1, "int32"), [steps, 1]),
+    tf.reshape(tf.range(0, sources, 1, "int32"), [1, sources]),
+  );
+}
+
+/**
+ * x [..., ...in] through a kernel [...in, ...out] and a bias [...out]: [..., ...out], where `in`
+ * is x's last `inAxes` axes (Keras' EinsumDense of these projections).
+ */
+function projectLast(x: tf.Tensor, { kernel, bias }: Projection, inAxes = 1): tf.Tensor {
+  const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+  const inShape = kernel.shape.slice(0, inAxes) as number[];
+  const outShape = kernel.shape.slice(inAxes) as number[];
+  const flat = tf.matMul(
+    tf.reshape(x, [-1, size(inShape)]),
+    tf.reshape(kernel.read(), [size(inShape), size(outShape)]),
+  );
+  const shaped = tf.reshape(flat, [...x.shape.slice(0, -inAxes), ...outShape]);
   return bias ? tf.add(shaped, bias.read()) : shaped;
 }
 

@@ -8,6 +8,7 @@
  * `concat_score_weight`, in Keras' order.
  */
 import * as tf from "@tensorflow/tfjs";
+import { causalMask } from "./keras-attention.js";
 
 type Config = tf.serialization.ConfigDict;
 type Kwargs = Record<string, unknown>;
@@ -61,10 +62,7 @@ abstract class ScoredAttention extends tf.layers.Layer {
       const [tq, tv] = scores.shape.slice(1) as [number, number];
       let kept: tf.Tensor | undefined = valueMask ? tf.expandDims(tf.cast(valueMask, "bool"), 1) : undefined;
       if (this.useCausalMask) {
-        const causal = tf.greaterEqual(
-          tf.reshape(tf.range(0, tq, 1, "int32"), [1, tq, 1]),
-          tf.reshape(tf.range(0, tv, 1, "int32"), [1, 1, tv]),
-        );
+        const causal = tf.expandDims(causalMask(tq, tv), 0);
         kept = kept ? tf.logicalAnd(kept, causal) : causal;
       }
       if (kept) scores = tf.where(tf.broadcastTo(kept, scores.shape), scores, tf.sub(scores, MASKED_OFFSET));

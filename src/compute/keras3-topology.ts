@@ -29,6 +29,9 @@ function withDtypeNames(value: unknown): unknown {
 /** The name a Keras 3 topology's "hard_sigmoid" is given here (src/compute/keras-activations.ts). */
 export const KERAS3_HARD_SIGMOID = "keras3HardSigmoid";
 
+/** A layer's name, as calls refer to it. */
+const nameOf = (l: unknown) => (isJsonObject(l) ? String(l.name ?? (isJsonObject(l.config) ? l.config.name : "")) : "");
+
 /** A reference to a layer's output: [layer name, node index, tensor index, ...]. */
 type Ref = unknown[];
 
@@ -183,7 +186,6 @@ function withKeras3MergeMasks(value: unknown): unknown {
  * itself, so those keywords are not taken here, and operations nothing else takes are left out.
  */
 function withoutUnusedOperations(layers: unknown[], outputs: unknown): unknown[] {
-  const nameOf = (l: Json) => String(l.name ?? (isJsonObject(l.config) ? l.config.name : ""));
   const isOperation = (l: unknown) =>
     isJsonObject(l) && typeof l.module === "string" && l.module.startsWith("keras.src.ops");
   const sources = (refs: unknown): string[] =>
@@ -192,7 +194,7 @@ function withoutUnusedOperations(layers: unknown[], outputs: unknown): unknown[]
   for (;;) {
     const used = new Set(sources(outputs));
     for (const l of kept) if (isJsonObject(l)) for (const s of sources(l.inbound_nodes)) used.add(s);
-    const next = kept.filter((l) => !isOperation(l) || used.has(nameOf(l as Json)));
+    const next = kept.filter((l) => !isOperation(l) || used.has(nameOf(l)));
     if (next.length === kept.length) return kept;
     kept = next;
   }
