@@ -201,6 +201,11 @@ const cases: { name: string; spec: () => ModelSpec | undefined; field: RegExp }[
     field: /^spec\.keras_json: .*MultiHeadAttention with use_gate is not one modelbay computes/,
   },
   {
+    name: "keras_json with Attention over rows (its scores would mix the rows of a batch)",
+    spec: () => kerasSequential([{ class_name: "Attention", config: { batch_input_shape: [null, 3] } }]),
+    field: /^spec\.keras_json: .*Attention takes \[batch, steps, features\] inputs, got \[null,3\]/,
+  },
+  {
     name: "keras_json attending to a masked value other than the query",
     // The value's mask (padding of the token ids) would not reach the layer.
     spec: () => {

@@ -58,6 +58,10 @@ const COMMON = [
   "GaussianNoise",
   "Normalization",
   "UnitNormalization",
+  "GroupNormalization",
+  "MultiHeadAttention",
+  "Attention",
+  "AdditiveAttention",
 ];
 const ALL = [
   ...COMMON,
@@ -74,7 +78,8 @@ const KEYS = [
   ...["use_bias", "pool_size", "target_shape", "dims", "n", "input_dim", "output_dim", "return_sequences"],
   ...["return_state", "go_backwards", "stateful", "axis", "rate", "stddev", "mask_value", "alpha", "cropping"],
   ...["size", "depth_multiplier", "recurrent_activation", "dropout", "momentum", "epsilon", "scale", "offset"],
-  ...["reset_after", "invert", "mean", "variance", "recurrent_dropout"],
+  ...["reset_after", "invert", "mean", "variance", "recurrent_dropout", "groups", "num_heads", "key_dim"],
+  ...["value_dim", "output_shape", "use_causal_mask", "attention_axes", "score_mode", "use_scale"],
   ...["height", "width", "num_tokens", "output_mode", "interpolation", "merge_mode", "layer", "factor"],
 ];
 const ODD_VALUES: unknown[] = [
@@ -99,6 +104,9 @@ function randomLayer(r: Random, common: boolean, inputShape: unknown): LayerJson
   if (kind === "Embedding") Object.assign(c, { input_dim: int(1, 20), output_dim: int(1, 4) });
   if (kind === "Activation") c.activation = r.pick(["relu", "tanh", "softmax", "silu", "hard_silu", "nope"]);
   if (kind === "GRU") c.reset_after = r.chance(0.5);
+  if (kind === "GroupNormalization") c.groups = int(1, 2);
+  if (kind === "MultiHeadAttention") Object.assign(c, { num_heads: int(1, 3), key_dim: int(1, 4) });
+  if (/Attention/.test(kind)) c.use_causal_mask = r.chance(0.5);
   if (kind === "Normalization" && r.chance(0.5)) Object.assign(c, { mean: r.next(), variance: r.next() });
   if (kind === "Bidirectional" || kind === "TimeDistributed") {
     const inner = r.pick(["LSTM", "Dense", "GRU", "Conv1D"]);
@@ -139,7 +147,7 @@ function randomFunctional(r: Random): string {
     const name = `f${i}`;
     const dense = layers.filter((l) => l.class_name === "Dense");
     if (r.chance(0.25)) {
-      const kind = r.pick(["Add", "Concatenate", "Multiply", "Average", "Maximum", "Subtract", "Dot"]);
+      const kind = r.pick(["Add", "Concatenate", "Multiply", "Average", "Maximum", "Subtract", "Dot", "Attention"]);
       const config = { name, ...(kind === "Dot" ? { axes: 1 } : {}) };
       const merge: FunctionalLayer = { class_name: kind, name, config, inbound_nodes: [] };
       layers.push(merge);

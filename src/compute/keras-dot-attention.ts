@@ -32,6 +32,19 @@ abstract class ScoredAttention extends tf.layers.Layer {
     this.useCausalMask = config.useCausalMask === true;
   }
 
+  /**
+   * The query's shape, once every input is [batch, steps, features]: on rows alone the scores would
+   * mix the rows of a batch, and with them the requests batched together.
+   */
+  protected queryShape(inputShape: tf.Shape | tf.Shape[]): Shape {
+    const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
+    const wrong = shapes.find((shape) => shape.length !== 3);
+    if (wrong) {
+      throw new Error(`${this.getClassName()} takes [batch, steps, features] inputs, got ${JSON.stringify(wrong)}`);
+    }
+    return shapes[0] as Shape;
+  }
+
   /** [batch, query steps, value steps] from query [batch, Tq, dim] and key [batch, Tv, dim]. */
   protected abstract scores(query: tf.Tensor, key: tf.Tensor): tf.Tensor;
 
@@ -95,7 +108,8 @@ export class Attention extends ScoredAttention {
     this.concat = mode === "concat";
   }
 
-  override build(): void {
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    this.queryShape(inputShape);
     if (this.useScale) this.scale = this.addWeight("scale", [], "float32", tf.initializers.ones(), undefined, true);
     if (this.concat) {
       this.concatScoreWeight = this.addWeight(
@@ -131,8 +145,7 @@ export class AdditiveAttention extends ScoredAttention {
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const query = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
-    const dim = query.at(-1) as number;
+    const dim = this.queryShape(inputShape).at(-1) as number;
     if (this.useScale)
       this.scale = this.addWeight("scale", [dim], "float32", tf.initializers.glorotUniform({}), undefined, true);
     this.built = true;
