@@ -9,6 +9,7 @@
  * names them as Keras does; with `resetAfter: false` they compute exactly as TensorFlow.js' own.
  */
 import * as tf from "@tensorflow/tfjs";
+import { firstShape } from "./layer-inputs.js";
 
 type StockGRUCell = ReturnType<typeof tf.layers.gruCell>;
 type GRUCellArgs = Parameters<typeof tf.layers.gruCell>[0] & { resetAfter?: boolean };
@@ -32,8 +33,7 @@ export class GRUCell extends StockGRUCellClass {
       super.build(inputShape);
       return;
     }
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
-    const inputDim = shape[shape.length - 1] as number;
+    const inputDim = firstShape(inputShape).at(-1) as number;
     const u = this.units;
     // Keras' own order and names, so that its weights files map onto these one for one.
     this.kernel = this.addWeight(

@@ -13,10 +13,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { KERAS_ATTENTION_CLASSES } from "./keras-attention-calls.js";
+import { firstMask, masksOf, type Shape, shapesOf } from "./layer-inputs.js";
 
 type Config = tf.serialization.ConfigDict;
 type Kwargs = Record<string, unknown>;
-type Shape = (number | null)[];
 type AddWeight = Parameters<tf.layers.Layer["addWeight"]>;
 
 /** The masked logits' value: exp of it is 0 beside any unmasked logit (Keras uses the same order). */
@@ -143,8 +143,8 @@ export class MultiHeadAttention extends tf.layers.Layer {
   }
 
   override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    // The output keeps the query's mask, as in Keras (TensorFlow.js takes null for none).
-    return ((Array.isArray(mask) ? mask[0] : mask) ?? null) as tf.Tensor;
+    // The output keeps the query's mask, as in Keras.
+    return firstMask(mask);
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
@@ -177,7 +177,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
 
   /** Which logits [batch, heads, steps, sources] attend, or undefined for all. */
   private attentionMask(given: unknown, inputs: tf.Tensor[], steps: number, sources: number): tf.Tensor | undefined {
-    const masks = Array.isArray(given) ? (given as (tf.Tensor | null)[]) : [given as tf.Tensor | null | undefined];
+    const masks = masksOf(given);
     const queryMask = masks[0] ?? undefined;
     // A value (or key) that is the query's tensor has the query's mask.
     const sameAsQuery = (i: number) => inputs[i] === undefined || inputs[i] === inputs[0];
@@ -264,10 +264,6 @@ function projectLast(x: tf.Tensor, { kernel, bias }: Projection, inAxes = 1): tf
   );
   const shaped = tf.reshape(flat, [...x.shape.slice(0, -inAxes), ...outShape]);
   return bias ? tf.add(shaped, bias.read()) : shaped;
-}
-
-function shapesOf(inputShape: tf.Shape | tf.Shape[]): Shape[] {
-  return (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
 }
 
 function positiveInteger(v: unknown, what: string): number {

@@ -9,10 +9,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { causalMask } from "./keras-attention.js";
+import { firstMask, masksOf, type Shape, shapesOf } from "./layer-inputs.js";
 
 type Config = tf.serialization.ConfigDict;
 type Kwargs = Record<string, unknown>;
-type Shape = (number | null)[];
 
 /** Subtracted from the scores of masked steps, as Keras does. */
 const MASKED_OFFSET = 1e9;
@@ -37,7 +37,7 @@ abstract class ScoredAttention extends tf.layers.Layer {
    * mix the rows of a batch, and with them the requests batched together.
    */
   protected queryShape(inputShape: tf.Shape | tf.Shape[]): Shape {
-    const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
+    const shapes = shapesOf(inputShape);
     const wrong = shapes.find((shape) => shape.length !== 3);
     if (wrong) {
       throw new Error(`${this.getClassName()} takes [batch, steps, features] inputs, got ${JSON.stringify(wrong)}`);
@@ -49,14 +49,13 @@ abstract class ScoredAttention extends tf.layers.Layer {
   protected abstract scores(query: tf.Tensor, key: tf.Tensor): tf.Tensor;
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-    const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
-    const [query, value = query] = shapes;
+    const [query, value = query] = shapesOf(inputShape);
     return [...(query as Shape).slice(0, -1), (value as Shape).at(-1) ?? null];
   }
 
   override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    // The query's, as in Keras (TensorFlow.js takes null for none).
-    return ((Array.isArray(mask) ? mask[0] : mask) ?? null) as tf.Tensor;
+    // The query's, as in Keras.
+    return firstMask(mask);
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
@@ -66,9 +65,7 @@ abstract class ScoredAttention extends tf.layers.Layer {
       const [query, value = query, key = value] = list as [tf.Tensor, tf.Tensor?, tf.Tensor?];
       if (!query || !value || !key)
         throw new Error(`${this.getClassName()} takes [query, value] or [query, value, key]`);
-      const masks = Array.isArray(kwargs.mask)
-        ? (kwargs.mask as (tf.Tensor | null)[])
-        : [kwargs.mask as tf.Tensor | null];
+      const masks = masksOf(kwargs.mask);
       const queryMask = masks[0] ?? undefined;
       const valueMask = masks[1] ?? (value === query ? queryMask : undefined);
       let scores = this.scores(query, key);

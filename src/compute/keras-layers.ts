@@ -7,12 +7,10 @@
  * computes as Keras 3 does (test/keras3-models.test.ts compares them).
  */
 import * as tf from "@tensorflow/tfjs";
+import { firstShape, single } from "./layer-inputs.js";
 
 type Kwargs = Record<string, unknown>;
 type Config = tf.serialization.ConfigDict;
-type Shape = (number | null)[];
-
-const single = (inputs: tf.Tensor | tf.Tensor[]) => (Array.isArray(inputs) ? (inputs[0] as tf.Tensor) : inputs);
 const axesOf = (axis: unknown, rank: number): number[] =>
   (Array.isArray(axis) ? axis : axis == null ? [] : [axis]).map((a) => {
     const n = Number(a);
@@ -46,7 +44,7 @@ export class Normalization extends tf.layers.Layer {
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    const shape = firstShape(inputShape);
     if (this.givenMean === undefined) {
       const kept = axesOf(this.axis, shape.length).map((a) => shape[a] as number);
       this.mean = this.addWeight("mean", kept, "float32", tf.initializers.zeros(), undefined, false);
@@ -108,7 +106,7 @@ export class Subtract extends tf.layers.Layer {
   static readonly className = "Subtract";
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-    return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    return firstShape(inputShape) as tf.Shape;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
@@ -173,7 +171,7 @@ export class GroupNormalization extends tf.layers.Layer {
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    const shape = firstShape(inputShape);
     const channels = shape[this.channelAxis(shape.length)];
     if (typeof channels !== "number" || !(this.groups > 0) || channels % this.groups !== 0) {
       throw new Error(`GroupNormalization: ${channels} channels do not split into ${this.groups} groups`);
@@ -228,7 +226,7 @@ abstract class GlobalPooling1D extends tf.layers.Layer {
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    const shape = firstShape(inputShape);
     return this.keepdims
       ? shape.map((d, i) => (i === this.stepsAxis ? 1 : d))
       : shape.filter((_, i) => i !== this.stepsAxis);

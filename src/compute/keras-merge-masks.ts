@@ -7,9 +7,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { Subtract } from "./keras-layers.js";
 import { KERAS_MERGE_CLASSES } from "./keras3-topology.js";
+import { masksOf } from "./layer-inputs.js";
 
 type Config = tf.serialization.ConfigDict;
-type Masks = tf.Tensor | tf.Tensor[] | undefined;
 type LayerClass = new (config: Config) => tf.layers.Layer;
 
 const stock: Record<(typeof KERAS_MERGE_CLASSES)[number], LayerClass> = {
@@ -60,21 +60,20 @@ for (const className of KERAS_MERGE_CLASSES) {
     }
 
     /** TensorFlow.js takes null for no mask. */
-    override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: Masks): tf.Tensor {
+    override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
       if (mask == null) return null as unknown as tf.Tensor;
-      const masks = [mask].flat() as (tf.Tensor | null)[];
+      const masks = masksOf(mask);
       const keras3 = this.maskMerge === "or";
       const axis = (this as unknown as { axis: number }).axis;
-      const merged = tf.tidy(
-        () =>
-          (className === "Concatenate"
+      // In a list, which the tidy keeps whether it holds the mask or nothing.
+      const [merged] = tf.tidy(() => {
+        const m =
+          className === "Concatenate"
             ? concatenatedMask([inputs].flat(), masks, axis, keras3)
-            : elementwiseMask(masks, keras3)) ?? tf.scalar(0),
-      );
-      // A scalar stands for none inside the tidy, which keeps only tensors.
-      if (merged.rank > 0) return merged;
-      merged.dispose();
-      return null as unknown as tf.Tensor;
+            : elementwiseMask(masks, keras3);
+        return m ? [m] : [];
+      });
+      return (merged ?? null) as tf.Tensor;
     }
 
     override getConfig(): Config {

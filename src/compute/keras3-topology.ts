@@ -4,7 +4,8 @@
 // inputs and outputs as one reference instead of a list, and calls to a nested model numbered
 // without its own input node. Layer classes and configs are the same, but for one activation:
 // Keras 3's hard_sigmoid is not Keras 2's (src/compute/keras-activations.ts). Keras 2 JSON passes
-// unchanged, but for calls of MultiHeadAttention (src/compute/keras-attention-calls.ts).
+// unchanged, but for calls of Keras' attention layers (src/compute/keras-attention-calls.ts) and
+// calls that take one tensor twice (withRepeatedInputsCopied).
 import { isJsonObject } from "../json-object.js";
 import { attentionCallsForTfjs } from "./keras-attention-calls.js";
 
@@ -58,8 +59,6 @@ const listOfRefs = (refs: unknown) => (Array.isArray(refs) && typeof refs[0] ===
  * before the other layers that take it ran.
  */
 function withRepeatedInputsCopied(layers: unknown[]): unknown[] {
-  const nameOf = (l: unknown) =>
-    isJsonObject(l) ? String(l.name ?? (isJsonObject(l.config) ? l.config.name : "")) : "";
   const names = new Set(layers.map(nameOf));
   return layers.flatMap((l) => {
     if (!isJsonObject(l) || !Array.isArray(l.inbound_nodes)) return [l];
