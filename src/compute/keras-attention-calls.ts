@@ -18,7 +18,7 @@ const isKeras2Ref = (v: unknown) => Array.isArray(v) && typeof v[0] === "string"
 /**
  * Query, value and key with the repeats left out: a value that is the query (self-attention), a
  * key that is the value. TensorFlow.js' executor frees a tensor one layer takes twice after that
- * layer, before the others that take it; MultiHeadAttention reads one input as all three.
+ * layer, before the others that take it; the attention layers read one input as all three.
  */
 function withoutRepeats<T>(tensors: T[], same: (a: T, b: T) => boolean): T[] {
   const [query, value, key] = tensors;
