@@ -39,6 +39,8 @@ const MODELS = [
   "masked_text",
   "seq_attention",
   "masked_dropout",
+  "operations",
+  "operations_text",
 ];
 // Not trained on after loading: their dropout draws at random, or they were never trained.
 const NOT_RESUMED = ["residual", "built_sequential", "masked_dropout"];
@@ -292,8 +294,9 @@ test(".keras files keep each layer's variables under its class name in Keras' sn
 });
 
 // "gated" holds Keras' GRUs and its hard_sigmoid, "masked_text" attention and merges of masks, and
-// "branches" a copy of a tensor taken twice: modelbay's own classes in TensorFlow.js.
-for (const name of ["nested", "gated", "masked_text", "branches"]) {
+// "branches" a copy of a tensor taken twice, "operations_text" graph operations: modelbay's own classes
+// in TensorFlow.js.
+for (const name of ["nested", "gated", "masked_text", "branches", "operations_text"]) {
   test(`a model from a .keras file ("${name}") checkpoints and restores, predicting the same`, { skip }, async () => {
     await t.client.restore({
       source: { $case: "artifactPath", artifactPath: `${name}.keras` },
@@ -467,7 +470,30 @@ test("Keras 3's activations, TensorFlow.js' own and those it lacks or defines ot
   assert.deepEqual(wrong, []);
 });
 
-for (const name of ["conv", "nested", "recurrent", "gated", "tabular", "difference", "attention"]) {
+test("Keras 3's graph operations (keras.ops and operators between layers) compute as in Keras, each use in a model of its own", {
+  skip,
+}, async () => {
+  const models = JSON.parse(fs.readFileSync(path.join(dir, "operation_uses.json"), "utf8")) as Record<string, string>;
+  const x = npy("operation_uses.x.npy");
+  assert.ok(Object.keys(models).length >= 120);
+  const wrong: string[] = [];
+  for (const [name, kerasJson] of Object.entries(models)) {
+    const modelId = `op-${name}`;
+    await t.client.createModel({ modelId, spec: { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } } });
+    const res = await t.client.predict({ modelId, inputs: [tensorToWire("", x, true)], rawOutput: true });
+    const out = res.outputs[0];
+    assert.ok(out);
+    const ours = tensorFromWire(out, "output", { maxTensorBytes: Number.POSITIVE_INFINITY });
+    const keras = npy(`operation_uses.${name}.npy`);
+    if (ours.shape.join() !== keras.shape.join()) wrong.push(`${name}: shape [${ours.shape}] vs [${keras.shape}]`);
+    const mismatch = firstMismatch(ours.data as Float32Array, keras.data as Float32Array, 1e-6, 1e-5);
+    if (mismatch !== undefined) wrong.push(`${name}: ${mismatch}`);
+    await t.client.deleteModel({ modelId, deleteCheckpoints: false });
+  }
+  assert.deepEqual(wrong, []);
+});
+
+for (const name of ["conv", "nested", "recurrent", "gated", "tabular", "difference", "attention", "operations"]) {
   test(`"${name}" from its .keras file, trained on in modelbay, exports a .keras that Keras loads, predicts with as modelbay does, and trains on with modelbay's Adam state`, {
     skip,
   }, async () => {

@@ -11,7 +11,8 @@ import * as tf from "@tensorflow/tfjs";
 
 import { KERAS3_HARD_SIGMOID } from "./keras3-topology.js";
 
-const hardSigmoid = (x: tf.Tensor) => tf.div(tf.relu6(tf.add(x, 3)), 6);
+/** Keras 3's hard_sigmoid: relu6(x + 3) / 6. */
+export const hardSigmoid = (x: tf.Tensor) => tf.div(tf.relu6(tf.add(x, 3)), 6);
 const between = (x: tf.Tensor, low: number, high: number, below: tf.Tensor, inside: tf.Tensor, above: tf.Tensor) =>
   tf.where(tf.lessEqual(x, low), below, tf.where(tf.greaterEqual(x, high), above, inside));
 

@@ -6,6 +6,7 @@
 // Keras 3's hard_sigmoid is not Keras 2's (src/compute/keras-activations.ts). Keras 2 JSON passes
 // unchanged, but for calls of Keras' attention layers (src/compute/keras-attention-calls.ts) and
 // calls that take one tensor twice (withRepeatedInputsCopied).
+import { Code, ModelbayError } from "../errors.js";
 import { isJsonObject } from "../json-object.js";
 import { attentionCallsForTfjs } from "./keras-attention-calls.js";
 
@@ -119,12 +120,14 @@ function modelConfig(config: Json): Json {
   const shifted = (ref: Ref): Ref =>
     models.has(ref[0]) && typeof ref[1] === "number" ? [ref[0], ref[1] + 1, ...ref.slice(2)] : ref;
   out.layers = layers.map((l) =>
-    isJsonObject(l) && Array.isArray(l.inbound_nodes)
-      ? {
-          ...l,
-          inbound_nodes: l.inbound_nodes.map((n) => (isKeras3Node(n) ? tensorsIn((n as Json).args).map(shifted) : n)),
-        }
-      : l,
+    isOperation(l)
+      ? operationLayer(l, shifted)
+      : isJsonObject(l) && Array.isArray(l.inbound_nodes)
+        ? {
+            ...l,
+            inbound_nodes: l.inbound_nodes.map((n) => (isKeras3Node(n) ? tensorsIn((n as Json).args).map(shifted) : n)),
+          }
+        : l,
   );
   for (const key of ["input_layers", "output_layers"]) {
     const refs = listOfRefs(out[key]);
@@ -179,14 +182,64 @@ function withKeras3MergeMasks(value: unknown): unknown {
   return merge ? { ...out, config: { ...(out.config as Json), mask_merge: "or" } } : out;
 }
 
+/** A Keras 3 graph operation (`keras.ops` on a model's tensors, and the operators: `x + y`, `x[:, 0]`). */
+const isOperation = (l: unknown): l is Json =>
+  isJsonObject(l) && typeof l.module === "string" && l.module.startsWith("keras.src.ops");
+
+/**
+ * A graph operation as a KerasOperation layer (src/compute/keras-operation-layer.ts): its call's
+ * tensors become the layer's inputs, referred to in the arguments as {"input": k}; constants,
+ * slices and `...` are spelled in keys TensorFlow.js' camel-casing leaves alone.
+ */
+function operationLayer(entry: Json, shifted: (ref: Ref) => Ref): Json {
+  const nodes = Array.isArray(entry.inbound_nodes) ? entry.inbound_nodes : [];
+  const config = isJsonObject(entry.config) ? entry.config : {};
+  const name = String(entry.name ?? config.name);
+  if (nodes.length !== 1 || !isJsonObject(nodes[0])) {
+    throw new ModelbayError(
+      Code.INVALID_ARGUMENT,
+      `spec.keras_json: Keras operation "${name}" is called ${nodes.length} times; an operation is called once`,
+    );
+  }
+  const refs: Ref[] = [];
+  const template = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(template);
+    if (!isJsonObject(v)) return v;
+    const inner = isJsonObject(v.config) ? v.config : {};
+    switch (v.class_name) {
+      case "__keras_tensor__":
+        refs.push(shifted([...(inner.keras_history as unknown[]), {}]));
+        return { input: refs.length - 1, dtype: inner.dtype };
+      case "__tensor__":
+      case "__numpy__":
+        return { constant: inner.value, dtype: inner.dtype };
+      case "__slice__":
+        return { slice: [inner.start ?? null, inner.stop ?? null, inner.step ?? null] };
+      case "__ellipsis__":
+        return { ellipsis: true };
+      default:
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, template(x)]));
+    }
+  };
+  const node = nodes[0] as Json;
+  const args = template(node.args ?? []);
+  const kwargs = template(node.kwargs ?? {});
+  const { name: _, ...settings } = config;
+  return {
+    module: entry.module,
+    class_name: "KerasOperation",
+    name,
+    config: { name, operation: entry.class_name, settings, args, kwargs },
+    inbound_nodes: [refs],
+  };
+}
+
 /**
  * Keras 3 writes the masks it hands a layer by keyword as operations of the graph (an Embedding's
  * `mask_zero` as NotEqual(ids, 0), merged masks as LogicalOr). TensorFlow.js passes masks along
  * itself, so those keywords are not taken here, and operations nothing else takes are left out.
  */
 function withoutUnusedOperations(layers: unknown[], outputs: unknown): unknown[] {
-  const isOperation = (l: unknown) =>
-    isJsonObject(l) && typeof l.module === "string" && l.module.startsWith("keras.src.ops");
   const sources = (refs: unknown): string[] =>
     Array.isArray(refs) ? (typeof refs[0] === "string" ? [refs[0]] : refs.flatMap(sources)) : [];
   let kept = layers;

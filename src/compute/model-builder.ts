@@ -14,6 +14,7 @@ import { checkAttentionMasks } from "./keras-attention.js";
 import "./keras-dot-attention.js";
 import "./keras-layers.js";
 import "./keras-merge-masks.js";
+import "./keras-operation-layer.js";
 import "./mask-carry.js";
 import { unknownClassReason } from "./keras-activations.js";
 

@@ -155,6 +155,35 @@ def masked_dropout():
     return keras.Model(x, L.Dense(1)(L.Concatenate()([L.Flatten()(attended), L.Flatten()(L.Attention()([words, words]))])))
 
 
+def operations():
+    """A Transformer block over a series written as Keras' examples write one, with operators and
+    keras.ops between layers: a position table added, residuals as `a + h`, a sigmoid gate, scaled
+    dot-product scores by matmul, then the mean, the max and the last step (by index), and an
+    affine output."""
+    o = keras.ops
+    x = keras.Input(shape=(6, 4))
+    h = L.Dense(8)(x) + np.linspace(-0.5, 0.5, 48, dtype="float32").reshape(6, 8)
+    h = L.LayerNormalization(epsilon=1e-6)(L.MultiHeadAttention(num_heads=2, key_dim=4)(h, h) + h)
+    h = h + L.Dense(8)(o.gelu(L.Dense(16)(h))) * o.sigmoid(L.Dense(8)(h))
+    scores = o.softmax(o.matmul(h, o.transpose(h, (0, 2, 1))) / np.sqrt(8.0).astype("float32"), axis=-1)
+    h = o.matmul(scores, h)
+    pooled = o.concatenate([o.mean(h, axis=1), o.max(h, axis=1), h[:, -1, :]], axis=-1)
+    return keras.Model(x, L.Dense(1)(pooled) * 0.5 + 0.1)
+
+
+def operations_text():
+    """Padded token ids averaged by hand (a float mask from `ids > 0`, summed and divided), as
+    models written before masks often do; and an Embedding(mask_zero) scaled by an operator, which
+    hands its mask on to no one in Keras, so that the average after it counts the padding."""
+    o = keras.ops
+    ids = keras.Input(shape=(7,), dtype="int32")
+    keep = o.cast(ids > 0, "float32")[..., None]
+    e = L.Embedding(20, 8)(ids)
+    mean = o.sum(e * keep, axis=1) / o.maximum(o.sum(keep, axis=1), 1.0)
+    scaled = L.GlobalAveragePooling1D()(L.Embedding(20, 4, mask_zero=True)(ids) * 2.0)
+    return keras.Model(ids, L.Dense(1)(o.concatenate([mean, scaled], axis=-1)))
+
+
 def built_sequential():
     m = keras.Sequential([L.Dense(8, activation="elu"), L.Dense(2)])
     m.build((None, 5))
@@ -205,10 +234,162 @@ def activations(out):
         json.dump(made, f)
 
 
+def operation_cases():
+    """Keras 3 graph operations on a [batch, 3, 4] float tensor, by a name for each use."""
+    o = keras.ops
+    pos = lambda x: o.abs(x) + 0.5  # noqa: E731
+    unit = lambda x: o.clip(x * 0.3, -0.9, 0.9)  # noqa: E731
+    flag = lambda b: o.cast(b, "float32")  # noqa: E731
+    return {
+        "add_scalar": lambda x: x + 1.5,
+        "int_scalar_first": lambda x: 2 + x,
+        "subtract": lambda x: x - x * 0.5,
+        "square_by_multiply": lambda x: x * x,
+        "divide": lambda x: x / (o.abs(x) + 1),
+        "floor_divide": lambda x: x // 0.7,
+        "mod": lambda x: x % 0.7,
+        "power": lambda x: o.power(pos(x), 1.5),
+        "maximum": lambda x: o.maximum(x, 0.3),
+        "minimum": lambda x: o.minimum(x, x * 0.5),
+        "arctan2": lambda x: o.arctan2(x, x * 0.5 + 0.1),
+        "equal": lambda x: flag(o.equal(x, 0.0)),
+        "not_equal": lambda x: flag(x != 0.5),
+        "greater": lambda x: flag(x > 0.5),
+        "greater_equal": lambda x: flag(x >= 0.5),
+        "less": lambda x: flag(x < -0.25),
+        "less_equal": lambda x: flag(o.less_equal(x, x * 0.5)),
+        "logical_and": lambda x: flag(o.logical_and(x > 0, x < 1)),
+        "logical_or": lambda x: flag(o.logical_or(x > 1, x < -1)),
+        "logical_xor": lambda x: flag(o.logical_xor(x > 0, x > 1)),
+        "logical_not": lambda x: flag(o.logical_not(x > 0)),
+        "negative": lambda x: -x,
+        "absolute": lambda x: o.absolute(x),
+        "sign": lambda x: o.sign(x),
+        "square": lambda x: o.square(x),
+        "sqrt": lambda x: o.sqrt(pos(x)),
+        "rsqrt": lambda x: o.rsqrt(pos(x)),
+        "reciprocal": lambda x: o.reciprocal(pos(x)),
+        "exp": lambda x: o.exp(x),
+        "exp2": lambda x: o.exp2(x),
+        "expm1": lambda x: o.expm1(x),
+        "log": lambda x: o.log(pos(x)),
+        "log1p": lambda x: o.log1p(pos(x)),
+        "log2": lambda x: o.log2(pos(x)),
+        "log10": lambda x: o.log10(pos(x)),
+        "sin": lambda x: o.sin(x),
+        "cos": lambda x: o.cos(x),
+        "tan": lambda x: o.tan(x * 0.3),
+        "sinh": lambda x: o.sinh(x),
+        "cosh": lambda x: o.cosh(x),
+        "tanh": lambda x: o.tanh(x),
+        "arcsin": lambda x: o.arcsin(unit(x)),
+        "arccos": lambda x: o.arccos(unit(x)),
+        "arctan": lambda x: o.arctan(x),
+        "arcsinh": lambda x: o.arcsinh(x),
+        "arccosh": lambda x: o.arccosh(pos(x) + 1),
+        "arctanh": lambda x: o.arctanh(unit(x)),
+        "erf": lambda x: o.erf(x),
+        "floor": lambda x: o.floor(x * 1.5),
+        "ceil": lambda x: o.ceil(x * 1.5),
+        "trunc": lambda x: o.trunc(x * 1.5),
+        "round_half_even": lambda x: o.round(x * 2),
+        "round_decimals": lambda x: o.round(x * 0.37, decimals=1),
+        "isnan": lambda x: flag(o.isnan(o.log(x))),
+        "isinf": lambda x: flag(o.isinf(o.log(o.abs(x)))),
+        "isfinite": lambda x: flag(o.isfinite(o.log(x))),
+        "clip": lambda x: o.clip(x, -0.5, 0.5),
+        "where": lambda x: o.where(x > 0, x, x * 0.1),
+        "relu": lambda x: o.relu(x),
+        "relu6": lambda x: o.relu6(x * 4),
+        "sigmoid": lambda x: o.sigmoid(x),
+        "softplus": lambda x: o.softplus(x),
+        "softsign": lambda x: o.softsign(x),
+        "silu": lambda x: o.silu(x),
+        "log_sigmoid": lambda x: o.log_sigmoid(x),
+        "hard_sigmoid": lambda x: o.hard_sigmoid(x * 2),
+        "hard_silu": lambda x: o.hard_silu(x * 2),
+        "hard_tanh": lambda x: o.hard_tanh(x),
+        "tanh_shrink": lambda x: o.tanh_shrink(x),
+        "elu": lambda x: o.elu(x, alpha=0.5),
+        "selu": lambda x: o.selu(x),
+        "celu": lambda x: o.celu(x, alpha=0.7),
+        "leaky_relu": lambda x: o.leaky_relu(x, negative_slope=0.1),
+        "gelu_tanh": lambda x: o.gelu(x),
+        "gelu_erf": lambda x: keras.activations.gelu(x),
+        "softmax_last": lambda x: o.softmax(x),
+        "softmax_steps": lambda x: o.softmax(x, axis=1),
+        "log_softmax_last": lambda x: o.log_softmax(x),
+        "log_softmax_steps": lambda x: o.log_softmax(x, axis=1),
+        "sum": lambda x: o.sum(x, axis=1),
+        "sum_keepdims": lambda x: o.sum(x, axis=[1, 2], keepdims=True),
+        "mean": lambda x: o.mean(x, axis=-1, keepdims=True),
+        "max": lambda x: o.max(x, axis=1),
+        "max_initial": lambda x: o.max(x, axis=1, initial=0.2),
+        "min": lambda x: o.min(x, axis=2),
+        "prod": lambda x: o.prod(x, axis=2),
+        "var": lambda x: o.var(x, axis=1),
+        "std": lambda x: o.std(x, axis=2),
+        "logsumexp": lambda x: keras.ops.logsumexp(x, axis=2),
+        "any": lambda x: flag(o.any(x > 2, axis=1)),
+        "all": lambda x: flag(o.all(x > -1, axis=2)),
+        "argmax": lambda x: flag(o.argmax(x, axis=-1)),
+        "argmin": lambda x: flag(o.argmin(x, axis=1, keepdims=True)),
+        "reshape": lambda x: o.reshape(x, (-1, 12)),
+        "reshape_3d": lambda x: o.reshape(x, (-1, 2, 6)),
+        "transpose": lambda x: o.transpose(x, (0, 2, 1)),
+        "swapaxes": lambda x: o.swapaxes(x, 1, 2),
+        "moveaxis": lambda x: o.moveaxis(o.expand_dims(x, -1), 1, -1),
+        "expand_dims": lambda x: o.expand_dims(x, 1),
+        "expand_dims_last": lambda x: o.expand_dims(x, -1),
+        "squeeze": lambda x: o.squeeze(o.expand_dims(x, 2), axis=2),
+        "squeeze_all": lambda x: o.squeeze(o.expand_dims(x, 2)),
+        "concatenate": lambda x: o.concatenate([x, x * 2], axis=1),
+        "stack": lambda x: o.stack([x, -x], axis=1),
+        "tile": lambda x: o.tile(x, (1, 2, 1)),
+        "repeat": lambda x: o.repeat(x, 2, axis=2),
+        "flip": lambda x: o.flip(x, axis=1),
+        "cumsum": lambda x: o.cumsum(x, axis=1),
+        "pad": lambda x: o.pad(x, ((0, 0), (1, 2), (0, 1))),
+        "pad_reflect": lambda x: o.pad(x, ((0, 0), (1, 1), (2, 1)), mode="reflect"),
+        "index": lambda x: x[:, 0],
+        "index_last": lambda x: x[:, -1, :],
+        "reversed": lambda x: x[:, ::-1],
+        "strided": lambda x: x[:, 1:, ::2],
+        "new_axis": lambda x: x[..., None],
+        "new_axis_index": lambda x: x[:, None, 1],
+        "ellipsis_index": lambda x: x[..., 2],
+        "tail": lambda x: x[:, -2:],
+        "batch_matmul": lambda x: o.matmul(x, o.transpose(x, (0, 2, 1))),
+        "matmul_constant": lambda x: o.matmul(x, np.linspace(-1, 1, 8, dtype="float32").reshape(4, 2)),
+        "plus_tensor": lambda x: x + o.ones((3, 4)) * 0.25,
+        "plus_numpy": lambda x: x + np.arange(12, dtype="float32").reshape(3, 4),
+        "stop_gradient": lambda x: o.stop_gradient(x) * 2,
+        "cast_int": lambda x: o.cast(o.cast(x * 3, "int32"), "float32"),
+        "int_mean": lambda x: o.mean(o.cast(x * 3, "int32"), axis=1),
+        "int_divide": lambda x: o.cast(x * 3, "int32") / 2,
+        "zeros_like": lambda x: o.zeros_like(x) + 1,
+    }
+
+
+def operation_uses(out):
+    """operation_uses.json: for each use of a graph operation, a model of it alone (to_json()) and what
+    it makes of operation_uses.x.npy."""
+    x = np.linspace(-2.75, 3.0, 24, dtype="float32").reshape(2, 3, 4)
+    np.save(os.path.join(out, "operation_uses.x.npy"), x)
+    made = {}
+    for name, f in operation_cases().items():
+        inp = keras.Input((3, 4))
+        model = keras.Model(inp, keras.ops.cast(f(inp), "float32"))
+        np.save(os.path.join(out, f"operation_uses.{name}.npy"), np.asarray(model(x)))
+        made[name] = model.to_json()
+    with open(os.path.join(out, "operation_uses.json"), "w") as f:
+        json.dump(made, f)
+
+
 # Models that go on training from what they saved (those without dropout, which draws at random).
 RESUMED = [
     "branches", "conv", "nested", "text", "recurrent", "gated", "tabular", "difference", "attention", "masked_text",
-    "seq_attention",
+    "seq_attention", "operations", "operations_text",
 ]  # fmt: skip
 
 
@@ -332,6 +513,8 @@ MODELS = {
     "masked_text": masked_text,
     "seq_attention": seq_attention,
     "masked_dropout": masked_dropout,
+    "operations": operations,
+    "operations_text": operations_text,
 }
 
 
@@ -384,6 +567,7 @@ def main(out):
             sgd_epoch(keras.models.load_model(os.path.join(out, f"{name}.keras")), out, name, rng)
     classic_weights(out, rng)
     activations(out)
+    operation_uses(out)
     keras2_gated(out, rng)
     legacy_h5(out, rng)
     print(json.dumps({"models": list(MODELS), "keras": keras.__version__, "tensorflow": tf.__version__}))
