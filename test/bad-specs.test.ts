@@ -225,6 +225,27 @@ const cases: { name: string; spec: () => ModelSpec | undefined; field: RegExp }[
     },
     field: /^spec\.keras_json: MultiHeadAttention "mha" attends to a masked tensor of "words" other than its query/,
   },
+  {
+    name: "keras_json with a graph operation modelbay does not compute",
+    spec: () => kerasOperation("Sort", { axis: -1 }, [series]),
+    field: /^spec\.keras_json: Keras operation "Sort" is not one modelbay computes; it computes Absolute, Add, /,
+  },
+  {
+    name: "keras_json with a graph operation that reduces the batch away (mean over axis 0)",
+    spec: () => kerasOperation("Mean", { axis: 0, keepdims: false }, [series]),
+    field:
+      /^spec\.keras_json: Keras operation "Mean" \(layer "op"\) gives shape \[6,4\] for a batch of 2: the batch must stay the first axis/,
+  },
+  {
+    name: "keras_json with a graph operation that mixes the rows of a batch (cumsum over axis 0)",
+    spec: () => kerasOperation("Cumsum", { axis: 0, dtype: null }, [series]),
+    field: /^spec\.keras_json: Keras operation "Cumsum" \(layer "op"\) mixes the rows of a batch/,
+  },
+  {
+    name: "keras_json with a graph operation indexing by a tensor",
+    spec: () => kerasOperation("GetItem", {}, [series, kerasTensor("series")]),
+    field: /^spec\.keras_json: .*indexing with a tensor is not supported/,
+  },
 ];
 
 for (const c of cases) {
@@ -315,6 +336,27 @@ function kerasAttention(calls: unknown[], config: Record<string, unknown> = {}, 
     module: "keras",
     class_name: "Functional",
     config: { name: "m", layers, input_layers: inputs, output_layers: [["mha", 0, 0]] },
+  };
+  return { ...denseSpec(), topology: { $case: "kerasJson", kerasJson: JSON.stringify(model) } };
+}
+
+/** A Keras 3 functional model whose output is graph operation "op" of class `operation` called on `args`. */
+function kerasOperation(operation: string, settings: Record<string, unknown>, args: unknown[]): ModelSpec {
+  const input = { name: "series", batch_shape: [null, 6, 4], dtype: "float32" };
+  const layers = [
+    { class_name: "InputLayer", name: "series", config: input, inbound_nodes: [] },
+    {
+      module: "keras.src.ops.numpy",
+      class_name: operation,
+      name: "op",
+      config: { name: "op", ...settings },
+      inbound_nodes: [{ args, kwargs: {} }],
+    },
+  ];
+  const model = {
+    module: "keras",
+    class_name: "Functional",
+    config: { name: "m", layers, input_layers: [["series", 0, 0]], output_layers: [["op", 0, 0]] },
   };
   return { ...denseSpec(), topology: { $case: "kerasJson", kerasJson: JSON.stringify(model) } };
 }

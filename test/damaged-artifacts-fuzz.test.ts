@@ -128,6 +128,7 @@ async function keras3Artifacts(pristine: string): Promise<{ name: string; spec?:
     { name: "gated.keras" },
     { name: "attention.keras" },
     { name: "masked_text.keras" },
+    { name: "operations.keras" },
     { name: "h5_tfkeras_mixed.h5" },
     { name: "h5_tfkeras_attention.h5" },
     { name: "h5_keras3_mixed.h5" },

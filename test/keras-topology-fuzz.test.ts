@@ -1,5 +1,5 @@
-// Random Keras JSON topologies (Sequential stacks, and functional graphs with merges and shared
-// layers), against `modelbay serve` in its own process. A Keras JSON spec can assemble any of
+// Random Keras JSON topologies (Sequential stacks, and functional graphs with merges, shared
+// layers and Keras 3 graph operations), against `modelbay serve` in its own process. A Keras JSON spec can assemble any of
 // TensorFlow.js's layers with any config; whatever the server makes of one must be
 // OK or the caller's error, at every step: CreateModel, Predict, Train, Checkpoint and Restore. A
 // model that trained and was checkpointed must predict the same bytes once restored, and what
@@ -123,6 +123,44 @@ function randomLayer(r: Random, common: boolean, inputShape: unknown): LayerJson
 }
 
 type NodeRef = [layer: string, node: number];
+
+/** Keras 3's graph operations, and a name that is none. */
+const OPERATIONS = [
+  ...["Add", "Multiply", "Subtract", "TrueDivide", "Maximum", "Power", "Greater", "Where", "Matmul", "Concatenate"],
+  ...["Sqrt", "Log", "Exp", "Tanh", "Relu", "Softmax", "Negative", "Sign", "Cast", "Mean", "Sum", "Max", "Argmax"],
+  ...["Reshape", "Transpose", "ExpandDims", "Squeeze", "GetItem", "Cumsum", "Tile", "Repeat", "Pad", "Flip"],
+  ...["Stack", "Clip", "Logsumexp", "StopGradient", "NoSuchOperation"],
+];
+const OPERATION_VALUES: unknown[] = [
+  ...[0, 1, -1, 2, 0.5, null, true, [0], [1], [-1], [0, 1], [-1, 2], [1, 0], [2, 2, 2], "float32", "int32", "bool"],
+  ...["string", { class_name: "__slice__", config: { start: null, stop: -1, step: 2 } }],
+  ...[
+    { class_name: "__ellipsis__", config: {} },
+    { class_name: "__tensor__", config: { value: [1, 2], dtype: "float32" } },
+  ],
+];
+
+/** A Keras 3 graph operation called on earlier outputs (and numbers), with settings that may not fit. */
+function randomOperation(r: Random, name: string, earlier: () => NodeRef): FunctionalLayer {
+  const tensor = () => {
+    const [layer, node] = earlier();
+    return { class_name: "__keras_tensor__", config: { dtype: "float32", keras_history: [layer, node, 0] } };
+  };
+  const operand = () => (r.chance(0.6) ? tensor() : r.pick(OPERATION_VALUES));
+  const args = [tensor(), ...Array.from({ length: r.int(3) }, operand)];
+  const settings: Record<string, unknown> = {};
+  for (const key of ["axis", "keepdims", "newshape", "axes", "dtype", "repeats", "pad_width", "x_min", "x_max"]) {
+    if (r.chance(0.3)) settings[key] = r.pick(OPERATION_VALUES);
+  }
+  const kind = r.pick(OPERATIONS);
+  return {
+    module: "keras.src.ops.numpy",
+    class_name: kind,
+    name,
+    config: { name, ...settings },
+    inbound_nodes: [{ args: kind === "Concatenate" || kind === "Stack" ? [args] : args, kwargs: {} }],
+  } as unknown as FunctionalLayer;
+}
 type FunctionalLayer = LayerJson & { name: string; inbound_nodes: [string, number, number, object][][] };
 
 /**
@@ -146,7 +184,12 @@ function randomFunctional(r: Random): string {
   for (let i = 0; i < 1 + r.int(6); i++) {
     const name = `f${i}`;
     const dense = layers.filter((l) => l.class_name === "Dense");
-    if (r.chance(0.25)) {
+    const drawOperation = r.chance(0.2);
+    if (drawOperation) {
+      const operation = randomOperation(r, name, () => r.pick(outputs));
+      layers.push(operation);
+      outputs.push([name, 0]);
+    } else if (r.chance(0.25)) {
       const kind = r.pick(["Add", "Concatenate", "Multiply", "Average", "Maximum", "Subtract", "Dot", "Attention"]);
       const config = { name, ...(kind === "Dot" ? { axes: 1 } : {}) };
       const merge: FunctionalLayer = { class_name: kind, name, config, inbound_nodes: [] };

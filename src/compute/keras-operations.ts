@@ -131,7 +131,6 @@ const ELEMENTWISE: Record<string, KerasOperationDef> = {
   LogicalNot: { params: ["x"], run: (a) => tf.logicalNot(tf.cast(tensorArg(a.x), "bool")), constant: true },
   Negative: unary(tf.neg, 0),
   Absolute: unary(tf.abs, 0),
-  Abs: unary(tf.abs, 0),
   Fabs: unary(tf.abs),
   Sign: unary(tf.sign, 0),
   Square: unary(tf.square, 0),

@@ -208,7 +208,13 @@ function operationLayer(entry: Json, shifted: (ref: Ref) => Ref): Json {
     const inner = isJsonObject(v.config) ? v.config : {};
     switch (v.class_name) {
       case "__keras_tensor__":
-        refs.push(shifted([...(inner.keras_history as unknown[]), {}]));
+        if (!Array.isArray(inner.keras_history)) {
+          throw new ModelbayError(
+            Code.INVALID_ARGUMENT,
+            `spec.keras_json: Keras operation "${name}" takes a tensor without keras_history`,
+          );
+        }
+        refs.push(shifted([...inner.keras_history, {}]));
         return { input: refs.length - 1, dtype: inner.dtype };
       case "__tensor__":
       case "__numpy__":

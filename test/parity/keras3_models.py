@@ -157,14 +157,15 @@ def masked_dropout():
 
 def operations():
     """A Transformer block over a series written as Keras' examples write one, with operators and
-    keras.ops between layers: a position table added, residuals as `a + h`, a sigmoid gate, scaled
-    dot-product scores by matmul, then the mean, the max and the last step (by index), and an
-    affine output."""
+    keras.ops between layers: a position table added, residuals as `a + h`, a sigmoid gate, a
+    leaky relu by `where` (a comparison in the gradient's path), scaled dot-product scores by
+    matmul, then the mean, the max and the last step (by index), and an affine output."""
     o = keras.ops
     x = keras.Input(shape=(6, 4))
     h = L.Dense(8)(x) + np.linspace(-0.5, 0.5, 48, dtype="float32").reshape(6, 8)
     h = L.LayerNormalization(epsilon=1e-6)(L.MultiHeadAttention(num_heads=2, key_dim=4)(h, h) + h)
     h = h + L.Dense(8)(o.gelu(L.Dense(16)(h))) * o.sigmoid(L.Dense(8)(h))
+    h = o.where(h > 0, h, h * 0.1)
     scores = o.softmax(o.matmul(h, o.transpose(h, (0, 2, 1))) / np.sqrt(8.0).astype("float32"), axis=-1)
     h = o.matmul(scores, h)
     pooled = o.concatenate([o.mean(h, axis=1), o.max(h, axis=1), h[:, -1, :]], axis=-1)
@@ -174,14 +175,22 @@ def operations():
 def operations_text():
     """Padded token ids averaged by hand (a float mask from `ids > 0`, summed and divided), as
     models written before masks often do; and an Embedding(mask_zero) scaled by an operator, which
-    hands its mask on to no one in Keras, so that the average after it counts the padding."""
+    hands its mask on to no one in Keras, so that the average after it counts the padding; the ids
+    scaled by a float; an operation on a nested model's output; and an integer result into a Dense
+    layer."""
     o = keras.ops
     ids = keras.Input(shape=(7,), dtype="int32")
     keep = o.cast(ids > 0, "float32")[..., None]
     e = L.Embedding(20, 8)(ids)
     mean = o.sum(e * keep, axis=1) / o.maximum(o.sum(keep, axis=1), 1.0)
     scaled = L.GlobalAveragePooling1D()(L.Embedding(20, 4, mask_zero=True)(ids) * 2.0)
-    return keras.Model(ids, L.Dense(1)(o.concatenate([mean, scaled], axis=-1)))
+    # The ids themselves, scaled: an integer tensor times a float is float32 in Keras.
+    size = o.sum(ids * 0.05, axis=1, keepdims=True)
+    # An operation on what a nested model gives (Keras 3 numbers calls to it without its input).
+    head = keras.Sequential([keras.Input((8,)), L.Dense(4, activation="tanh")], name="head")
+    # An integer result into a Dense layer (Keras casts it to float32): a bucket of the ids.
+    bucket = L.Dense(2)(o.sum(ids, axis=1, keepdims=True) % 5)
+    return keras.Model(ids, L.Dense(1)(o.concatenate([mean, scaled, size, head(mean) * 2.0, bucket], axis=-1)))
 
 
 def built_sequential():
@@ -363,10 +372,13 @@ def operation_cases():
         "matmul_constant": lambda x: o.matmul(x, np.linspace(-1, 1, 8, dtype="float32").reshape(4, 2)),
         "plus_tensor": lambda x: x + o.ones((3, 4)) * 0.25,
         "plus_numpy": lambda x: x + np.arange(12, dtype="float32").reshape(3, 4),
+        "plus_int_numpy": lambda x: x + np.arange(12).reshape(3, 4),
         "stop_gradient": lambda x: o.stop_gradient(x) * 2,
         "cast_int": lambda x: o.cast(o.cast(x * 3, "int32"), "float32"),
         "int_mean": lambda x: o.mean(o.cast(x * 3, "int32"), axis=1),
         "int_divide": lambda x: o.cast(x * 3, "int32") / 2,
+        "int_plus_float": lambda x: o.cast(x * 3, "int32") + 0.5,
+        "int_times_int": lambda x: o.cast(x * 3, "int32") * 2 - 1,
         "zeros_like": lambda x: o.zeros_like(x) + 1,
     }
 
