@@ -27,15 +27,11 @@ type Config = tf.serialization.ConfigDict;
 
 /** Operations by a key that survives TensorFlow.js' renamings ("LogicalAnd", "logical_and", "logicalAnd"). */
 const keyOf = (name: string) => name.replace(/_/g, "").toLowerCase();
-const OPERATIONS = new Map<string, KerasOperationDef>(
-  Object.entries({ ...KERAS_VALUE_OPERATIONS, ...KERAS_SHAPE_OPERATIONS }).map(([n, d]) => [keyOf(n), d]),
-);
+const BY_CLASS = { ...KERAS_VALUE_OPERATIONS, ...KERAS_SHAPE_OPERATIONS };
+const OPERATIONS = new Map<string, KerasOperationDef>(Object.entries(BY_CLASS).map(([n, d]) => [keyOf(n), d]));
 
 /** The Keras class names of the operations modelbay computes. */
-export const KERAS_OPERATION_NAMES: readonly string[] = Object.keys({
-  ...KERAS_VALUE_OPERATIONS,
-  ...KERAS_SHAPE_OPERATIONS,
-}).sort();
+export const KERAS_OPERATION_NAMES: readonly string[] = Object.keys(BY_CLASS).sort();
 
 /** The template's tensors and constants, with this call's inputs in place. */
 function resolved(value: unknown, inputs: tf.Tensor[]): Operand {
