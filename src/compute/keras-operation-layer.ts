@@ -13,6 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { isJsonObject } from "../json-object.js";
+import { KERAS_INDEX_OPERATIONS } from "./keras-index-operations.js";
 import {
   type Args,
   KERAS_VALUE_OPERATIONS,
@@ -27,7 +28,7 @@ type Config = tf.serialization.ConfigDict;
 
 /** Operations by a key that survives TensorFlow.js' renamings ("LogicalAnd", "logical_and", "logicalAnd"). */
 const keyOf = (name: string) => name.replace(/_/g, "").toLowerCase();
-const BY_CLASS = { ...KERAS_VALUE_OPERATIONS, ...KERAS_SHAPE_OPERATIONS };
+const BY_CLASS = { ...KERAS_VALUE_OPERATIONS, ...KERAS_SHAPE_OPERATIONS, ...KERAS_INDEX_OPERATIONS };
 const OPERATIONS = new Map<string, KerasOperationDef>(Object.entries(BY_CLASS).map(([n, d]) => [keyOf(n), d]));
 
 /** The Keras class names of the operations modelbay computes. */
@@ -89,7 +90,7 @@ export class KerasOperation extends tf.layers.Layer {
     this.settings = (isJsonObject(config.settings) ? config.settings : {}) as Args;
     this.callArgs = Array.isArray(config.args) ? config.args : [];
     this.callKwargs = isJsonObject(config.kwargs) ? config.kwargs : {};
-    if (this.callArgs.length > definition.params.length) {
+    if (this.callArgs.length > definition.params.length && !this.variadic) {
       throw new Error(
         `Keras operation "${this.operation}" takes ${definition.params.length} arguments, got ${this.callArgs.length}`,
       );
@@ -103,10 +104,17 @@ export class KerasOperation extends tf.layers.Layer {
     return null as unknown as tf.Tensor;
   }
 
+  /** Whether the call's last parameter takes the rest of its arguments (`*operands`). */
+  private get variadic(): boolean {
+    return this.definition.params.at(-1)?.startsWith("*") === true;
+  }
+
   private run(inputs: tf.Tensor[]): tf.Tensor {
     const named: Args = {};
-    this.definition.params.forEach((p, i) => {
-      if (i < this.callArgs.length) named[p] = resolved(this.callArgs[i], inputs);
+    const params = this.definition.params;
+    params.forEach((p, i) => {
+      if (p.startsWith("*")) named[p] = this.callArgs.slice(i).map((a) => resolved(a, inputs));
+      else if (i < this.callArgs.length) named[p] = resolved(this.callArgs[i], inputs);
     });
     for (const [k, v] of Object.entries(this.callKwargs)) named[k] = resolved(v, inputs);
     if (!this.definition.constant) return this.definition.run(named, this.settings);

@@ -41,16 +41,21 @@ export const isTensor = (v: unknown): v is tf.Tensor => v instanceof tf.Tensor;
 function asTensor(v: Operand | undefined, kind: number): tf.Tensor {
   if (isTensor(v)) return v.dtype === DTYPE_OF_KIND[kind] ? v : tf.cast(v, DTYPE_OF_KIND[kind] as tf.DataType);
   if (typeof v === "number" || typeof v === "boolean") return tf.scalar(Number(v), DTYPE_OF_KIND[kind]);
+  if (Array.isArray(v)) return tf.tensor(v as number[], undefined, DTYPE_OF_KIND[kind]);
   throw new Error(`expected a tensor or a number, got ${JSON.stringify(v)}`);
 }
+
+const flatNumbers = (v: Operand | undefined): number[] =>
+  typeof v === "number" ? [v] : Array.isArray(v) ? v.flatMap(flatNumbers) : [];
 
 /** The operands in one dtype, as Keras 3 promotes them. */
 export function promoted(operands: (Operand | undefined)[], atLeast = 0): tf.Tensor[] {
   let kind = atLeast;
   for (const v of operands) if (isTensor(v)) kind = Math.max(kind, KIND[v.dtype] ?? 2);
-  for (const v of operands) {
-    if (typeof v === "number" && !Number.isInteger(v)) kind = 2;
-    else if (typeof v === "number" && kind === 0) kind = 1;
+  // Python numbers (and lists of them) take the tensors' kind, unless they are floats.
+  for (const v of operands.flatMap(flatNumbers)) {
+    if (!Number.isInteger(v)) kind = 2;
+    else if (kind === 0) kind = 1;
   }
   return operands.map((v) => asTensor(v, kind));
 }

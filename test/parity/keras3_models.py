@@ -159,7 +159,8 @@ def operations():
     """A Transformer block over a series written as Keras' examples write one, with operators and
     keras.ops between layers: a position table added, residuals as `a + h`, a sigmoid gate, a
     leaky relu by `where` (a comparison in the gradient's path), scaled dot-product scores by
-    matmul, then the mean, the max and the last step (by index), and an affine output."""
+    matmul applied by einsum, then the mean, the max and the last step (by index), and an affine
+    output."""
     o = keras.ops
     x = keras.Input(shape=(6, 4))
     h = L.Dense(8)(x) + np.linspace(-0.5, 0.5, 48, dtype="float32").reshape(6, 8)
@@ -167,7 +168,7 @@ def operations():
     h = h + L.Dense(8)(o.gelu(L.Dense(16)(h))) * o.sigmoid(L.Dense(8)(h))
     h = o.where(h > 0, h, h * 0.1)
     scores = o.softmax(o.matmul(h, o.transpose(h, (0, 2, 1))) / np.sqrt(8.0).astype("float32"), axis=-1)
-    h = o.matmul(scores, h)
+    h = o.einsum("bqk,bkd->bqd", scores, h)
     pooled = o.concatenate([o.mean(h, axis=1), o.max(h, axis=1), h[:, -1, :]], axis=-1)
     return keras.Model(x, L.Dense(1)(pooled) * 0.5 + 0.1)
 
@@ -380,6 +381,15 @@ def operation_cases():
         "int_plus_float": lambda x: o.cast(x * 3, "int32") + 0.5,
         "int_times_int": lambda x: o.cast(x * 3, "int32") * 2 - 1,
         "zeros_like": lambda x: o.zeros_like(x) + 1,
+        "einsum_steps": lambda x: o.einsum("bij,bkj->bik", x, x * 0.5),
+        "einsum_weights": lambda x: o.einsum("bij,jk->bik", x, np.linspace(-1, 1, 8, dtype="float32").reshape(4, 2)),
+        "einsum_ellipsis": lambda x: o.einsum("...j,jk->...k", x, np.linspace(1, 2, 12, dtype="float32").reshape(4, 3)),
+        "einsum_sum": lambda x: o.einsum("bij->bj", x),
+        "take": lambda x: o.take(x, [2, 0], axis=2),
+        "take_negative": lambda x: o.take(x, [-1, 1], axis=1),
+        "take_along_axis": lambda x: o.take_along_axis(x, o.expand_dims(o.argmax(x, axis=-1), -1), axis=-1),
+        "one_hot": lambda x: o.one_hot(o.cast(o.abs(x) * 2, "int32") % 5, 5),
+        "one_hot_axis": lambda x: o.one_hot(o.cast(o.abs(x) * 2, "int32") % 3, 3, axis=1),
     }
 
 
