@@ -385,6 +385,7 @@ def operation_cases():
         "einsum_weights": lambda x: o.einsum("bij,jk->bik", x, np.linspace(-1, 1, 8, dtype="float32").reshape(4, 2)),
         "einsum_ellipsis": lambda x: o.einsum("...j,jk->...k", x, np.linspace(1, 2, 12, dtype="float32").reshape(4, 3)),
         "einsum_sum": lambda x: o.einsum("bij->bj", x),
+        "einsum_implicit": lambda x: o.einsum("aij,jk", x, np.linspace(-1, 1, 8, dtype="float32").reshape(4, 2)),
         "take": lambda x: o.take(x, [2, 0], axis=2),
         "take_negative": lambda x: o.take(x, [-1, 1], axis=1),
         "take_along_axis": lambda x: o.take_along_axis(x, o.expand_dims(o.argmax(x, axis=-1), -1), axis=-1),
