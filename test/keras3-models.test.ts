@@ -51,7 +51,8 @@ let store: string;
 before(async () => {
   dir = tempDir();
   store = tempDir();
-  t = await startTestServer({ artifactDir: dir, checkpointDir: store });
+  // A model per test (sixteen models, each in several checks), more than the default 64 sessions.
+  t = await startTestServer({ artifactDir: dir, checkpointDir: store, maxSessions: 256 });
   if (unavailable) return;
   const script = path.join(import.meta.dirname, "parity", "keras3_models.py");
   const made = await run(python as string, [script, dir]);
