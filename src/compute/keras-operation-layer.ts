@@ -127,7 +127,13 @@ export class KerasOperation extends tf.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => this.run(Array.isArray(inputs) ? inputs : [inputs]));
+    // Every TensorFlow.js layer output is declared float32, and a model's outputs are served as
+    // declared: a model ending in a comparison must not answer in booleans. (TensorFlow.js casts
+    // what it hands on to later layers when it predicts, but not the model's own output.)
+    return tf.tidy(() => {
+      const out = this.run(Array.isArray(inputs) ? inputs : [inputs]);
+      return out.dtype === "float32" ? out : tf.cast(out, "float32");
+    });
   }
 
   /** Random inputs of these shapes: the batch (axis 0) `batch` rows, any other free axis `free` long. */
