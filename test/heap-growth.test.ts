@@ -17,10 +17,11 @@ function fullCollections(percent: number | "default"): { full: number; streamed:
 
 test("under a PredictStream load the RPC thread runs a few full collections, not one every few hundred ms", () => {
   // V8's own choice is itself timing-dependent: in 3 of 14 runs here it left the load at 1-6 full
-  // collections in 3 s instead of 13-33 (12 runs of the previous build: 10-27). The baseline is
-  // measured again, up to three times, until it shows the load's collections.
+  // collections in 3 s instead of 13-33 (12 runs of the previous build: 10-27; on 2026-11-27,
+  // single runs gave 6, 7, 10 and 16, and two whole test runs missed 8 three times in a row). The
+  // baseline is measured again, up to five times, until it shows the load's collections.
   let v8Choice = fullCollections(0);
-  for (let attempt = 1; attempt < 3 && v8Choice.full < 8; attempt++) v8Choice = fullCollections(0);
+  for (let attempt = 1; attempt < 5 && v8Choice.full < 8; attempt++) v8Choice = fullCollections(0);
   const spacedOut = fullCollections("default");
   assert.ok(v8Choice.streamed > 0 && spacedOut.streamed > 0);
   // In 3 s: 14-19 full collections with V8's choice, 2-3 with the server's default.
