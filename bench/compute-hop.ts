@@ -10,7 +10,7 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { specFromWire } from "../src/api/spec-codec.js";
 import { classicDenseSpec } from "../src/cli/example-specs.js";
-import type { ComputeModel } from "../src/compute/engine.js";
+import { type ComputeModel, predictOne } from "../src/compute/engine.js";
 import { createInProcessEngine } from "../src/compute/in-process-engine.js";
 import type { TensorData } from "../src/compute/tensor-data.js";
 import { createWorkerEngine } from "../src/compute/worker-engine.js";
@@ -45,10 +45,10 @@ async function inFlight(model: ComputeModel, input: TensorData): Promise<{ rps: 
   const caller = async () => {
     while (started < calls) {
       started++;
-      await model.predict(input);
+      await predictOne(model, input);
     }
   };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, () => model.predict(input)));
+  await Promise.all(Array.from({ length: IN_FLIGHT }, () => predictOne(model, input)));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: IN_FLIGHT }, caller));
@@ -105,7 +105,7 @@ async function main() {
   const spec = specFromWire(classicDenseSpec(1));
   const inline = await (await createInProcessEngine("auto")).buildModel(spec);
   const input = { dtype: "float32" as const, shape: [1, 10], data: new Float32Array(10) };
-  const predictInline = await timeRoundTrips(() => inline.predict(input));
+  const predictInline = await timeRoundTrips(() => predictOne(inline, input));
   const lines = [
     fmt("echo, worker thread (postMessage)", worker),
     fmt("echo, child process (IPC, advanced serial.)", child),
@@ -151,7 +151,7 @@ async function main() {
         const remote = await engine.buildModel(spec);
         computeUs.length = 0;
         hopUs.length = 0;
-        const r = await timeRoundTrips(() => remote.predict(input), paced);
+        const r = await timeRoundTrips(() => predictOne(remote, input), paced);
         await engine.close?.();
         byWay[way] = r.p50;
         lines.push(

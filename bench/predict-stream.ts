@@ -7,6 +7,7 @@ import path from "node:path";
 import { connect } from "../src/cli/client.js";
 import { classicDenseSpec } from "../src/cli/example-specs.js";
 import { floatTensor } from "../src/cli/tensors.js";
+import { predictOne } from "../src/compute/engine.js";
 import { writeNpy } from "../src/datasets/npy.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
 import { silentLogger } from "../src/log.js";
@@ -33,7 +34,7 @@ async function main() {
       const t0 = performance.now();
       for (let o = 0; o < ROWS; o += CHUNK) {
         const n = Math.min(CHUNK, ROWS - o);
-        await model.predict({ dtype: "float32", shape: [n, 10], data: x.subarray(o * 10, (o + n) * 10) });
+        await predictOne(model, { dtype: "float32", shape: [n, 10], data: x.subarray(o * 10, (o + n) * 10) });
       }
       return (performance.now() - t0) / 1000;
     };

@@ -52,14 +52,15 @@ test("a request whose deadline passes while it waits for a batch is answered and
   timeout: 10_000,
 }, async () => {
   // The model call is held open by the test, so requests gather behind it as they do behind a busy device.
-  const calls: { input: TensorData; deadline: number | undefined; finish: () => void }[] = [];
+  const calls: { input: readonly TensorData[]; deadline: number | undefined; finish: () => void }[] = [];
   let expired = 0;
   const batcher = new PredictBatcher(
-    (input, { deadline }) => new Promise((resolve) => calls.push({ input, deadline, finish: () => resolve(input) })),
+    (input, { deadline }) =>
+      new Promise((resolve) => calls.push({ input, deadline, finish: () => resolve([...input]) })),
     { maxBatchRows: 64, maxDelayMs: 0 },
     () => expired++,
   );
-  const row = (v: number): TensorData => ({ dtype: "float32", shape: [1, 2], data: new Float32Array([v, v]) });
+  const row = (v: number): TensorData[] => [{ dtype: "float32", shape: [1, 2], data: new Float32Array([v, v]) }];
   const first = batcher.submit(row(1));
   const now = Date.now();
   const late = batcher.submit(row(2), { deadline: now + 30 });
@@ -72,11 +73,11 @@ test("a request whose deadline passes while it waits for a batch is answered and
   await assert.rejects(late, (err: { code?: number }) => err.code === Code.DEADLINE_EXCEEDED);
   assert.equal(expired, 1);
   assert.equal(calls.length, 2);
-  assert.deepEqual(Array.from(calls[1]?.input.data ?? []), [3, 3, 4, 4], "the late request is not in the batch");
+  assert.deepEqual(Array.from(calls[1]?.input[0]?.data ?? []), [3, 3, 4, 4], "the late request is not in the batch");
   assert.equal(calls[1]?.deadline, now + 120_000, "the batch is wanted until its last member's deadline");
   calls[1]?.finish();
-  assert.deepEqual(Array.from((await inTime).data), [3, 3]);
-  assert.deepEqual(Array.from((await later).data), [4, 4]);
+  assert.deepEqual(Array.from((await inTime)[0]?.data ?? []), [3, 3]);
+  assert.deepEqual(Array.from((await later)[0]?.data ?? []), [4, 4]);
 
   // One member without a deadline keeps the batch wanted whatever the others' deadlines.
   await batchEnded();
@@ -106,12 +107,12 @@ function cancellable() {
 test("a request whose caller cancels while it waits for a batch is answered at once and left out", {
   timeout: 10_000,
 }, async () => {
-  const calls: { input: TensorData; cancelled: boolean; finish: () => void }[] = [];
+  const calls: { input: readonly TensorData[]; cancelled: boolean; finish: () => void }[] = [];
   const dropped: string[] = [];
   const batcher = new PredictBatcher(
     (input, wait) =>
       new Promise((resolve) => {
-        const call = { input, cancelled: false, finish: () => resolve(input) };
+        const call = { input, cancelled: false, finish: () => resolve([...input]) };
         wait.onCancel?.(() => {
           call.cancelled = true;
         });
@@ -120,7 +121,7 @@ test("a request whose caller cancels while it waits for a batch is answered at o
     { maxBatchRows: 64, maxDelayMs: 0 },
     (reason) => dropped.push(reason),
   );
-  const row = (v: number): TensorData => ({ dtype: "float32", shape: [1, 2], data: new Float32Array([v, v]) });
+  const row = (v: number): TensorData[] => [{ dtype: "float32", shape: [1, 2], data: new Float32Array([v, v]) }];
   const first = batcher.submit(row(1));
   const [a, b, c] = [cancellable(), cancellable(), cancellable()];
   const gone = batcher.submit(row(2), a);
@@ -133,7 +134,11 @@ test("a request whose caller cancels while it waits for a batch is answered at o
   await first;
   await batchEnded();
   assert.equal(calls.length, 2);
-  assert.deepEqual(Array.from(calls[1]?.input.data ?? []), [3, 3, 4, 4], "the cancelled request is not in the batch");
+  assert.deepEqual(
+    Array.from(calls[1]?.input[0]?.data ?? []),
+    [3, 3, 4, 4],
+    "the cancelled request is not in the batch",
+  );
   // The batch's own caller waits while any member does: it cancels once both have.
   b.cancel();
   assert.equal(calls[1]?.cancelled, false, "one member still waits");
@@ -155,7 +160,7 @@ test("a request whose caller cancels while it waits for a batch is answered at o
   await assert.rejects(withCancel, (err: { code?: number }) => err.code === Code.CANCELLED);
   await batchEnded();
   assert.equal(calls.length, 4);
-  assert.deepEqual(Array.from(calls[3]?.input.data ?? []), [7, 7]);
+  assert.deepEqual(Array.from(calls[3]?.input[0]?.data ?? []), [7, 7]);
   calls[3]?.finish();
   await without;
 });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { specFromWire } from "../src/api/spec-codec.js";
 import { parseBackendChoice } from "../src/compute/backend-choice.js";
-import type { ComputeEngine } from "../src/compute/engine.js";
+import { type ComputeEngine, predictOne } from "../src/compute/engine.js";
 import { createInProcessEngine } from "../src/compute/in-process-engine.js";
 import { DataType } from "../src/gen/modelbay/v1/tensor.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
@@ -25,7 +25,7 @@ test("the Dense(128, relu) -> Dense(1) model predicts a 10x10 batch as [10, 1]",
   const model = await engine.buildModel(specFromWire(denseSpec()));
   try {
     assert.equal(model.description.parameterCount, 10 * 128 + 128 + 128 + 1);
-    const out = await model.predict(batch);
+    const out = await predictOne(model, batch);
     assert.deepEqual(out.shape, [10, 1]);
     assert.ok(out.data.every((v) => Number.isFinite(v)));
   } finally {
@@ -38,7 +38,7 @@ test("the model with a reusable block predicts [10, 1] and each block placement 
   try {
     // block_a: 10*64+64, block_b: 64*64+64, head: 64+1
     assert.equal(model.description.parameterCount, 10 * 64 + 64 + 64 * 64 + 64 + 64 + 1);
-    const out = await model.predict(batch);
+    const out = await predictOne(model, batch);
     assert.deepEqual(out.shape, [10, 1]);
   } finally {
     model.dispose();
@@ -49,7 +49,7 @@ test("the same seed builds the same weights; another seed builds others", async 
   const predictWith = async (seed: number) => {
     const model = await engine.buildModel(specFromWire(blockSpec(seed)));
     try {
-      return Array.from((await model.predict(batch)).data);
+      return Array.from((await predictOne(model, batch)).data);
     } finally {
       model.dispose();
     }

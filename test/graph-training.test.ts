@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import { before, test } from "node:test";
-import type { ComputeEngine, ComputeModel } from "../src/compute/engine.js";
+import { type ComputeEngine, type ComputeModel, predictOne } from "../src/compute/engine.js";
 import { trainStepThreads } from "../src/compute/graph/graph-trainer.js";
 import { createInProcessEngine } from "../src/compute/in-process-engine.js";
 import type { Activation, LossKind, MetricKind, ModelSpec, OptimizerSpec } from "../src/compute/model-spec.js";
@@ -221,7 +221,7 @@ for (const c of CASES) {
       try {
         results.push(await train(model, c.x, c.y, loss, c.metrics, 3, graph));
         // Predict reads the model: the graph's weights must have come back to it.
-        predictions.push((await model.predict(c.x)).data as Float32Array);
+        predictions.push((await predictOne(model, c.x)).data as Float32Array);
       } finally {
         model.dispose();
       }
@@ -350,7 +350,7 @@ test("training, then reading the model, frees the optimizer's previous slots (no
       for (let cycle = 0; cycle < 3; cycle++) {
         const r = await train(model, data(64, 10, 9), data(64, 1, 8), "mean_squared_error", [], 1, true, cycle);
         assert.equal(r.executor, native() ? "graph" : "eager");
-        await model.predict({ dtype: "float32", shape: [2, 10], data: seededFloats(20, 3) });
+        await predictOne(model, { dtype: "float32", shape: [2, 10], data: seededFloats(20, 3) });
         counts.push((await engine.memory()).numTensors);
       }
       assert.equal(counts[2], counts[1], `${optimizer.kind}: tensors after each cycle ${counts.join(", ")}`);

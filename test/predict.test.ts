@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { specFromWire } from "../src/api/spec-codec.js";
+import { predictOne } from "../src/compute/engine.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
 import { DataType, type Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
@@ -18,7 +19,7 @@ before(async () => {
   await t.client.createModel({ modelId: "seed", spec: denseSpec(11) });
   // The same seeded spec built directly through the compute seam is the reference.
   const reference = await t.server.sessions.engine.buildModel(specFromWire(denseSpec(11)));
-  expected = (await reference.predict({ dtype: "float32", shape: [10, 10], data: rows })).data as Float32Array;
+  expected = (await predictOne(reference, { dtype: "float32", shape: [10, 10], data: rows })).data as Float32Array;
   reference.dispose();
 });
 after(() => t.close());

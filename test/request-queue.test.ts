@@ -13,7 +13,7 @@ let nextId = 1;
 const predict = (sentAt: number, budget: number | null = BUDGET, model = 1): Envelope => ({
   op: "predict",
   model,
-  input: { dtype: "float32", shape: [1, 1], data: new Float32Array(1) },
+  inputs: [{ dtype: "float32", shape: [1, 1], data: new Float32Array(1) }],
   id: nextId++,
   sentAt,
   ...(budget === null ? {} : { deadline: sentAt + budget }),

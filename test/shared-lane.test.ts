@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { specFromWire } from "../src/api/spec-codec.js";
-import type { ComputeModel, NamedTensorData } from "../src/compute/engine.js";
+import { type ComputeModel, type NamedTensorData, predictOne } from "../src/compute/engine.js";
 import type { TensorData } from "../src/compute/tensor-data.js";
 import { createWorkerEngine, type WorkerEngine } from "../src/compute/worker-engine.js";
 import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
@@ -58,12 +58,12 @@ describe("the shared lane to a device worker thread", () => {
     const { byLane, byPort } = await twin(denseSpec(5));
     const before = lane.predictWaysForTest();
     for (const n of [1, 3, 64]) {
-      assertClose(await byLane.predict(rows(n, n)), await byPort.predict(rows(n, n)), `${n} rows`);
+      assertClose(await predictOne(byLane, rows(n, n)), await predictOne(byPort, rows(n, n)), `${n} rows`);
     }
     const afterSmall = lane.predictWaysForTest();
     assert.equal(afterSmall.lane - before.lane, 3, "three small Predicts by the lane");
     // 1,000 rows are 40,000 bytes, over a slot's 16 KiB.
-    assertClose(await byLane.predict(rows(1000, 9)), await byPort.predict(rows(1000, 9)), "1000 rows");
+    assertClose(await predictOne(byLane, rows(1000, 9)), await predictOne(byPort, rows(1000, 9)), "1000 rows");
     const afterLarge = lane.predictWaysForTest();
     assert.equal(afterLarge.port - afterSmall.port, 1, "the large Predict by the port");
     assert.equal(port.predictWaysForTest().lane, 0, "an engine without the lane sends nothing by it");
@@ -73,10 +73,10 @@ describe("the shared lane to a device worker thread", () => {
     // 5,000 floats are 20,000 bytes: the request fits a slot, its answer does not.
     const { byLane, byPort } = await twin(wideOutputSpec(5000));
     const before = lane.predictWaysForTest();
-    assertClose(await byLane.predict(rows(1, 4)), await byPort.predict(rows(1, 4)), "wide output");
+    assertClose(await predictOne(byLane, rows(1, 4)), await predictOne(byPort, rows(1, 4)), "wide output");
     assert.equal(lane.predictWaysForTest().lane - before.lane, 1, "sent by the lane");
     // The slot was given back: more Predicts than there are slots still go by the lane afterwards.
-    for (let i = 0; i < 100; i++) await byLane.predict(rows(1, i));
+    for (let i = 0; i < 100; i++) await predictOne(byLane, rows(1, i));
     assert.equal(lane.predictWaysForTest().lane - before.lane, 101);
   });
 
@@ -84,12 +84,12 @@ describe("the shared lane to a device worker thread", () => {
     const { byLane, byPort } = await twin(denseSpec(6));
     const before = lane.predictWaysForTest();
     const count = 150;
-    const answers = await Promise.all(Array.from({ length: count }, (_, i) => byLane.predict(rows(1, 100 + i))));
+    const answers = await Promise.all(Array.from({ length: count }, (_, i) => predictOne(byLane, rows(1, 100 + i))));
     const ways = lane.predictWaysForTest();
     assert.ok(ways.lane - before.lane >= 32, `lane ${ways.lane - before.lane}`);
     assert.ok(ways.port - before.port >= count - 64, `port ${ways.port - before.port}`);
     for (let i = 0; i < count; i++) {
-      assertClose(answers[i] as TensorData, await byPort.predict(rows(1, 100 + i)), `call ${i}`);
+      assertClose(answers[i] as TensorData, await predictOne(byPort, rows(1, 100 + i)), `call ${i}`);
     }
   });
 
@@ -101,30 +101,30 @@ describe("the shared lane to a device worker thread", () => {
       tensor: { ...w.tensor, data: new Float32Array(w.tensor.data.length) },
     }));
     const input = rows(1, 5);
-    const first = await byLane.predict(input);
+    const first = await predictOne(byLane, input);
     assert.notEqual((first.data as Float32Array)[0], 0, "the model's answer is not 0 to begin with");
     // Not awaited: the two requests leave one after the other, by different ways, while the device
     // is busy, so that the worker finds both waiting.
-    const busy = (await lane.buildModel(specFromWire(denseStackSpec([2048, 2048])))).predict(rows(2000, 1));
+    const busy = predictOne(await lane.buildModel(specFromWire(denseStackSpec([2048, 2048]))), rows(2000, 1));
     await new Promise((resolve) => setTimeout(resolve, 20));
     const set = byLane.setWeights(zeroed);
-    const afterSet = byLane.predict(input);
+    const afterSet = predictOne(byLane, input);
     await set;
     assert.equal((await afterSet).data[0], 0, "the Predict ran after the new weights");
     await busy;
-    const last = byLane.predict(input);
+    const last = predictOne(byLane, input);
     byLane.dispose();
     assert.equal((await last).data[0], 0, "the Predict ran before the dispose");
-    await assert.rejects(byLane.predict(input), /unknown model handle/, "an error comes back by the lane");
+    await assert.rejects(predictOne(byLane, input), /unknown model handle/, "an error comes back by the lane");
   });
 
   test("a worker parked after a quiet spell is woken by a Predict through the lane", async () => {
     const { byLane, byPort } = await twin(denseSpec(8));
-    await byLane.predict(rows(1, 1));
+    await predictOne(byLane, rows(1, 1));
     // Longer than the worker waits on the lane before it parks in its event loop.
     await new Promise((resolve) => setTimeout(resolve, 600));
     const before = lane.predictWaysForTest();
-    assertClose(await byLane.predict(rows(2, 2)), await byPort.predict(rows(2, 2)), "after a quiet spell");
+    assertClose(await predictOne(byLane, rows(2, 2)), await predictOne(byPort, rows(2, 2)), "after a quiet spell");
     assert.equal(lane.predictWaysForTest().lane - before.lane, 1);
   });
 
@@ -132,13 +132,13 @@ describe("the shared lane to a device worker thread", () => {
     const engine = await createWorkerEngine("auto");
     try {
       const model = await engine.buildModel(specFromWire(denseStackSpec([2048, 2048])));
-      const slow = model.predict(rows(4000, 1));
-      const queued = Array.from({ length: 5 }, (_, i) => model.predict(rows(1, i)));
+      const slow = predictOne(model, rows(4000, 1));
+      const queued = Array.from({ length: 5 }, (_, i) => predictOne(model, rows(1, i)));
       assert.equal(engine.predictWaysForTest().lane, 5);
       await engine.crashWorkerForTest();
       for (const p of [slow, ...queued]) await assert.rejects(p, (err: { code?: number }) => err.code === 14);
       const next = await engine.buildModel(specFromWire(denseSpec(9)));
-      const answer = await next.predict(rows(1, 3));
+      const answer = await predictOne(next, rows(1, 3));
       assert.deepEqual(answer.shape, [1, 1]);
       assert.equal(engine.predictWaysForTest().lane, 1, "the new worker's Predict by its own lane");
     } finally {

@@ -7,6 +7,7 @@ import { Worker } from "node:worker_threads";
 import { specFromWire } from "../src/api/spec-codec.js";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
 import { parseBackendChoice } from "../src/compute/backend-choice.js";
+import { predictOne } from "../src/compute/engine.js";
 import { compactViews } from "../src/compute/worker/worker-client.js";
 import { createWorkerEngine, type WorkerEngine } from "../src/compute/worker-engine.js";
 import { denseSpec } from "./helpers/specs.js";
@@ -60,7 +61,7 @@ test("a Predict of rows inside a larger buffer moves their copy to the thread an
     };
     let fromView: Float32Array;
     try {
-      fromView = (await model.predict({ dtype: "float32", shape: [rows, 10], data: view })).data as Float32Array;
+      fromView = (await predictOne(model, { dtype: "float32", shape: [rows, 10], data: view })).data as Float32Array;
     } finally {
       Worker.prototype.postMessage = post;
     }
@@ -70,7 +71,7 @@ test("a Predict of rows inside a larger buffer moves their copy to the thread an
     assert.equal(moved?.[0]?.byteLength, 0, "the moved copy is detached here");
     assert.equal(buffer.byteLength, values.byteLength + 128, "the caller's buffer was moved");
     assert.deepEqual(view, values);
-    const fromCopy = (await model.predict({ dtype: "float32", shape: [rows, 10], data: values.slice() })).data;
+    const fromCopy = (await predictOne(model, { dtype: "float32", shape: [rows, 10], data: values.slice() })).data;
     assert.equal(firstMismatch(fromView, fromCopy as Float32Array, 0, 0), undefined);
   } finally {
     model.dispose();

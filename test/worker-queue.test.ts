@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { specFromWire } from "../src/api/spec-codec.js";
-import type { ComputeModel, PredictWait } from "../src/compute/engine.js";
+import { type ComputeModel, type PredictWait, predictOne } from "../src/compute/engine.js";
 import type { TensorData } from "../src/compute/tensor-data.js";
 import { createWorkerEngine, type WorkerEngine, type WorkerKind } from "../src/compute/worker-engine.js";
 import { Code } from "../src/errors.js";
@@ -52,14 +52,14 @@ for (const kind of ["thread", "process"] as WorkerKind[]) {
     /** Starts the slow predict and gives it 30 ms to reach the device (wrapped: awaiting a promise would wait for it). */
     async function occupy(): Promise<{ slowMs: Promise<number> }> {
       const started = performance.now();
-      const slowMs = slow.predict(rows(SLOW_ROWS, 1)).then(() => performance.now() - started);
+      const slowMs = predictOne(slow, rows(SLOW_ROWS, 1)).then(() => performance.now() - started);
       await new Promise((resolve) => setTimeout(resolve, 30));
       return { slowMs };
     }
 
     test("Predicts the device cannot answer in time in arrival order are answered newest first", async () => {
       const answered = await answeredWhenBehind({
-        predict: (i, deadline) => medium.predict(rows(2000, i), deadline === undefined ? {} : { deadline }),
+        predict: (i, deadline) => predictOne(medium, rows(2000, i), deadline === undefined ? {} : { deadline }),
         count: 6,
       });
       assertNewestFirst(answered, 6);
@@ -70,9 +70,9 @@ for (const kind of ["thread", "process"] as WorkerKind[]) {
       const listeners: (() => void)[] = [];
       const cancellable: PredictWait = { onCancel: (listener) => void listeners.push(listener) };
       const { slowMs } = await occupy();
-      const kept = small.predict(rows(1, 1));
-      const dropped = small.predict(rows(1, 2), cancellable);
-      const alsoKept = small.predict(rows(1, 3));
+      const kept = predictOne(small, rows(1, 1));
+      const dropped = predictOne(small, rows(1, 2), cancellable);
+      const alsoKept = predictOne(small, rows(1, 3));
       for (const listener of listeners) listener();
       await assert.rejects(dropped, (err: { code?: number }) => err.code === Code.CANCELLED);
       await Promise.all([kept, alsoKept]);
@@ -88,19 +88,19 @@ for (const kind of ["thread", "process"] as WorkerKind[]) {
         return err.code === code && rowsDone > 0 && rowsDone < ROWS && rowsDone % 8192 === 0;
       };
       await assert.rejects(
-        medium.predict(rows(ROWS, 4), { deadline: Date.now() + 300 }),
+        predictOne(medium, rows(ROWS, 4), { deadline: Date.now() + 300 }),
         stoppedAfter(Code.DEADLINE_EXCEEDED),
       );
       const listeners: (() => void)[] = [];
-      const cancelled = medium.predict(rows(ROWS, 4), { onCancel: (listener) => void listeners.push(listener) });
+      const cancelled = predictOne(medium, rows(ROWS, 4), { onCancel: (listener) => void listeners.push(listener) });
       setTimeout(() => {
         for (const listener of listeners) listener();
       }, 300);
       await assert.rejects(cancelled, stoppedAfter(Code.CANCELLED));
       // The device is free again at once, and slices give the same outputs as one call.
       const input = rows(20_000, 5);
-      const sliced = await medium.predict(input, { deadline: Date.now() + 60_000 });
-      const whole = await medium.predict(input);
+      const sliced = await predictOne(medium, input, { deadline: Date.now() + 60_000 });
+      const whole = await predictOne(medium, input);
       assert.deepEqual(sliced.shape, [20_000, 1]);
       assert.deepEqual(Buffer.from(sliced.data.buffer), Buffer.from(whole.data.buffer), "bit for bit");
     });

@@ -27,6 +27,8 @@ export function denseStackOf(model: tf.LayersModel): DenseStack | string {
   // Keras applies a Dense to the last axis of an input of any rank; the plans here are matrix products.
   const rank = model.inputs[0]?.shape.length;
   if (model.inputs.length !== 1 || rank !== 2) return `the input has rank ${rank}, not a batch of vectors`;
+  // A chain of layers whose last one alone is the output: a model that also serves a hidden layer is not one.
+  if (model.outputs.length !== 1) return `the model has ${model.outputs.length} outputs`;
   // The one-call step computes the plain loss and leaves weights where the update puts them.
   if (hasPenalties(model)) return "a layer has a regularizer";
   if (hasConstraints(model)) return "a weight has a constraint";

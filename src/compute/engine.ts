@@ -1,5 +1,6 @@
 // The compute seam: everything outside compute/ talks to TensorFlow through these interfaces.
 // Methods are async so that an engine running models in worker threads or processes fits behind it.
+import { Code, ModelbayError } from "../errors.js";
 import type { BackendInfo } from "./backend-choice.js";
 import type { ModelSpec } from "./model-spec.js";
 import type { DType, TensorData, TensorSignature } from "./tensor-data.js";
@@ -92,10 +93,11 @@ export function cancelIsDeadline(deadline: number | undefined, now = Date.now())
 export interface ComputeModel {
   readonly description: ModelDescription;
   /**
-   * Runs the model on one batch; the input was already checked against `description`. A request
+   * Runs the model on one batch: a tensor per input and one per output, in the order of
+   * `description`; the inputs were already checked against it (the same rows in each). A request
    * still queued when its caller's `wait` ends is answered DEADLINE_EXCEEDED or CANCELLED, unrun.
    */
-  predict(input: TensorData, wait?: PredictWait): Promise<TensorData>;
+  predict(inputs: readonly TensorData[], wait?: PredictWait): Promise<TensorData[]>;
   /** The model's weights in layer order, named as TensorFlow.js names them. */
   getWeights(): Promise<NamedTensorData[]>;
   /** Replaces the weights; shapes must match getWeights() element by element. */
@@ -105,6 +107,13 @@ export interface ComputeModel {
   /** Loads a dataset onto the backend for training with the model's optimizer. */
   createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer>;
   dispose(): void;
+}
+
+/** The output of a model with one input and one output. */
+export async function predictOne(model: ComputeModel, input: TensorData, wait?: PredictWait): Promise<TensorData> {
+  const [output] = await model.predict([input], wait);
+  if (!output) throw new ModelbayError(Code.INTERNAL, "the model answered without an output");
+  return output;
 }
 
 export interface ComputeEngine {

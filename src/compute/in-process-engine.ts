@@ -35,6 +35,22 @@ import {
 } from "./tensor-data.js";
 import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
 
+/**
+ * What Predict calls a model's inputs (or outputs): one alone takes the spec's name ("input", or
+ * the caller's choice); several take their Keras layers' names, as TensorFlow Serving names a Keras
+ * model's signature, and a layer that gives several of them numbers each after the first ("y_1").
+ */
+function tensorNames(layerNames: readonly string[], single: string): string[] {
+  if (layerNames.length === 1) return [single];
+  const taken = new Set<string>();
+  return layerNames.map((name) => {
+    let unique = name;
+    for (let n = 1; taken.has(unique); n++) unique = `${name}_${n}`;
+    taken.add(unique);
+    return unique;
+  });
+}
+
 function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
   const signature = (t: tf.SymbolicTensor, name: string): TensorSignature => {
     // A topology read from a file can declare anything (even a shape that is not a list); what
@@ -54,10 +70,14 @@ function describe(model: tf.LayersModel, spec: ModelSpec): ModelDescription {
     weights.reduce((n, w) => n + w.shape.reduce<number>((a, d) => a * (d ?? 0), 1), 0);
   const parameterCount = count(model.weights);
   const perRow = activationElementsPerRow(model);
+  const [inputNames, outputNames] = [
+    tensorNames(model.inputNames, spec.inputName),
+    tensorNames(model.outputNames, spec.outputName),
+  ];
   return {
     ...(perRow === undefined ? {} : { activationsPerRow: perRow }),
-    inputs: model.inputs.map((t) => signature(t, spec.inputName)),
-    outputs: model.outputs.map((t) => signature(t, spec.outputName)),
+    inputs: model.inputs.map((t, i) => signature(t, inputNames[i] as string)),
+    outputs: model.outputs.map((t, i) => signature(t, outputNames[i] as string)),
     parameterCount,
     trainableParameterCount: count(model.trainableWeights),
     weightBytes: parameterCount * 4,
@@ -79,15 +99,18 @@ const CHECKED_AXIS_LENGTH = 4096;
  * the device for minutes). What is not tried here is still answered as the caller's error at
  * Predict (layer-errors.ts).
  */
-function checkComputes(model: tf.LayersModel, input: TensorSignature): void {
-  const dims = input.shape.slice(1);
-  const cheap = dims.every((d) => d >= 0 && d <= CHECKED_AXIS_LENGTH) && elementCount(dims) <= CHECKED_ROW_ELEMENTS;
+function checkComputes(model: tf.LayersModel, inputs: readonly TensorSignature[]): void {
+  const rows = inputs.map((input) => input.shape.slice(1));
+  const cheap = rows.every(
+    (dims) => dims.every((d) => d >= 0 && d <= CHECKED_AXIS_LENGTH) && elementCount(dims) <= CHECKED_ROW_ELEMENTS,
+  );
   // tfjs-layers steps a recurrent layer in JavaScript, one op per step.
   if (!cheap || everyLayer(model).some((layer) => layer instanceof tf.RNN)) return;
-  const shape = [1, ...dims];
-  refusedByLayers(`spec: the model builds but cannot compute an input of shape [${shape.join(", ")}]`, () =>
+  const shapes = rows.map((dims) => [1, ...dims]);
+  const shown = shapes.map((shape) => `[${shape.join(", ")}]`).join(" and ");
+  refusedByLayers(`spec: the model builds but cannot compute an input of shape ${shown}`, () =>
     tf.tidy(() => {
-      model.predict(tf.zeros(shape, input.dtype));
+      model.predict(shapes.map((shape, i) => tf.zeros(shape, inputs[i]?.dtype)));
     }),
   );
 }
@@ -118,9 +141,8 @@ function checkNoEmptyDimension(model: tf.LayersModel): void {
 function described(model: tf.LayersModel, spec: ModelSpec): InProcessModel {
   try {
     const description = describe(model, spec);
-    const input = description.inputs[0];
     checkNoEmptyDimension(model);
-    if (spec.topology.kind === "keras-json" && input) checkComputes(model, input);
+    if (spec.topology.kind === "keras-json") checkComputes(model, description.inputs);
     return new InProcessModel(model, description);
   } catch (err) {
     model.dispose();
@@ -140,38 +162,45 @@ class InProcessModel implements ComputeModel {
     this.forward = denseForward(model);
   }
 
-  async predict(input: TensorData, wait: PredictWait = {}): Promise<TensorData> {
+  async predict(inputs: readonly TensorData[], wait: PredictWait = {}): Promise<TensorData[]> {
     await this.syncFromGraph();
-    const batchRows = this.forward ? FORWARD_CHUNK_ROWS : this.layersBatchRows(input);
+    const batchRows = this.forward ? FORWARD_CHUNK_ROWS : this.layersBatchRows(inputs);
     const rows = sliceRows(batchRows, FORWARD_CHUNK_ROWS);
     // Only a caller who can stop waiting needs the slices (and their copy of the outputs).
     const stoppable = wait.deadline !== undefined || wait.onCancel !== undefined;
-    if (!stoppable || (input.shape[0] ?? 0) <= rows) return this.predictAtOnce(input, batchRows);
-    return predictInSlices(input, rows, wait, (slice) => this.predictAtOnce(slice, batchRows));
+    if (!stoppable || (inputs[0]?.shape[0] ?? 0) <= rows) return this.predictAtOnce(inputs, batchRows);
+    return predictInSlices(inputs, rows, wait, (slice) => this.predictAtOnce(slice, batchRows));
   }
 
-  private async predictAtOnce(input: TensorData, batchRows: number): Promise<TensorData> {
+  private async predictAtOnce(inputs: readonly TensorData[], batchRows: number): Promise<TensorData[]> {
     const forward = this.forward;
-    const output = tf.tidy(() =>
-      forward ? forward.run(toTensor(input)) : this.layersPredict(toTensor(input), batchRows),
-    );
+    const outputs = tf.tidy(() => {
+      const tensors = inputs.map(toTensor);
+      return forward && tensors.length === 1
+        ? [forward.run(tensors[0] as tf.Tensor)]
+        : this.layersPredict(tensors, batchRows);
+    });
     try {
-      return await fromTensor(output);
+      // One output (most models) skips Promise.all's extra turn on the predict path.
+      return outputs.length === 1
+        ? [await fromTensor(outputs[0] as tf.Tensor)]
+        : await Promise.all(outputs.map(fromTensor));
     } finally {
-      output.dispose();
+      for (const output of outputs) output.dispose();
     }
   }
 
-  private layersBatchRows(input: TensorData): number {
-    return predictBatchRows(this.description.activationsPerRow, elementCount(input.shape.slice(1)));
+  private layersBatchRows(inputs: readonly TensorData[]): number {
+    const rowElements = inputs.reduce((n, input) => n + elementCount(input.shape.slice(1)), 0);
+    return predictBatchRows(this.description.activationsPerRow, rowElements);
   }
 
   /** tfjs-layers' predict, for models of any layers (layer-errors.ts says what a refusal means). */
-  private layersPredict(input: tf.Tensor, batchSize: number): tf.Tensor {
-    return refusedByLayers(
-      "the model cannot compute this input",
-      () => this.model.predict(input, { batchSize }) as tf.Tensor,
-    );
+  private layersPredict(inputs: tf.Tensor[], batchSize: number): tf.Tensor[] {
+    return refusedByLayers("the model cannot compute this input", () => {
+      const outputs = this.model.predict(inputs.length === 1 ? (inputs[0] as tf.Tensor) : inputs, { batchSize });
+      return Array.isArray(outputs) ? outputs : [outputs];
+    });
   }
 
   async getWeights(): Promise<NamedTensorData[]> {

@@ -51,7 +51,18 @@ function tensorsIn(args: unknown, found: Ref[] = []): Ref[] {
 const isKeras3Node = (node: unknown) => isJsonObject(node) && "args" in node;
 
 /** `["x", 0, 0]` (Keras 3 with one input or output) as `[["x", 0, 0]]`. */
-const listOfRefs = (refs: unknown) => (Array.isArray(refs) && typeof refs[0] === "string" ? [refs] : refs);
+/**
+ * A model's inputs or outputs as a list of references. Keras 3 writes one alone as the reference
+ * itself, and a model called with dicts (`keras.Model({"a": a, "b": b}, {...})`) as a dict, which it
+ * flattens in the order of its keys: so does this, and Predict takes and gives them in that order.
+ */
+const listOfRefs = (refs: unknown) => {
+  if (isJsonObject(refs))
+    return Object.keys(refs)
+      .sort()
+      .map((key) => refs[key]);
+  return Array.isArray(refs) && typeof refs[0] === "string" ? [refs] : refs;
+};
 
 /**
  * Calls that take one tensor twice (`Multiply()([x, x])`, attention of a tensor to itself) take a

@@ -133,9 +133,6 @@ export async function buildModel(
     throw err;
   }
   try {
-    if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-      throw new ModelbayError(Code.INVALID_ARGUMENT, "spec: only models with one input and one output are supported");
-    }
     budget.run(() => compile(model, spec.compile));
     return model;
   } catch (err) {

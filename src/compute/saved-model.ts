@@ -26,7 +26,8 @@ interface SavedModelApi {
   loadSavedModel(dir: string, tags: string[], signature: string): Promise<LoadedSavedModel>;
 }
 interface LoadedSavedModel {
-  predict(input: tf.Tensor): tf.Tensor | tf.Tensor[] | Record<string, tf.Tensor>;
+  /** A list of inputs in the signature's order gives a list of outputs in its order. */
+  predict(inputs: tf.Tensor[]): tf.Tensor[];
   dispose(): void;
 }
 
@@ -55,7 +56,7 @@ function signatureOf(key: string, t: SignatureTensor, where: string): TensorSign
   return { name: key, dtype: t.dtype, shape };
 }
 
-/** Reads the serving signature: exactly one input and one output, as modelbay sessions serve. */
+/** Reads the serving signature: its inputs and outputs, in the order TensorFlow.js feeds and returns them. */
 async function describeSavedModel(api: SavedModelApi, dir: string): Promise<ModelDescription> {
   const metas = await api.getMetaGraphsFromSavedModel(dir).catch((err: unknown) => {
     throw new ModelbayError(
@@ -74,17 +75,15 @@ async function describeSavedModel(api: SavedModelApi, dir: string): Promise<Mode
   }
   const inputs = Object.entries(signature.inputs);
   const outputs = Object.entries(signature.outputs);
-  if (inputs.length !== 1 || outputs.length !== 1) {
+  if (inputs.length === 0 || outputs.length === 0) {
     throw new ModelbayError(
       Code.INVALID_ARGUMENT,
-      `the serving signature has ${inputs.length} inputs and ${outputs.length} outputs; modelbay serves one of each`,
+      `the serving signature has ${inputs.length} inputs and ${outputs.length} outputs; a model needs at least one of each`,
     );
   }
-  const [[inKey, inTensor]] = inputs as [[string, SignatureTensor]];
-  const [[outKey, outTensor]] = outputs as [[string, SignatureTensor]];
   return {
-    inputs: [signatureOf(inKey, inTensor, "input")],
-    outputs: [signatureOf(outKey, outTensor, "output")],
+    inputs: inputs.map(([key, t]) => signatureOf(key, t, "input")),
+    outputs: outputs.map(([key, t]) => signatureOf(key, t, "output")),
     parameterCount: 0,
     trainableParameterCount: 0,
     weightBytes: 0,
@@ -103,18 +102,20 @@ class SavedModelComputeModel implements ComputeModel {
     readonly description: ModelDescription,
   ) {}
 
-  async predict(input: TensorData): Promise<TensorData> {
-    const x = toTensor(input);
+  async predict(inputs: readonly TensorData[]): Promise<TensorData[]> {
+    const xs = inputs.map(toTensor);
     let outputs: tf.Tensor[] = [];
     try {
-      const out = this.model.predict(x);
-      outputs = Array.isArray(out) ? out : "dtype" in out ? [out as tf.Tensor] : Object.values(out);
-      const first = outputs[0];
-      if (!first) throw new ModelbayError(Code.INTERNAL, "the SavedModel returned no output");
-      return await fromTensor(first);
+      outputs = this.model.predict(xs);
+      if (outputs.length !== this.description.outputs.length) {
+        throw new ModelbayError(
+          Code.INTERNAL,
+          `the SavedModel returned ${outputs.length} outputs where its signature has ${this.description.outputs.length}`,
+        );
+      }
+      return await Promise.all(outputs.map(fromTensor));
     } finally {
-      x.dispose();
-      for (const t of outputs) t.dispose();
+      for (const t of [...xs, ...outputs]) t.dispose();
     }
   }
   async getWeights(): Promise<never> {

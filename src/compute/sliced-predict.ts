@@ -13,23 +13,22 @@ export function sliceRows(batchRows: number, maxRows: number): number {
 }
 
 /**
- * `run` over `input` a slice of `rows` at a time, the outputs joined in order. Between slices the
- * thread's event loop takes a turn, so that a cancel waiting for it (a message to a device worker,
- * a gRPC cancel inline) is heard.
+ * `run` over `inputs` (the same rows in each) a slice of `rows` at a time, each output joined in
+ * order. Between slices the thread's event loop takes a turn, so that a cancel waiting for it (a
+ * message to a device worker, a gRPC cancel inline) is heard.
  */
 export async function predictInSlices(
-  input: TensorData,
+  inputs: readonly TensorData[],
   rows: number,
   wait: PredictWait,
-  run: (slice: TensorData) => Promise<TensorData>,
-): Promise<TensorData> {
+  run: (slice: TensorData[]) => Promise<TensorData[]>,
+): Promise<TensorData[]> {
   let cancelled = false;
   wait.onCancel?.(() => {
     cancelled = true;
   });
-  const total = input.shape[0] ?? 0;
-  const inRow = elementCount(input.shape.slice(1));
-  let output: TensorData | undefined;
+  const total = inputs[0]?.shape[0] ?? 0;
+  let outputs: TensorData[] | undefined;
   for (let start = 0; start < total; start += rows) {
     if (start > 0) {
       await new Promise((resolve) => setImmediate(resolve));
@@ -38,16 +37,23 @@ export async function predictInSlices(
       if (expired || cancelled) throw callerGone(expired, `; the predict stopped after ${start} of ${total} rows`);
     }
     const n = Math.min(rows, total - start);
-    const data = input.data.subarray(start * inRow, (start + n) * inRow) as TensorData["data"];
-    const part = await run({ dtype: input.dtype, shape: [n, ...input.shape.slice(1)], data });
-    const outRow = elementCount(part.shape.slice(1));
-    output ??= {
+    const parts = await run(inputs.map((input) => rowsOf(input, start, n)));
+    outputs ??= parts.map((part) => ({
       dtype: part.dtype,
       shape: [total, ...part.shape.slice(1)],
-      data: new (part.data.constructor as new (n: number) => TensorData["data"])(total * outRow),
-    };
-    output.data.set(part.data, start * outRow);
+      data: new (part.data.constructor as new (n: number) => TensorData["data"])(total * rowElements(part)),
+    }));
+    for (const [i, part] of parts.entries()) (outputs[i] as TensorData).data.set(part.data, start * rowElements(part));
   }
-  if (!output) throw new ModelbayError(Code.INTERNAL, "a sliced predict of no rows");
-  return output;
+  if (!outputs) throw new ModelbayError(Code.INTERNAL, "a sliced predict of no rows");
+  return outputs;
+}
+
+const rowElements = (t: TensorData) => elementCount(t.shape.slice(1));
+
+/** Rows [start, start + n) of `t`, without a copy. */
+function rowsOf(t: TensorData, start: number, n: number): TensorData {
+  const row = rowElements(t);
+  const data = t.data.subarray(start * row, (start + n) * row) as TensorData["data"];
+  return { dtype: t.dtype, shape: [n, ...t.shape.slice(1)], data };
 }

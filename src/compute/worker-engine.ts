@@ -41,13 +41,13 @@ class WorkerModel implements ComputeModel {
     readonly description: ModelDescription,
   ) {}
 
-  predict(input: TensorData, wait: PredictWait = {}): Promise<TensorData> {
+  predict(inputs: readonly TensorData[], wait: PredictWait = {}): Promise<TensorData[]> {
     const { deadline, onCancel } = wait;
     return this.worker.call(
       {
         op: "predict",
         model: this.handle,
-        input,
+        inputs,
         ...(deadline === undefined ? {} : { deadline }),
         ...(onCancel ? { cancellable: true as const } : {}),
       },

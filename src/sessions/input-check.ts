@@ -17,7 +17,7 @@ export function matchInputs(signatures: readonly TensorSignature[], inputs: read
       `the model takes ${signatures.length} input(s) (${signatures.map((s) => `"${s.name}"`).join(", ")}), got ${inputs.length}`,
     );
   }
-  return signatures.map((sig, i) => {
+  const matched = signatures.map((sig, i) => {
     const index = inputs.length === 1 && inputs[0]?.name === "" ? 0 : inputs.findIndex((t) => t.name === sig.name);
     const given = inputs[index];
     if (!given) {
@@ -27,6 +27,16 @@ export function matchInputs(signatures: readonly TensorSignature[], inputs: read
     checkAgainst(sig, given.tensor, `inputs[${index}] ("${sig.name}")`);
     return given.tensor;
   });
+  // Row i of every input makes example i: a model of several inputs needs as many rows in each.
+  const rows = matched.map((t) => t.shape[0]);
+  if (rows.some((n) => n !== rows[0])) {
+    const counts = signatures.map((sig, i) => `"${sig.name}" ${rows[i]}`).join(", ");
+    throw invalidArgument(
+      "inputs",
+      `the inputs must have the same number of rows (the batch dimension); got ${counts}`,
+    );
+  }
+  return matched;
 }
 
 function checkAgainst(sig: TensorSignature, t: TensorData, field: string): void {

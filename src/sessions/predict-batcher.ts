@@ -15,14 +15,22 @@ export interface BatchingOptions {
 }
 
 interface Waiting {
-  input: TensorData;
+  /** One tensor per model input, the same rows in each. */
+  inputs: readonly TensorData[];
+  rows: number;
   wait: PredictWait;
-  resolve(output: TensorData): void;
+  resolve(outputs: TensorData[]): void;
   reject(err: unknown): void;
 }
 
 /** Why a request was dropped unrun. */
 export type DropReason = "expired" | "cancelled";
+
+/** Each model input of the batch: that input of every member, their rows one after another. */
+function concatInputs(batch: readonly Waiting[]): TensorData[] {
+  const first = batch[0] as Waiting;
+  return first.inputs.map((_, i) => concatRows(batch.map((w) => w.inputs[i] as TensorData)));
+}
 
 function concatRows(inputs: readonly TensorData[]): TensorData {
   const first = inputs[0] as TensorData;
@@ -82,22 +90,22 @@ export class PredictBatcher {
   private running = 0;
 
   constructor(
-    private readonly predict: (input: TensorData, wait: PredictWait) => Promise<TensorData>,
+    private readonly predict: (inputs: readonly TensorData[], wait: PredictWait) => Promise<TensorData[]>,
     private readonly options: BatchingOptions,
     /** Called for each request dropped unrun because its caller stopped waiting before its turn. */
     private readonly onDropped: (reason: DropReason) => void = () => undefined,
   ) {}
 
   /**
-   * Predicts `input` (already checked against the model), batched with concurrent requests. A
+   * Predicts `inputs` (already checked against the model), batched with concurrent requests. A
    * request still waiting here when its caller's `wait` ends is answered DEADLINE_EXCEEDED or
    * CANCELLED and not run.
    */
-  submit(input: TensorData, wait: PredictWait = {}): Promise<TensorData> {
-    const rows = input.shape[0] ?? 0;
-    if (rows >= this.options.maxBatchRows) return this.predict(input, wait);
-    return new Promise<TensorData>((resolve, reject) => {
-      const waiting: Waiting = { input, wait, resolve, reject };
+  submit(inputs: readonly TensorData[], wait: PredictWait = {}): Promise<TensorData[]> {
+    const rows = inputs[0]?.shape[0] ?? 0;
+    if (rows >= this.options.maxBatchRows) return this.predict(inputs, wait);
+    return new Promise<TensorData[]>((resolve, reject) => {
+      const waiting: Waiting = { inputs, rows, wait, resolve, reject };
       this.queue.push(waiting);
       this.queuedRows += rows;
       wait.onCancel?.(() => this.dropCancelled(waiting));
@@ -118,21 +126,22 @@ export class PredictBatcher {
     let rows = 0;
     while (this.queue.length > 0) {
       const next = this.queue[0] as Waiting;
-      const n = next.input.shape[0] ?? 0;
+      const n = next.rows;
       if (batch.length > 0 && rows + n > this.options.maxBatchRows) break;
       batch.push(this.queue.shift() as Waiting);
       rows += n;
     }
     this.queuedRows -= rows;
     if (batch.length === 0) return;
-    const counts = batch.map((w) => w.input.shape[0] ?? 0);
+    const counts = batch.map((w) => w.rows);
     this.running++;
-    const input = batch.length === 1 ? (batch[0] as Waiting).input : concatRows(batch.map((w) => w.input));
-    this.predict(input, batchWait(batch))
+    const inputs = batch.length === 1 ? (batch[0] as Waiting).inputs : concatInputs(batch);
+    this.predict(inputs, batchWait(batch))
       .then(
-        (output) => {
-          const parts = batch.length === 1 ? [output] : splitRows(output, counts);
-          for (const [i, w] of batch.entries()) w.resolve(parts[i] as TensorData);
+        (outputs) => {
+          if (batch.length === 1) return (batch[0] as Waiting).resolve(outputs);
+          const parts = outputs.map((output) => splitRows(output, counts));
+          for (const [i, w] of batch.entries()) w.resolve(parts.map((part) => part[i] as TensorData));
         },
         (err: unknown) => {
           for (const w of batch) w.reject(err);
@@ -150,7 +159,7 @@ export class PredictBatcher {
     const at = this.queue.indexOf(w);
     if (at < 0) return;
     this.queue.splice(at, 1);
-    this.queuedRows -= w.input.shape[0] ?? 0;
+    this.queuedRows -= w.rows;
     this.reject(w, cancelIsDeadline(w.wait.deadline) ? "expired" : "cancelled");
   }
 
@@ -170,7 +179,7 @@ export class PredictBatcher {
         live.push(w);
         continue;
       }
-      this.queuedRows -= w.input.shape[0] ?? 0;
+      this.queuedRows -= w.rows;
       this.reject(w, "expired");
     }
     this.queue = live;

@@ -151,8 +151,8 @@ export class ResidentModel implements ComputeModel {
     }
   }
 
-  predict(input: TensorData, wait?: PredictWait): Promise<TensorData> {
-    return this.use((m) => m.predict(input, wait));
+  predict(inputs: readonly TensorData[], wait?: PredictWait): Promise<TensorData[]> {
+    return this.use((m) => m.predict(inputs, wait));
   }
 
   getWeights(): Promise<NamedTensorData[]> {

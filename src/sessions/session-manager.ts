@@ -149,7 +149,7 @@ export class SessionManager {
    */
   async predict(id: string, inputs: readonly NamedTensor[], wait?: PredictWait): Promise<NamedTensor[]> {
     const session = this.get(id);
-    const input = this.inputOf(session, inputs);
+    const matched = matchInputs(session.model.description.inputs, inputs);
     const device = session.device;
     const queued = this.pending.get(device) ?? 0;
     const bound = this.limits.maxQueuedPredicts ?? 0;
@@ -162,7 +162,7 @@ export class SessionManager {
     }
     this.pending.set(device, queued + 1);
     try {
-      return this.named(session, await this.batcherOf(session).submit(input, wait));
+      return this.named(session, await this.batcherOf(session).submit(matched, wait));
     } finally {
       this.pending.set(device, (this.pending.get(device) ?? 1) - 1);
     }
@@ -171,17 +171,19 @@ export class SessionManager {
   /** A Predict the server makes itself (a restore's golden check): never refused for load. */
   async predictUnbounded(id: string, inputs: readonly NamedTensor[]): Promise<NamedTensor[]> {
     const session = this.get(id);
-    return this.named(session, await session.model.predict(this.inputOf(session, inputs)));
+    return this.named(session, await session.model.predict(matchInputs(session.model.description.inputs, inputs)));
   }
 
-  private inputOf(session: Session, inputs: readonly NamedTensor[]): TensorData {
-    const [input] = matchInputs(session.model.description.inputs, inputs);
-    if (!input) throw new ModelbayError(Code.INTERNAL, "model has no input");
-    return input;
-  }
-
-  private named(session: Session, output: TensorData): NamedTensor[] {
-    return [{ name: session.model.description.outputs[0]?.name ?? "output", tensor: output }];
+  /** The outputs under the model's names for them. */
+  private named(session: Session, outputs: readonly TensorData[]): NamedTensor[] {
+    const names = session.model.description.outputs;
+    if (outputs.length !== names.length) {
+      throw new ModelbayError(
+        Code.INTERNAL,
+        `the model answered ${outputs.length} outputs where it declares ${names.length}`,
+      );
+    }
+    return outputs.map((tensor, i) => ({ name: names[i]?.name ?? "", tensor }));
   }
 
   /** NaN/Inf counts of a prediction, when the model's spec asks for them (report_non_finite). */
@@ -208,7 +210,7 @@ export class SessionManager {
     if (!batcher) {
       const options = this.limits.batching ?? { maxBatchRows: 0, maxDelayMs: 0 };
       batcher = new PredictBatcher(
-        (input, wait) => session.model.predict(input, wait),
+        (inputs, wait) => session.model.predict(inputs, wait),
         options,
         (reason) => this.observe.metrics[reason]("batch", "predict"),
       );
@@ -229,14 +231,20 @@ export class SessionManager {
     signal: AbortSignal,
   ): AsyncGenerator<{ offset: number; total: number; outputs: NamedTensor[]; nonFinite?: NonFiniteReport }> {
     const session = this.get(id);
+    const { inputs } = session.model.description;
+    if (inputs.length !== 1) {
+      throw new ModelbayError(
+        Code.FAILED_PRECONDITION,
+        `PredictStream feeds a model one input, from its rows or a data file; this model takes ${inputs.length} (${inputs.map((s) => `"${s.name}"`).join(", ")}): use Predict`,
+      );
+    }
     // Checked by its header: the rows themselves are read a chunk at a time.
     const header = { dtype: rows.dtype, shape: rows.shape, data: new Uint8Array(0) };
     matchInputs(session.model.description.inputs, [{ name: rows.name, tensor: header }]);
     const total = rows.shape[0] ?? 0;
     if (startOffset > total)
       throw new ModelbayError(Code.OUT_OF_RANGE, `start_offset ${startOffset} is past the last row (${total} rows)`);
-    const outputName = session.model.description.outputs[0]?.name ?? "output";
-    const inputName = rows.name || (session.model.description.inputs[0]?.name ?? "input");
+    const inputName = rows.name || (inputs[0]?.name ?? "input");
     // Each chunk's rows land in a ring of shared buffers (one per chunk in flight, one for the chunk
     // being sent), which a device thread reads where they are: a fresh buffer per chunk, copied again
     // on its way to the worker, was ~1 GB/s of garbage at full speed, and its collections showed in
@@ -256,17 +264,17 @@ export class SessionManager {
         const chunk = await rows.rows(offset, Math.min(total, offset + chunkRows), slot);
         // A chunk read ahead whose stream was cancelled meanwhile is not computed.
         signal.throwIfAborted();
-        const output = await inSpan(this.observe.tracer, "predict chunk", { offset, rows: chunk.shape[0] ?? 0 }, () =>
-          session.model.predict(chunk),
+        const outputs = await inSpan(this.observe.tracer, "predict chunk", { offset, rows: chunk.shape[0] ?? 0 }, () =>
+          session.model.predict([chunk]),
         );
-        return { offset, chunk, output };
+        return { offset, chunk, outputs };
       },
       signal,
     );
     try {
-      for await (const { offset, chunk, output } of predicted) {
+      for await (const { offset, chunk, outputs: tensors } of predicted) {
         session.lastUsed = Date.now();
-        const outputs = [{ name: outputName, tensor: output }];
+        const outputs = this.named(session, tensors);
         const report = session.spec?.reportNonFinite
           ? { nonFinite: nonFiniteReport([{ name: inputName, tensor: chunk }], outputs) }
           : {};

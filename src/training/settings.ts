@@ -116,6 +116,14 @@ export function checkSettings(
   loss: LossKind | undefined,
   limits: TrainLimits,
 ): LossKind {
+  // Training data is one x and one y (TrainRequest's data); a model of several serves Predict.
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    const names = (list: TensorSignature[]) => list.map((s) => `"${s.name}"`).join(", ");
+    throw new ModelbayError(
+      Code.FAILED_PRECONDITION,
+      `training feeds a model one input (x) and one output (y); this model has ${model.inputs.length} inputs (${names(model.inputs)}) and ${model.outputs.length} outputs (${names(model.outputs)}): it serves Predict, and can be checkpointed, but not trained here`,
+    );
+  }
   if (!loss)
     throw new ModelbayError(
       Code.FAILED_PRECONDITION,

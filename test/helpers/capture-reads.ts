@@ -2,7 +2,7 @@
 // reused shared memory, gives back the model's values (twice, and right after a restore from values
 // made in JavaScript), and the model still predicts afterwards.
 import assert from "node:assert/strict";
-import type { ComputeEngine, ComputeModel, StateCapture } from "../../src/compute/engine.js";
+import { type ComputeEngine, type ComputeModel, predictOne, type StateCapture } from "../../src/compute/engine.js";
 import type { ModelSpec } from "../../src/compute/model-spec.js";
 import { BYTES_PER_ELEMENT, elementCount } from "../../src/compute/tensor-data.js";
 import { seededFloats } from "./tensors.js";
@@ -72,7 +72,7 @@ export async function checkCaptureReads(engine: ComputeEngine): Promise<void> {
           }
         }
         // The model predicts from intact weights after all those reads.
-        const out = await m.predict({ dtype: "float32", shape: [2, 10], data: seededFloats(20, 9) });
+        const out = await predictOne(m, { dtype: "float32", shape: [2, 10], data: seededFloats(20, 9) });
         assert.ok(Array.from(out.data).every(Number.isFinite));
       }
     }

@@ -4,6 +4,7 @@
 import { specFromWire } from "../../src/api/spec-codec.js";
 import { regressionData } from "../../src/cli/example-data.js";
 import { denseStackSpec } from "../../src/cli/example-specs.js";
+import { predictOne } from "../../src/compute/engine.js";
 import { createInProcessEngine } from "../../src/compute/in-process-engine.js";
 
 const ROWS = 4096;
@@ -27,7 +28,7 @@ const until = performance.now() + SECONDS * 1000;
 let steps = 0;
 while (performance.now() < until) {
   steps += (await trainer.runBatches(null, 0, trainer.batchesPerEpoch)).steps;
-  await model.predict({ dtype: "float32", shape: [ROWS, 10], data: x });
+  await predictOne(model, { dtype: "float32", shape: [ROWS, 10], data: x });
   // Signal handlers' JavaScript runs on an event-loop turn (libuv's C handler ran at once).
   await new Promise((resolve) => setImmediate(resolve));
 }

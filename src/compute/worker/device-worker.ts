@@ -87,7 +87,7 @@ async function main(): Promise<void> {
         const onCancel = (listener: () => void) => {
           runningCancel = { id, listener };
         };
-        return need(models, req.model, "model").predict(req.input, { deadline, ...(cancellable ? { onCancel } : {}) });
+        return need(models, req.model, "model").predict(req.inputs, { deadline, ...(cancellable ? { onCancel } : {}) });
       }
       case "getWeights":
         return need(models, req.model, "model").getWeights();

@@ -29,7 +29,7 @@ export type Request =
   | { op: "loadSavedModel"; dir: string }
   // `deadline` (epoch ms): a predict still queued then is dropped, not run; a large one already
   // running stops between slices. So does one with `cancellable` set whose caller cancels.
-  | { op: "predict"; model: number; input: TensorData; deadline?: number; cancellable?: true }
+  | { op: "predict"; model: number; inputs: readonly TensorData[]; deadline?: number; cancellable?: true }
   | { op: "getWeights"; model: number }
   | { op: "setWeights"; model: number; weights: ModelSnapshot["weights"] }
   | { op: "captureState"; model: number }

@@ -125,7 +125,7 @@ class LaneViews {
 export interface LanePredict {
   id: number;
   model: number;
-  input: TensorData;
+  inputs: readonly TensorData[];
   deadline?: number | undefined;
   cancellable?: true | undefined;
   sentAt: number;
@@ -154,9 +154,11 @@ export class LaneClient {
 
   /** Sends a Predict through the lane; false if it cannot go this way (no free slot, too large). */
   trySend(req: LanePredict): boolean {
-    const slot = this.closed ? undefined : this.free.pop();
-    if (slot === undefined) return false;
-    if (!this.views.writeTensor(slot, req.input)) {
+    // A slot holds one tensor: a model of several inputs goes by the port.
+    const input = req.inputs.length === 1 ? req.inputs[0] : undefined;
+    const slot = this.closed || !input ? undefined : this.free.pop();
+    if (slot === undefined || !input) return false;
+    if (!this.views.writeTensor(slot, input)) {
       this.free.push(slot);
       return false;
     }
@@ -223,7 +225,7 @@ export class LaneClient {
     const h = this.views.header(slot);
     const id = h[ID] as number;
     const computeMs = h[COMPUTE_MS] as number;
-    if (h[OK] === 1) return { id, ok: true, result: this.views.readTensor(slot), computeMs };
+    if (h[OK] === 1) return { id, ok: true, result: [this.views.readTensor(slot)], computeMs };
     return { id, ok: false, code: h[CODE] as number, message: this.views.readText(slot), computeMs };
   }
 }
@@ -267,7 +269,7 @@ export class LaneServer {
         op: "predict",
         id,
         model: h[MODEL] as number,
-        input: this.views.readTensor(slot),
+        inputs: [this.views.readTensor(slot)],
         sentAt: h[SENT_AT] as number,
         ...(Number.isNaN(deadline) ? {} : { deadline }),
         ...(h[CANCELLABLE] === 1 ? { cancellable: true as const } : {}),
@@ -284,9 +286,10 @@ export class LaneServer {
     const slot = this.slotOf.take(reply.id);
     if (slot === undefined) return false;
     const h = this.views.header(slot);
-    // Only Predicts come by the lane, and a Predict's result is a tensor.
+    // Only Predicts come by the lane, and a Predict's result is a list of tensors: one fits a slot.
+    const outputs = reply.ok ? (reply.result as TensorData[]) : [];
     const fits = reply.ok
-      ? this.views.writeTensor(slot, reply.result as TensorData)
+      ? outputs.length === 1 && this.views.writeTensor(slot, outputs[0] as TensorData)
       : this.views.writeText(slot, reply.message);
     if (!fits) return false;
     h[ID] = reply.id;
