@@ -177,6 +177,14 @@ function randomFunctional(r: Random): string {
   };
   const layers: FunctionalLayer[] = [input];
   const outputs: NodeRef[] = [["in", 0]];
+  // A second input, of its own width, some of the time: models of several inputs and outputs.
+  const inputNames = ["in"];
+  if (r.chance(0.25)) {
+    const second = { name: "in2", config: { name: "in2", batch_input_shape: [null, 1 + r.int(6)], dtype: "float32" } };
+    layers.push({ class_name: "InputLayer", ...second, inbound_nodes: [] });
+    outputs.push(["in2", 0]);
+    inputNames.push("in2");
+  }
   const apply = (layer: FunctionalLayer, inputs: NodeRef[]) => {
     layer.inbound_nodes.push(inputs.map(([name, node]) => [name, node, 0, {}]));
     outputs.push([layer.name, layer.inbound_nodes.length - 1]);
@@ -221,8 +229,15 @@ function randomFunctional(r: Random): string {
       apply(layer, [r.pick(outputs)]);
     }
   }
-  const [lastLayer, lastNode] = outputs.at(-1) as NodeRef;
-  const config = { name: "f", layers, input_layers: [["in", 0, 0]], output_layers: [[lastLayer, lastNode, 0]] };
+  // The last tensor, and some of the time others too (an input, a hidden layer, one twice).
+  const served = [outputs.at(-1) as NodeRef];
+  for (let n = r.chance(0.25) ? 1 + r.int(2) : 0; n > 0; n--) served.push(r.pick(outputs));
+  const config = {
+    name: "f",
+    layers,
+    input_layers: inputNames.map((name) => [name, 0, 0]),
+    output_layers: served.map(([name, node]) => [name, node, 0]),
+  };
   return JSON.stringify({ class_name: "Model", config });
 }
 
@@ -259,17 +274,18 @@ function rowsFor(r: Random, signature: number[], rows: number, fill?: number) {
  * this process: an oracle for the server's own forward passes (a Dense-stack shortcut once applied a
  * shared layer once instead of twice). Undefined without tfjs-node (it reads file:// models).
  */
-async function predictedByTfjs(modelJson: string, x: Tensor): Promise<Float32Array | undefined> {
+async function predictedByTfjs(modelJson: string, xs: Tensor[]): Promise<Float32Array[] | undefined> {
   if (process.env.MODELBAY_BACKEND === "wasm") return undefined;
   const tf = await import("@tensorflow/tfjs-node");
   // With the Keras layers modelbay adds to TensorFlow.js (Subtract, GRU with reset_after, ...).
   await import("../src/compute/model-builder.js");
   const model = await tf.loadLayersModel(`file://${modelJson}`);
   try {
-    const values = new Float32Array(new Uint8Array(x.rawContents).buffer);
-    return tf.tidy(
-      () => (model.predict(tf.tensor(values, x.shape)) as typeof tf.Tensor.prototype).dataSync() as Float32Array,
-    );
+    const values = (x: Tensor) => new Float32Array(new Uint8Array(x.rawContents).buffer);
+    return tf.tidy(() => {
+      const out = model.predict(xs.map((x) => tf.tensor(values(x), x.shape)));
+      return (Array.isArray(out) ? out : [out]).map((t) => t.dataSync() as Float32Array);
+    });
   } finally {
     model.dispose();
   }
@@ -280,13 +296,17 @@ async function useModel(
   r: Random,
   id: string,
   store: string,
-): Promise<"predicted" | "restored" | "skipped"> {
+): Promise<"predicted" | "restored" | "restored, several inputs or outputs" | "skipped"> {
   const { model } = await client.getModel({ modelId: id }, within());
-  const x = rowsFor(r, model?.inputs[0]?.shape ?? [], 3);
-  const y = rowsFor(r, model?.outputs[0]?.shape ?? [], 3, 0.5);
-  if (!x || !y) return "skipped";
-  const predict = () => client.predict({ modelId: id, inputs: [x], rawOutput: true }, within());
+  const signatures = { inputs: model?.inputs ?? [], outputs: model?.outputs ?? [] };
+  const xs = signatures.inputs.map((s) => rowsFor(r, s.shape, 3));
+  const y = rowsFor(r, signatures.outputs[0]?.shape ?? [], 3, 0.5);
+  if (!y || !xs.every((x) => x !== undefined)) return "skipped";
+  const inputs = xs.map((x, i) => ({ ...x, name: signatures.inputs[i]?.name ?? "" }));
+  const x = inputs[0] as Tensor;
+  const predict = () => client.predict({ modelId: id, inputs, rawOutput: true }, within());
   await predict();
+  const several = signatures.inputs.length > 1 || signatures.outputs.length > 1;
   const train = client.train(
     {
       modelId: id,
@@ -295,11 +315,16 @@ async function useModel(
     },
     within(),
   );
-  for await (const event of train) {
-    if (event.event?.$case === "failed") {
-      const { code, message } = event.event.failed;
-      throw Object.assign(new Error(message), { code, details: message });
-    }
+  const failed = await (async () => {
+    for await (const event of train) if (event.event?.$case === "failed") return event.event.failed;
+    return undefined;
+  })().catch((err: grpc.ServiceError) => ({ code: err.code, message: err.details }));
+  if (several) {
+    // Training data is one x and one y: such a model is refused by name, and goes on serving.
+    assert.equal(failed?.code, Status.FAILED_PRECONDITION, `model ${id}: ${JSON.stringify(failed)}`);
+    assert.match(failed?.message ?? "", /training feeds a model one input \(x\) and one output \(y\)/);
+  } else if (failed) {
+    throw Object.assign(new Error(failed.message), { code: failed.code, details: failed.message });
   }
   const before = await predict();
   const saved = await client.checkpoint({ modelId: id }, within());
@@ -309,17 +334,27 @@ async function useModel(
     within(),
   );
   const after = await predict();
-  const bytes = (p: typeof after) => Buffer.from(p.outputs[0]?.rawContents ?? []);
-  assert.ok(bytes(before).equals(bytes(after)), `restored model ${id} predicts differently from before its checkpoint`);
-  const expected = await predictedByTfjs(path.join(store, id, checkpointId, "model.json"), x);
+  const bytes = (p: typeof after) => p.outputs.map((o) => Buffer.from(o.rawContents));
+  assert.deepEqual(
+    after.outputs.map((o) => [o.name, o.shape]),
+    before.outputs.map((o) => [o.name, o.shape]),
+  );
+  assert.ok(
+    bytes(before).every((b, i) => b.equals(bytes(after)[i] as Buffer)),
+    `restored model ${id} predicts differently from before its checkpoint`,
+  );
+  const expected = await predictedByTfjs(path.join(store, id, checkpointId, "model.json"), inputs);
   if (expected) {
-    // A random model can compute NaN or infinities; the two sides must then agree on them too.
-    const served = new Float32Array(new Uint8Array(bytes(before)).buffer);
-    const finite = (v: Float32Array) => v.map((e) => (Number.isNaN(e) ? 7.5e37 : Math.max(-3e38, Math.min(3e38, e))));
-    const mismatch = firstMismatch(finite(served), finite(expected), 1e-5, 1e-4);
-    assert.equal(mismatch, undefined, `model ${id} predicts other than TensorFlow.js from its checkpoint: ${mismatch}`);
+    assert.equal(expected.length, before.outputs.length, `model ${id}: outputs served and TensorFlow.js' outputs`);
+    for (const [i, served] of bytes(before).entries()) {
+      // A random model can compute NaN or infinities; the two sides must then agree on them too.
+      const values = new Float32Array(new Uint8Array(served).buffer);
+      const finite = (v: Float32Array) => v.map((e) => (Number.isNaN(e) ? 7.5e37 : Math.max(-3e38, Math.min(3e38, e))));
+      const mismatch = firstMismatch(finite(values), finite(expected[i] as Float32Array), 1e-5, 1e-4);
+      assert.equal(mismatch, undefined, `model ${id} output ${i} predicts other than TensorFlow.js: ${mismatch}`);
+    }
   }
-  return "restored";
+  return several ? "restored, several inputs or outputs" : "restored";
 }
 
 test(`random Keras JSON topologies (${rounds}, seed ${seed}) are served or refused as the caller's error`, async () => {

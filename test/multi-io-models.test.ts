@@ -17,6 +17,7 @@ import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { modelbay, run } from "./helpers/cli.js";
 import { metricSum } from "./helpers/metrics.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
+import { denseSpec } from "./helpers/specs.js";
 import { firstMismatch, floatTensor, seededFloats } from "./helpers/tensors.js";
 import { collect, ofKind, trainRequest } from "./helpers/training.js";
 
@@ -324,3 +325,56 @@ for (const name of ["two_tower", "dict_io"]) {
     }
   });
 }
+
+test("an input no output uses is kept, as Keras keeps it, through a checkpoint, its model.json and a restore", async () => {
+  // Found by the topology fuzz: TensorFlow.js writes only the layers an output depends on, and the
+  // restored model took one input fewer than the model checkpointed.
+  const input = (name: string, width: number) => ({
+    class_name: "InputLayer",
+    name,
+    config: { name, batch_input_shape: [null, width], dtype: "float32" },
+    inbound_nodes: [],
+  });
+  const dense = { class_name: "Dense", name: "d", config: { name: "d", units: 2 }, inbound_nodes: [[["a", 0, 0, {}]]] };
+  const config = {
+    name: "unused",
+    layers: [input("a", 3), input("b", 4), dense],
+    input_layers: [
+      ["a", 0, 0],
+      ["b", 0, 0],
+    ],
+    output_layers: [["d", 0, 0]],
+  };
+  const kerasJson = JSON.stringify({ class_name: "Model", config });
+  const spec = { ...denseSpec(), topology: { $case: "kerasJson" as const, kerasJson } };
+  await t.client.createModel({ modelId: "unused-input", spec });
+  const inputs = [
+    { ...floatTensor(seededFloats(6, 1), [2, 3], true), name: "a" },
+    { ...floatTensor(seededFloats(8, 2), [2, 4], true), name: "b" },
+  ];
+  const before = await t.client.predict({ modelId: "unused-input", inputs, rawOutput: false });
+  const { checkpoint } = await t.client.checkpoint({ modelId: "unused-input" });
+  const restored = await t.client.restore({
+    source: {
+      $case: "checkpoint",
+      checkpoint: { modelId: "unused-input", checkpointId: checkpoint?.checkpointId ?? "" },
+    },
+    targetModelId: "unused-input-copy",
+    resume: false,
+  });
+  assert.deepEqual(
+    restored.model?.inputs.map((s) => [s.name, s.shape]),
+    [
+      ["a", [-1, 3]],
+      ["b", [-1, 4]],
+    ],
+  );
+  const after = await t.client.predict({ modelId: "unused-input-copy", inputs, rawOutput: false });
+  assert.deepEqual(after.outputs, before.outputs);
+  // The checkpoint's model.json, which TensorFlow.js loads (the topology fuzz's oracle does), too.
+  const modelJson = path.join(store, "unused-input", checkpoint?.checkpointId ?? "", "model.json");
+  const written = JSON.parse(fs.readFileSync(modelJson, "utf8")) as {
+    modelTopology: { config: Record<string, unknown> };
+  };
+  assert.deepEqual(written.modelTopology.config.input_layers, config.input_layers);
+});

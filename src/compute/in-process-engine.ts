@@ -20,6 +20,7 @@ import { refusedByLayers } from "./layer-errors.js";
 import { everyLayer, layerApplications, weightNamings } from "./layer-tree.js";
 import { buildModel } from "./model-builder.js";
 import type { ModelSpec } from "./model-spec.js";
+import { modelTopology } from "./model-topology.js";
 import { captureOptimizerState, writeOptimizerState } from "./optimizer-state.js";
 import { activationElementsPerRow, predictBatchRows } from "./predict-batch.js";
 import { loadSavedModel } from "./saved-model.js";
@@ -220,7 +221,7 @@ class InProcessModel implements ComputeModel {
     ];
     let released = false;
     return {
-      topology: this.model.toJSON(undefined, false),
+      topology: modelTopology(this.model),
       tensors: held.map((h) => ({
         group: h.group,
         name: h.name,
