@@ -46,3 +46,59 @@ test("tritonclient: liveness, metadata, ModelInfer (raw and typed) equal Predict
   assert.match(r.stdout, /ok: ModelInfer raw contents \(64, 1\) equals Predict/);
   assert.match(r.stdout, /kserve interop passed/);
 });
+
+test("tritonclient: a model of two inputs and two outputs, each tensor by name", async (ctx) => {
+  if (!python) return ctx.skip("MODELBAY_KSERVE_PYTHON not set: run scripts/test.sh");
+  const input = (name: string, width: number) => ({
+    class_name: "InputLayer",
+    name,
+    config: { name, batch_input_shape: [null, width], dtype: "float32" },
+    inbound_nodes: [],
+  });
+  const layer = (class_name: string, name: string, config: object, from: string[]) => ({
+    class_name,
+    name,
+    config: { name, ...config },
+    inbound_nodes: [from.map((f) => [f, 0, 0, {}])],
+  });
+  const layers = [
+    input("a", 3),
+    input("b", 4),
+    layer("Concatenate", "both", {}, ["a", "b"]),
+    layer("Dense", "total", { units: 2 }, ["both"]),
+    layer("Dense", "gap", { units: 1, activation: "tanh" }, ["a"]),
+  ];
+  const config = {
+    name: "two",
+    layers,
+    input_layers: [
+      ["a", 0, 0],
+      ["b", 0, 0],
+    ],
+    output_layers: [
+      ["total", 0, 0],
+      ["gap", 0, 0],
+    ],
+  };
+  const kerasJson = JSON.stringify({ class_name: "Model", config });
+  await t.client.createModel({ modelId: "two", spec: { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } } });
+  const x = { a: { width: 3, data: seededFloats(5 * 3, 1) }, b: { width: 4, data: seededFloats(5 * 4, 2) } };
+  const inputs = Object.entries(x).map(([name, v]) => ({ ...floatTensor(v.data, [5, v.width], true), name }));
+  const res = await t.client.predict({ modelId: "two", inputs, rawOutput: true });
+  assert.deepEqual(
+    res.outputs.map((o) => o.name),
+    ["total", "gap"],
+  );
+  for (const [name, v] of Object.entries(x)) {
+    fs.writeFileSync(path.join(dir, `${name}.npy`), writeNpy({ dtype: "float32", shape: [5, v.width], data: v.data }));
+  }
+  for (const o of res.outputs) {
+    const tensor = tensorFromWire(o, o.name, { maxTensorBytes: 1 << 20 });
+    fs.writeFileSync(path.join(dir, `expected_${o.name}.npy`), writeNpy(tensor));
+  }
+  const script = path.join(import.meta.dirname, "kserve", "triton_client.py");
+  const r = await run(python, [script, t.server.address, "two", dir, "several"]);
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /ok: only output gap when asked for/);
+  assert.match(r.stdout, /kserve several tensors passed/);
+});

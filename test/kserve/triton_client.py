@@ -1,11 +1,15 @@
 """tritonclient[grpc] against modelbay's KServe v2 adapter (test/kserve.test.ts).
 
     python triton_client.py ADDRESS MODEL DIR
+    python triton_client.py ADDRESS MODEL DIR several
+
 
 DIR holds x.npy (inputs) and expected.npy (what modelbay's own Predict returned). Checks liveness,
 readiness, server and model metadata, ModelInfer with raw_input_contents (tritonclient's binary
 tensors) and with typed contents, and the errors of a wrong datatype, an unknown model and an
-unknown output. Prints one line per check; exits non-zero at the first failure.
+unknown output. With "several": a model of two inputs and two outputs (DIR holds one NAME.npy per
+input and expected_NAME.npy per output): metadata, ModelInfer of both outputs and of one asked for,
+and a missing input. Prints one line per check; exits non-zero at the first failure.
 """
 import os
 import sys
@@ -75,5 +79,29 @@ def main():
     print("kserve interop passed")
 
 
+def several():
+    address, model, data = sys.argv[1], sys.argv[2], sys.argv[3]
+    client = grpcclient.InferenceServerClient(url=address)
+    meta = client.get_model_metadata(model)
+    inputs, outputs = [i.name for i in meta.inputs], [o.name for o in meta.outputs]
+    check(len(inputs) == 2 and len(outputs) == 2, f"model metadata lists inputs {inputs} and outputs {outputs}")
+    tensors = []
+    for name in inputs:
+        x = np.load(os.path.join(data, f"{name}.npy"))
+        tensor = grpcclient.InferInput(name, list(x.shape), "FP32")
+        tensor.set_data_from_numpy(x)
+        tensors.append(tensor)
+    expected = {name: np.load(os.path.join(data, f"expected_{name}.npy")) for name in outputs}
+    result = client.infer(model, tensors[::-1])
+    for name in outputs:
+        got = result.as_numpy(name)
+        check(got is not None and np.allclose(got, expected[name], rtol=0, atol=0), f"ModelInfer output {name} equals Predict")
+    last = outputs[-1]
+    only = client.infer(model, tensors, outputs=[grpcclient.InferRequestedOutput(last)])
+    check(only.as_numpy(outputs[0]) is None and np.allclose(only.as_numpy(last), expected[last]), f"only output {last} when asked for")
+    expect_error(lambda: client.infer(model, tensors[:1]), "StatusCode.INVALID_ARGUMENT", "one input of two")
+    print("kserve several tensors passed")
+
+
 if __name__ == "__main__":
-    main()
+    several() if sys.argv[4:] == ["several"] else main()
