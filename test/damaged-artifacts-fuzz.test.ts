@@ -12,9 +12,11 @@ import path from "node:path";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { strFromU8, strToU8, unzipSync, zipSync } from "fflate";
+import { tensorToWire } from "../src/api/tensor-codec.js";
 import { fingerprintOf, MANIFEST_FILE, type Manifest, sha256 } from "../src/checkpoints/manifest.js";
 import { connect } from "../src/cli/client.js";
 import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
+import { DataType } from "../src/gen/modelbay/v1/tensor.js";
 import { run } from "./helpers/cli.js";
 import { damagedBytes, Random } from "./helpers/fuzz-messages.js";
 import { serveProcess } from "./helpers/serve-process.js";
@@ -115,8 +117,10 @@ async function keras3Artifacts(pristine: string): Promise<{ name: string; spec?:
     assert.ok(process.env.CI !== "true", "under CI MODELBAY_PARITY_PYTHON must point at a Python with TensorFlow");
     return [];
   }
-  const made = await run(python, [path.join(import.meta.dirname, "parity", "keras3_models.py"), pristine]);
-  assert.equal(made.status, 0, made.stderr);
+  for (const script of ["keras3_models.py", "multi_io_models.py"]) {
+    const made = await run(python, [path.join(import.meta.dirname, "parity", script), pristine]);
+    assert.equal(made.status, 0, made.stderr);
+  }
   const kerasSpec = (name: string): ModelSpec => ({
     ...denseSpec(),
     topology: { $case: "kerasJson", kerasJson: fs.readFileSync(path.join(pristine, `${name}.json`), "utf8") },
@@ -136,6 +140,12 @@ async function keras3Artifacts(pristine: string): Promise<{ name: string; spec?:
     { name: "text.weights.h5", spec: kerasSpec("text") },
     { name: "residual.weights.h5", spec: kerasSpec("residual") },
     { name: "classic_weights", spec: denseSpec() },
+    // Several inputs and outputs, in lists and in dicts.
+    { name: "two_tower.keras" },
+    { name: "dict_io.keras" },
+    { name: "dict_io.h5" },
+    { name: "tfkeras_two_tower.h5" },
+    { name: "two_tower_savedmodel" },
   ];
 }
 
@@ -200,16 +210,33 @@ test(`damaged model files restore or fail with a clear status (${rounds} rounds,
       const key = `${artifact.name}${artifact.rehash ? " (rehashed)" : ""} ${status[outcome]}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
       if (outcome === status.OK) {
-        // What restored must serve: a Predict of two rows of its declared input answers cleanly.
-        const input = (await client.getModel({ modelId: "victim" })).model?.inputs[0];
-        const shape = (input?.shape ?? [-1, 10]).map((d) => (d < 0 ? 2 : d));
-        const count = shape.reduce((a, b) => a * b, 1);
+        // What restored must serve: a Predict of two rows of each declared input answers cleanly.
+        const declared = (await client.getModel({ modelId: "victim" })).model?.inputs ?? [];
+        const inputs = declared.map((input) => {
+          const shape = input.shape.map((d) => (d < 0 ? 2 : d));
+          const values = seededFloats(
+            shape.reduce((a, b) => a * b, 1),
+            round,
+          );
+          // Token ids: small whole numbers any embedding has rows for.
+          if (input.dtype === DataType.DATA_TYPE_INT32) {
+            return tensorToWire(
+              input.name,
+              {
+                dtype: "int32",
+                shape,
+                data: Int32Array.from(values, (v) => Math.abs(v) % 2),
+              },
+              false,
+            );
+          }
+          return floatTensor(values, shape, false, input.name);
+        });
+        const count = inputs.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
         if (count <= 1 << 16) {
-          await client
-            .predict({ modelId: "victim", inputs: [floatTensor(seededFloats(count, round), shape)], rawOutput: true })
-            .catch((err: grpc.ServiceError) => {
-              assert.ok(namesTheProblem.has(err.code), `Predict: ${status[err.code]} "${err.details}" after ${what}`);
-            });
+          await client.predict({ modelId: "victim", inputs, rawOutput: true }).catch((err: grpc.ServiceError) => {
+            assert.ok(namesTheProblem.has(err.code), `Predict: ${status[err.code]} "${err.details}" after ${what}`);
+          });
         }
       }
       fs.rmSync(copy, { recursive: true, force: true });
