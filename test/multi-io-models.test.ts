@@ -378,3 +378,48 @@ test("an input no output uses is kept, as Keras keeps it, through a checkpoint, 
   };
   assert.deepEqual(written.modelTopology.config.input_layers, config.input_layers);
 });
+
+test("a layer applied twice and served twice names its second output with _1", async () => {
+  const input = (name: string) => ({
+    class_name: "InputLayer",
+    name,
+    config: { name, batch_input_shape: [null, 3], dtype: "float32" },
+    inbound_nodes: [],
+  });
+  const shared = {
+    class_name: "Dense",
+    name: "d",
+    config: { name: "d", units: 2 },
+    inbound_nodes: [[["a", 0, 0, {}]], [["b", 0, 0, {}]]],
+  };
+  const config = {
+    name: "shared",
+    layers: [input("a"), input("b"), shared],
+    input_layers: [
+      ["a", 0, 0],
+      ["b", 0, 0],
+    ],
+    output_layers: [
+      ["d", 0, 0],
+      ["d", 1, 0],
+    ],
+  };
+  const kerasJson = JSON.stringify({ class_name: "Model", config });
+  const { model } = await t.client.createModel({
+    modelId: "shared-twice",
+    spec: { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } },
+  });
+  assert.deepEqual(
+    model?.outputs.map((s) => s.name),
+    ["d", "d_1"],
+  );
+  const a = seededFloats(6, 1);
+  const inputs = [
+    { ...floatTensor(a, [2, 3], true), name: "b" },
+    { ...floatTensor(a, [2, 3], true), name: "a" },
+  ];
+  const res = await t.client.predict({ modelId: "shared-twice", inputs, rawOutput: false });
+  // One layer, the same rows: both outputs agree, and are not all zero.
+  assert.deepEqual(res.outputs[0]?.floatValues, res.outputs[1]?.floatValues);
+  assert.ok(res.outputs[0]?.floatValues.some((v) => v !== 0));
+});
