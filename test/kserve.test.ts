@@ -7,6 +7,7 @@ import { after, before, test } from "node:test";
 import { tensorFromWire } from "../src/api/tensor-codec.js";
 import { writeNpy } from "../src/datasets/npy.js";
 import { run } from "./helpers/cli.js";
+import { appliedLayer, functionalModel, inputLayer } from "./helpers/functional-json.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
 import { floatTensor, seededFloats } from "./helpers/tensors.js";
@@ -49,39 +50,28 @@ test("tritonclient: liveness, metadata, ModelInfer (raw and typed) equal Predict
 
 test("tritonclient: a model of two inputs and two outputs, each tensor by name", async (ctx) => {
   if (!python) return ctx.skip("MODELBAY_KSERVE_PYTHON not set: run scripts/test.sh");
-  const input = (name: string, width: number) => ({
-    class_name: "InputLayer",
-    name,
-    config: { name, batch_input_shape: [null, width], dtype: "float32" },
-    inbound_nodes: [],
-  });
-  const layer = (class_name: string, name: string, config: object, from: string[]) => ({
-    class_name,
-    name,
-    config: { name, ...config },
-    inbound_nodes: [from.map((f) => [f, 0, 0, {}])],
-  });
   const layers = [
-    input("a", 3),
-    input("b", 4),
-    layer("Concatenate", "both", {}, ["a", "b"]),
-    layer("Dense", "total", { units: 2 }, ["both"]),
-    layer("Dense", "gap", { units: 1, activation: "tanh" }, ["a"]),
+    inputLayer("a", 3),
+    inputLayer("b", 4),
+    appliedLayer("Concatenate", "both", {}, [
+      ["a", 0],
+      ["b", 0],
+    ]),
+    appliedLayer("Dense", "total", { units: 2 }, [["both", 0]]),
+    appliedLayer("Dense", "gap", { units: 1, activation: "tanh" }, [["a", 0]]),
   ];
-  const config = {
-    name: "two",
+  const { spec } = functionalModel(
     layers,
-    input_layers: [
-      ["a", 0, 0],
-      ["b", 0, 0],
+    [
+      ["a", 0],
+      ["b", 0],
     ],
-    output_layers: [
-      ["total", 0, 0],
-      ["gap", 0, 0],
+    [
+      ["total", 0],
+      ["gap", 0],
     ],
-  };
-  const kerasJson = JSON.stringify({ class_name: "Model", config });
-  await t.client.createModel({ modelId: "two", spec: { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } } });
+  );
+  await t.client.createModel({ modelId: "two", spec });
   const x = { a: { width: 3, data: seededFloats(5 * 3, 1) }, b: { width: 4, data: seededFloats(5 * 4, 2) } };
   const inputs = Object.entries(x).map(([name, v]) => ({ ...floatTensor(v.data, [5, v.width], true), name }));
   const res = await t.client.predict({ modelId: "two", inputs, rawOutput: true });

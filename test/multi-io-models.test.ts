@@ -15,9 +15,9 @@ import { readNpy } from "../src/datasets/npy.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
 import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { modelbay, run } from "./helpers/cli.js";
+import { appliedLayer, functionalModel, inputLayer } from "./helpers/functional-json.js";
 import { metricSum } from "./helpers/metrics.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
-import { denseSpec } from "./helpers/specs.js";
 import { firstMismatch, floatTensor, seededFloats } from "./helpers/tensors.js";
 import { collect, ofKind, trainRequest } from "./helpers/training.js";
 
@@ -329,24 +329,15 @@ for (const name of ["two_tower", "dict_io"]) {
 test("an input no output uses is kept, as Keras keeps it, through a checkpoint, its model.json and a restore", async () => {
   // Found by the topology fuzz: TensorFlow.js writes only the layers an output depends on, and the
   // restored model took one input fewer than the model checkpointed.
-  const input = (name: string, width: number) => ({
-    class_name: "InputLayer",
-    name,
-    config: { name, batch_input_shape: [null, width], dtype: "float32" },
-    inbound_nodes: [],
-  });
-  const dense = { class_name: "Dense", name: "d", config: { name: "d", units: 2 }, inbound_nodes: [[["a", 0, 0, {}]]] };
-  const config = {
-    name: "unused",
-    layers: [input("a", 3), input("b", 4), dense],
-    input_layers: [
-      ["a", 0, 0],
-      ["b", 0, 0],
+  const layers = [inputLayer("a", 3), inputLayer("b", 4), appliedLayer("Dense", "d", { units: 2 }, [["a", 0]])];
+  const { config, spec } = functionalModel(
+    layers,
+    [
+      ["a", 0],
+      ["b", 0],
     ],
-    output_layers: [["d", 0, 0]],
-  };
-  const kerasJson = JSON.stringify({ class_name: "Model", config });
-  const spec = { ...denseSpec(), topology: { $case: "kerasJson" as const, kerasJson } };
+    [["d", 0]],
+  );
   await t.client.createModel({ modelId: "unused-input", spec });
   const inputs = [
     { ...floatTensor(seededFloats(6, 1), [2, 3], true), name: "a" },
@@ -380,35 +371,19 @@ test("an input no output uses is kept, as Keras keeps it, through a checkpoint, 
 });
 
 test("a layer applied twice and served twice names its second output with _1", async () => {
-  const input = (name: string) => ({
-    class_name: "InputLayer",
-    name,
-    config: { name, batch_input_shape: [null, 3], dtype: "float32" },
-    inbound_nodes: [],
-  });
-  const shared = {
-    class_name: "Dense",
-    name: "d",
-    config: { name: "d", units: 2 },
-    inbound_nodes: [[["a", 0, 0, {}]], [["b", 0, 0, {}]]],
-  };
-  const config = {
-    name: "shared",
-    layers: [input("a"), input("b"), shared],
-    input_layers: [
-      ["a", 0, 0],
-      ["b", 0, 0],
+  const shared = appliedLayer("Dense", "d", { units: 2 }, [["a", 0]], [["b", 0]]);
+  const { spec } = functionalModel(
+    [inputLayer("a", 3), inputLayer("b", 3), shared],
+    [
+      ["a", 0],
+      ["b", 0],
     ],
-    output_layers: [
-      ["d", 0, 0],
-      ["d", 1, 0],
+    [
+      ["d", 0],
+      ["d", 1],
     ],
-  };
-  const kerasJson = JSON.stringify({ class_name: "Model", config });
-  const { model } = await t.client.createModel({
-    modelId: "shared-twice",
-    spec: { ...denseSpec(), topology: { $case: "kerasJson", kerasJson } },
-  });
+  );
+  const { model } = await t.client.createModel({ modelId: "shared-twice", spec });
   assert.deepEqual(
     model?.outputs.map((s) => s.name),
     ["d", "d_1"],
