@@ -368,6 +368,12 @@ test("an input no output uses is kept, as Keras keeps it, through a checkpoint, 
     modelTopology: { config: Record<string, unknown> };
   };
   assert.deepEqual(written.modelTopology.config.input_layers, config.input_layers);
+  assert.deepEqual((written.modelTopology.config.layers as unknown[])[0], {
+    name: "b",
+    class_name: "InputLayer",
+    config: { batch_input_shape: [null, 4], dtype: "float32", sparse: false, name: "b" },
+    inbound_nodes: [],
+  });
 });
 
 test("a layer applied twice and served twice names its second output with _1", async () => {

@@ -13,10 +13,13 @@ export function modelTopology(model: tf.LayersModel): unknown {
   const listed = new Set(config.input_layers.map((ref) => (Array.isArray(ref) ? ref[0] : undefined)));
   const missing = model.inputLayers.filter((layer) => !listed.has(layer.name));
   if (missing.length === 0) return json;
+  // An InputLayer's config is flat (batchInputShape, dtype, sparse, name): its keys in Keras' case,
+  // as toJSON writes the others.
+  const snakeCase = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
   const inputs = missing.map((layer) => ({
     name: layer.name,
     class_name: layer.getClassName(),
-    config: layer.getConfig(),
+    config: Object.fromEntries(Object.entries(layer.getConfig()).map(([key, value]) => [snakeCase(key), value])),
     inbound_nodes: [],
   }));
   return {
