@@ -19,7 +19,7 @@ import vm from "node:vm";
 import { connect } from "../src/cli/client.js";
 import { regressionData } from "../src/cli/example-data.js";
 import { denseStackSpec } from "../src/cli/example-specs.js";
-import { floatTensor } from "../src/cli/tensors.js";
+import { floatTensor, inlineXY } from "../src/cli/tensors.js";
 import type { TrainEvent } from "../src/gen/modelbay/v1/training.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
@@ -92,12 +92,7 @@ async function main() {
   const { x, y } = regressionData(ROWS);
   const train = (modelId: string, everySteps: number) => ({
     modelId,
-    data: {
-      source: {
-        $case: "inline" as const,
-        inline: { x: floatTensor(x, [ROWS, 10], true), y: floatTensor(y, [ROWS, 1], true) },
-      },
-    },
+    data: inlineXY(floatTensor(x, [ROWS, 10], true), floatTensor(y, [ROWS, 1], true)),
     validationSplit: 0,
     epochs: 1,
     batchSize: BATCH,

@@ -3,7 +3,7 @@
 // the server at argv[2] until stdin closes; prints the rows streamed.
 import { connect } from "../src/cli/client.js";
 import { regressionData } from "../src/cli/example-data.js";
-import { floatTensor } from "../src/cli/tensors.js";
+import { floatTensor, inlineXY } from "../src/cli/tensors.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
 import { runBench } from "./harness.js";
 
@@ -21,12 +21,7 @@ async function main() {
     while (!stop.signal.aborted) {
       for await (const _ of client.train({
         modelId: "train",
-        data: {
-          source: {
-            $case: "inline",
-            inline: { x: floatTensor(x, [65_536, 10], true), y: floatTensor(y, [65_536, 1], true) },
-          },
-        },
+        data: inlineXY(floatTensor(x, [65_536, 10], true), floatTensor(y, [65_536, 1], true)),
         validationSplit: 0,
         epochs: 1,
         batchSize: 64,

@@ -111,7 +111,7 @@ interface SideResult {
 
 /** Trains as the training service does: many batches per compute call, one read per call. */
 async function trainModelbay(model: ComputeModel, c: Case, data: { x: TensorData; y: TensorData }, loss: LossKind) {
-  const trainer = await model.createTrainer(data.x, data.y, { batchSize: c.batchSize, loss, metrics: [] });
+  const trainer = await model.createTrainer([data.x], [data.y], { batchSize: c.batchSize, loss, metrics: [] });
   const out: SideResult = { epochSeconds: [], epochLosses: [], rows: c.rows };
   try {
     for (let epoch = 0; epoch < c.epochs; epoch++) {

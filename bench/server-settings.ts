@@ -18,7 +18,7 @@ import path from "node:path";
 import { connect, type ModelbayClient } from "../src/cli/client.js";
 import { regressionData } from "../src/cli/example-data.js";
 import { classicDenseSpec, denseStackSpec } from "../src/cli/example-specs.js";
-import { floatTensor } from "../src/cli/tensors.js";
+import { floatTensor, inlineXY } from "../src/cli/tensors.js";
 import { writeNpy } from "../src/datasets/npy.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
 import { closedLoopRate, median, runBench } from "./harness.js";
@@ -74,15 +74,10 @@ async function train(client: ModelbayClient, modelId: string, rows: number, batc
   const started = performance.now();
   for await (const _ of client.train({
     modelId,
-    data: {
-      source: {
-        $case: "inline",
-        inline: {
-          x: floatTensor(x.subarray(0, rows * 10), [rows, 10], true),
-          y: floatTensor(y.subarray(0, rows), [rows, 1], true),
-        },
-      },
-    },
+    data: inlineXY(
+      floatTensor(x.subarray(0, rows * 10), [rows, 10], true),
+      floatTensor(y.subarray(0, rows), [rows, 1], true),
+    ),
     validationSplit: 0,
     epochs: 2,
     batchSize,

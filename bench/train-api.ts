@@ -10,7 +10,7 @@ import path from "node:path";
 import { connect } from "../src/cli/client.js";
 import { regressionData } from "../src/cli/example-data.js";
 import { classicDenseSpec } from "../src/cli/example-specs.js";
-import { floatTensor } from "../src/cli/tensors.js";
+import { floatTensor, inlineXY } from "../src/cli/tensors.js";
 import { silentLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
 import { runBench } from "./harness.js";
@@ -32,8 +32,8 @@ async function main() {
     const computeLayer = async () => {
       const s0 = performance.now();
       const trainer = await model.createTrainer(
-        { dtype: "float32", shape: [ROWS, 10], data: x },
-        { dtype: "float32", shape: [ROWS, 1], data: y },
+        [{ dtype: "float32", shape: [ROWS, 10], data: x }],
+        [{ dtype: "float32", shape: [ROWS, 1], data: y }],
         { batchSize: BATCH, loss: "mean_squared_error", metrics: [] },
       );
       const t0 = performance.now();
@@ -55,12 +55,7 @@ async function main() {
       let events = 0;
       for await (const _ of client.train({
         modelId: "m",
-        data: {
-          source: {
-            $case: "inline",
-            inline: { x: floatTensor(x, [ROWS, 10], true), y: floatTensor(y, [ROWS, 1], true) },
-          },
-        },
+        data: inlineXY(floatTensor(x, [ROWS, 10], true), floatTensor(y, [ROWS, 1], true)),
         validationSplit: 0,
         epochs: EPOCHS,
         batchSize: BATCH,

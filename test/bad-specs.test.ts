@@ -5,14 +5,12 @@ import * as grpc from "@grpc/grpc-js";
 import { specFromWire } from "../src/api/spec-codec.js";
 import { parametersBeforeBuild, sequentialSize } from "../src/compute/spec-size.js";
 import type { Activation, ModelSpec } from "../src/gen/modelbay/v1/model.js";
-import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { blockSpec, denseSpec } from "./helpers/specs.js";
-import { floatTensor } from "./helpers/tensors.js";
+import { floatTensor, inlineXY } from "./helpers/tensors.js";
 import { collect, ofKind, trainRequest } from "./helpers/training.js";
 
 /** Training data given inline. */
-const inline = (x: Tensor, y: Tensor) => ({ source: { $case: "inline" as const, inline: { x, y } } });
 
 let t: TestServer;
 before(async () => {
@@ -528,7 +526,7 @@ test("what a Keras JSON model's layers refuse at Predict or Train is the caller'
   const fits = floatTensor(new Float32Array(4 * 4 * 2), [4, 4, 2], true);
   const misfits = floatTensor(new Float32Array(4 * 3 * 2), [4, 3, 2], true);
   const train = (y: typeof x) =>
-    collect(t.client, { ...trainRequest("free", 4, { epochs: 1, batchSize: 2 }), data: inline(x, y) });
+    collect(t.client, { ...trainRequest("free", 4, { epochs: 1, batchSize: 2 }), data: inlineXY(x, y) });
   assert.ok(ofKind(await train(fits), "completed").length === 1, "labels that fit the free output train");
   // A free axis sent empty holds no data (and some TensorFlow kernels divide by its size).
   const empty = floatTensor(new Float32Array(0), [2, 0, 3], true);
@@ -539,7 +537,7 @@ test("what a Keras JSON model's layers refuse at Predict or Train is the caller'
   await assert.rejects(
     collect(t.client, {
       ...trainRequest("free", 2),
-      data: inline(empty, floatTensor(new Float32Array(0), [2, 0, 2], true)),
+      data: inlineXY(empty, floatTensor(new Float32Array(0), [2, 0, 2], true)),
     }),
     { code: grpc.status.INVALID_ARGUMENT, message: /data\.x: dimension 1 of shape \[2, 0, 3\] is 0/ },
   );

@@ -69,7 +69,7 @@ async function train(
   firstEpoch = 0,
 ) {
   process.env.MODELBAY_GRAPH_TRAINING = graph ? "1" : "0";
-  const trainer = await model.createTrainer(x, y, { batchSize: 32, loss, metrics });
+  const trainer = await model.createTrainer([x], [y], { batchSize: 32, loss, metrics });
   const rows = x.shape[0] as number;
   const losses: number[] = [];
   const metricMeans: number[] = [];
@@ -372,7 +372,7 @@ test("a small step's train session splits its ops across one thread, a large one
     const model = await engine.buildModel(c.spec);
     try {
       const before = fs.readdirSync("/proc/self/task").length;
-      const trainer = await model.createTrainer(c.x, c.y, { batchSize, loss: "mean_squared_error", metrics: [] });
+      const trainer = await model.createTrainer([c.x], [c.y], { batchSize, loss: "mean_squared_error", metrics: [] });
       const during = fs.readdirSync("/proc/self/task").length;
       assert.equal(trainer.executor, "graph");
       trainer.dispose();

@@ -18,7 +18,7 @@ import { exportKerasFile } from "../src/interop/keras-export.js";
 import { modelbay, run } from "./helpers/cli.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
-import { firstMismatch, floatTensor } from "./helpers/tensors.js";
+import { firstMismatch, floatTensor, inlineXY } from "./helpers/tensors.js";
 import { collect, ofKind, trainRequest } from "./helpers/training.js";
 
 const python = process.env.MODELBAY_PARITY_PYTHON;
@@ -93,11 +93,8 @@ async function predicted(modelId: string, name: string): Promise<Float32Array> {
 
 /** One epoch here, unshuffled, on the rows of two .npy files Python wrote. */
 async function trainOneEpoch(modelId: string, xFile: string, yFile: string, batchSize: number): Promise<void> {
-  const inline = { x: tensorToWire("x", npy(xFile), true), y: tensorToWire("y", npy(yFile), true) };
-  const events = await collect(
-    t.client,
-    trainRequest(modelId, 0, { data: { source: { $case: "inline", inline } }, epochs: 1, batchSize, shuffle: false }),
-  );
+  const data = inlineXY(tensorToWire("x", npy(xFile), true), tensorToWire("y", npy(yFile), true));
+  const events = await collect(t.client, trainRequest(modelId, 0, { data, epochs: 1, batchSize, shuffle: false }));
   assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
 }
 
@@ -499,14 +496,11 @@ for (const name of ["conv", "nested", "recurrent", "gated", "tabular", "differen
     });
     const x = npy(`${name}.x.npy`);
     const y = npy(`${name}.y.npy`);
-    const data = {
-      x: floatTensor(x.data as Float32Array, x.shape, true),
-      y: floatTensor(new Float32Array(y.data.length), y.shape, true),
-    };
-    const events = await collect(
-      t.client,
-      trainRequest(modelId, 0, { data: { source: { $case: "inline", inline: data } }, epochs: 3, batchSize: 7 }),
+    const data = inlineXY(
+      floatTensor(x.data as Float32Array, x.shape, true),
+      floatTensor(new Float32Array(y.data.length), y.shape, true),
     );
+    const events = await collect(t.client, trainRequest(modelId, 0, { data, epochs: 3, batchSize: 7 }));
     assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
     const ours = await predicted(modelId, name);
     // Training moved the weights away from what Keras saved, so agreeing below means they came along.

@@ -14,6 +14,7 @@ import type { TensorData } from "../src/compute/tensor-data.js";
 import { readNpy } from "../src/datasets/npy.js";
 import type { PredictStreamResponse } from "../src/gen/modelbay/v1/model_service.js";
 import type { Tensor } from "../src/gen/modelbay/v1/tensor.js";
+import type { InlineData } from "../src/gen/modelbay/v1/training.js";
 import { modelbay, run } from "./helpers/cli.js";
 import { appliedLayer, functionalModel, inputLayer } from "./helpers/functional-json.js";
 import { metricSum } from "./helpers/metrics.js";
@@ -257,7 +258,9 @@ async function refused(call: Promise<unknown>, code: grpc.status, message: RegEx
   });
 }
 
-test("bad inputs to a two-input model are refused in words, and the model still serves", { skip }, async () => {
+test("bad inputs to a two-input model, to Predict, PredictStream and Train, are refused in words, and the model still serves", {
+  skip,
+}, async () => {
   await restore("two_tower.keras", "tt-bad");
   const [ids, features] = inputsOf("two_tower") as [Tensor, Tensor];
   const predict = (inputs: Tensor[]) => t.client.predict({ modelId: "tt-bad", inputs, rawOutput: false });
@@ -288,14 +291,31 @@ test("bad inputs to a two-input model are refused in words, and the model still 
     grpc.status.FAILED_PRECONDITION,
     /PredictStream feeds a model one input.*takes 2 \("features", "ids"\): use Predict/,
   );
-  const events = await collect(
-    t.client,
-    trainRequest("tt-bad", 0, {
-      data: { source: { $case: "inline", inline: { x: features, y: floatTensor(new Float32Array(7), [7, 1], true) } } },
-    }),
-  ).catch((err: grpc.ServiceError) => err);
-  const failure = events instanceof Error ? events.details : JSON.stringify(ofKind(events, "failed"));
-  assert.match(failure, /training feeds a model one input \(x\) and one output \(y\); this model has 2 inputs/);
+  // Training: x and y stand for one input and one output; a model of several takes inputs and
+  // targets by name, each with the same rows.
+  const score = tensorToWire("score", { dtype: "float32", shape: [7, 1], data: new Float32Array(7) }, true);
+  const category = tensorToWire("category", { dtype: "float32", shape: [7, 3], data: new Float32Array(21) }, true);
+  const trainFails = async (inline: Partial<InlineData>, message: RegExp) => {
+    const data = { source: { $case: "inline" as const, inline: { inputs: [], targets: [], ...inline } } };
+    const events = await collect(t.client, trainRequest("tt-bad", 0, { data })).catch((err: grpc.ServiceError) => err);
+    const failure = events instanceof Error ? events.details : JSON.stringify(ofKind(events, "failed"));
+    assert.match(failure, message);
+  };
+  await trainFails(
+    { x: features, y: score },
+    /data\.inputs: the model takes 2 input\(s\) \("features", "ids"\), got 1/,
+  );
+  await trainFails({ inputs: [features, ids], targets: [score] }, /data\.targets: the model takes 2 output\(s\)/);
+  await trainFails(
+    { inputs: [features, ids], targets: [score, { ...category, name: "class" }] },
+    /no output named "category"/,
+  );
+  await trainFails({ x: features, inputs: [features, ids], targets: [score, category] }, /not both/);
+  const short = tensorToWire("category", { dtype: "float32", shape: [6, 3], data: new Float32Array(18) }, true);
+  await trainFails(
+    { inputs: [features, ids], targets: [score, short] },
+    /data: inputs \("features"\) has 7 rows but targets \("category"\) has 6/,
+  );
   assertAsKeras(await predicted("tt-bad", inputsOf("two_tower")), "two_tower", ["score", "category"]);
 });
 
@@ -403,4 +423,109 @@ test("a layer applied twice and served twice names its second output with _1", a
   // One layer, the same rows: both outputs agree, and are not all zero.
   assert.deepEqual(res.outputs[0]?.floatValues, res.outputs[1]?.floatValues);
   assert.ok(res.outputs[0]?.floatValues.some((v) => v !== 0));
+});
+
+for (const name of ["dict_io", "taps"]) {
+  test(`"${name}" from its .keras file trains one more epoch here to where Keras did, losses per output too`, {
+    skip,
+  }, async () => {
+    const modelId = `${name}-resumed`;
+    await restore(`${name}.keras`, modelId);
+    const names = models[name] as Names;
+    // Listed in reverse, so that the server has to match names.
+    const named = (side: "x" | "y", list: string[]) =>
+      list
+        .toReversed()
+        .map((n) =>
+          tensorToWire(list.length === 1 && side === "x" ? "" : n, npy(`${name}.resume.${side}.${n}.npy`), true),
+        );
+    const data = {
+      source: {
+        $case: "inline" as const,
+        inline: { inputs: named("x", names.inputs), targets: named("y", names.outputs) },
+      },
+    };
+    const events = await collect(
+      t.client,
+      trainRequest(modelId, 0, { data, epochs: 1, batchSize: 16, shuffle: false }),
+    );
+    assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+    const [epoch] = ofKind(events, "epochEnd").map((e) => e.epochEnd);
+    const keras = JSON.parse(fs.readFileSync(path.join(dir, `${name}.resumed.json`), "utf8")) as Record<string, number>;
+    // Keras logs the loss (the sum over outputs) and each output's loss, by the output's name.
+    assert.deepEqual(
+      Object.keys(epoch?.metrics ?? {}).sort(),
+      Object.keys(keras)
+        .filter((k) => k !== "loss")
+        .sort(),
+    );
+    assert.equal(firstMismatch([epoch?.loss ?? Number.NaN], [keras.loss as number], 1e-4, 1e-3), undefined, "loss");
+    for (const [k, v] of Object.entries(epoch?.metrics ?? {})) {
+      assert.equal(firstMismatch([v], [keras[k] as number], 1e-4, 1e-3), undefined, k);
+    }
+    const ours = await predicted(modelId, inputsOf(name));
+    for (const out of names.outputs) {
+      const expected = npy(`${name}.resumed.y.${out}.npy`).data;
+      assert.equal(firstMismatch((ours.get(out) as TensorData).data, expected, 1e-4, 1e-3), undefined, out);
+    }
+  });
+}
+
+test("a two-input, two-output model holds out validation rows, reports each output's validation loss, checkpoints and resumes", {
+  skip,
+}, async () => {
+  const modelId = "dict-val";
+  await restore("dict_io.keras", modelId);
+  const names = models.dict_io as Names;
+  const tensor = (side: "x" | "y", n: string) => npy(`dict_io.resume.${side}.${n}.npy`);
+  const data = {
+    source: {
+      $case: "inline" as const,
+      inline: {
+        inputs: names.inputs.map((n) => tensorToWire(n, tensor("x", n), true)),
+        targets: names.outputs.map((n) => tensorToWire(n, tensor("y", n), true)),
+      },
+    },
+  };
+  const policy = { everyEpochs: 1, everySteps: 0, everySeconds: 0, onBest: false, monitor: "" };
+  const request = trainRequest(modelId, 0, {
+    data,
+    epochs: 2,
+    batchSize: 8,
+    validationSplit: 0.25,
+    checkpointPolicy: policy,
+  });
+  const events = await collect(t.client, request);
+  assert.equal(ofKind(events, "completed").length, 1, JSON.stringify(ofKind(events, "failed")));
+  const last = ofKind(events, "epochEnd").at(-1)?.epochEnd.metrics ?? {};
+  const sum = (last.val_gap_loss ?? Number.NaN) + (last.val_total_loss ?? Number.NaN);
+  assert.equal(firstMismatch([last.val_loss ?? Number.NaN], [sum], 1e-6, 1e-5), undefined, JSON.stringify(last));
+  // The held-out rows are the last quarter (36..47): their loss from Predict is what validation reported.
+  const heldOut = (side: "x" | "y", n: string): TensorData => {
+    const t = tensor(side, n);
+    const width = t.shape[1] as number;
+    return { ...t, shape: [12, width], data: t.data.slice(36 * width) } as TensorData;
+  };
+  const ours = await predicted(
+    modelId,
+    names.inputs.map((n) => tensorToWire(n, heldOut("x", n), true)),
+  );
+  for (const out of names.outputs) {
+    const p = (ours.get(out) as TensorData).data;
+    const y = heldOut("y", out).data;
+    const mse = Array.from(p).reduce((acc, v, i) => acc + (v - (y[i] as number)) ** 2, 0) / p.length;
+    assert.equal(firstMismatch([mse], [last[`val_${out}_loss`] ?? Number.NaN], 1e-5, 1e-4), undefined, out);
+  }
+  // The latest checkpoint resumes, and trains on.
+  await t.client.restore({
+    source: { $case: "checkpoint", checkpoint: { modelId, checkpointId: "latest" } },
+    targetModelId: "dict-val-resumed",
+    resume: true,
+  });
+  const more = await collect(t.client, { ...request, modelId: "dict-val-resumed", epochs: 3 });
+  assert.equal(ofKind(more, "completed").length, 1, JSON.stringify(ofKind(more, "failed")));
+  assert.deepEqual(
+    ofKind(more, "epochEnd").map((e) => e.epochEnd.epoch),
+    [3],
+  );
 });

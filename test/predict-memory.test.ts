@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { ModelSpec } from "../src/gen/modelbay/v1/model.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { denseSpec } from "./helpers/specs.js";
-import { firstMismatch, floatTensor, seededFloats } from "./helpers/tensors.js";
+import { firstMismatch, floatTensor, inlineXY, seededFloats } from "./helpers/tensors.js";
 import { collect, ofKind, trainRequest } from "./helpers/training.js";
 
 let t: TestServer;
@@ -66,7 +66,7 @@ test("a training batch whose activations would not fit is refused, naming the ba
   const train = (batchSize: number, n = rows) =>
     collect(t.client, {
       ...trainRequest("conv-train", n, { epochs: 1, batchSize }),
-      data: { source: { $case: "inline", inline: n === rows ? { x, y } : { x: slice(x, n), y: slice(y, n) } } },
+      data: n === rows ? inlineXY(x, y) : inlineXY(slice(x, n), slice(y, n)),
     });
   // 131,137 values of layer outputs a row, about 4.7 MB a row in a step: 1,000 rows would take
   // ~4.7 GB against the default 4 GiB (measured: ~8.4x the outputs, so ~4.4 GB).

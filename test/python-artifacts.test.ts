@@ -14,7 +14,7 @@ import type { Goldens } from "../src/gen/modelbay/v1/checkpoint.js";
 import type { RestoreRequest } from "../src/gen/modelbay/v1/model_service.js";
 import { startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 import { denseSpec, denseStackSpec } from "./helpers/specs.js";
-import { firstMismatch, floatTensor, predictFloats } from "./helpers/tensors.js";
+import { firstMismatch, floatTensor, inlineXY, predictFloats } from "./helpers/tensors.js";
 import { collect, ofKind } from "./helpers/training.js";
 
 const FIXTURES = path.resolve("fixtures/python/tf2.18");
@@ -73,7 +73,7 @@ test("a Keras SavedModel restores as a predict-only session and matches Python's
   );
   const train = collect(t.client, {
     modelId: "classic_savedmodel",
-    data: { source: { $case: "inline", inline: { x: g.inputs[0] as never, y: g.expectedOutputs[0] as never } } },
+    data: inlineXY(g.inputs[0] as never, g.expectedOutputs[0] as never),
     validationSplit: 0,
     epochs: 1,
     batchSize: 4,
@@ -110,7 +110,7 @@ const trainOneMoreEpoch = async (modelId: string) => {
   const y = readNpy(fs.readFileSync(path.join(FIXTURES, "train_y.npy")));
   const events = await collect(t.client, {
     modelId,
-    data: { source: { $case: "inline", inline: { x: tensorToWire("x", x, true), y: tensorToWire("y", y, true) } } },
+    data: inlineXY(tensorToWire("x", x, true), tensorToWire("y", y, true)),
     validationSplit: 0,
     epochs: 1,
     batchSize: 32,

@@ -1,6 +1,9 @@
 // Translates TrainRequest into training settings and training events into TrainEvent messages.
+
+import type { TensorData } from "../compute/tensor-data.js";
 import { loadExamples } from "../datasets/data-root.js";
 import { invalidArgument } from "../errors.js";
+import type { Tensor } from "../gen/modelbay/v1/tensor.js";
 import type { DataSource, TrainRequest, TrainEvent as WireTrainEvent } from "../gen/modelbay/v1/training.js";
 import type { TrainEvent } from "../training/events.js";
 import type { Dataset, TrainSettings } from "../training/settings.js";
@@ -16,11 +19,27 @@ async function datasetFromWire(
 ): Promise<Dataset | undefined> {
   const s = source?.source;
   if (!s) return undefined;
-  if (s.$case === "file") return loadExamples(dataDir, s.file, `${field}.file`);
-  const { x, y } = s.inline;
-  if (!x) throw invalidArgument(`${field}.inline.x`, "is required");
+  // One x and one y stand for a model's only input and output, whatever their names.
+  const alone = (tensor: TensorData) => [{ name: "", tensor }];
+  if (s.$case === "file") {
+    const { x, y } = await loadExamples(dataDir, s.file, `${field}.file`);
+    return { x: alone(x), y: alone(y) };
+  }
+  const { x, y, inputs, targets } = s.inline;
+  if (inputs.length > 0 || targets.length > 0) {
+    if (x || y) throw invalidArgument(`${field}.inline`, "give x and y, or inputs and targets, not both");
+    if (inputs.length === 0) throw invalidArgument(`${field}.inline.inputs`, "is required with targets");
+    if (targets.length === 0) throw invalidArgument(`${field}.inline.targets`, "is required with inputs");
+    const named = (list: Tensor[], what: string) =>
+      list.map((t, i) => ({ name: t.name, tensor: tensorFromWire(t, `${field}.inline.${what}[${i}]`, limits) }));
+    return { x: named(inputs, "inputs"), y: named(targets, "targets") };
+  }
+  if (!x) throw invalidArgument(`${field}.inline.x`, "is required (or inputs and targets)");
   if (!y) throw invalidArgument(`${field}.inline.y`, "is required");
-  return { x: tensorFromWire(x, `${field}.inline.x`, limits), y: tensorFromWire(y, `${field}.inline.y`, limits) };
+  return {
+    x: alone(tensorFromWire(x, `${field}.inline.x`, limits)),
+    y: alone(tensorFromWire(y, `${field}.inline.y`, limits)),
+  };
 }
 
 /** Reads the request's data (inline, or files under `dataDir`) and checks its settings' form. */

@@ -14,7 +14,7 @@ import { connect, type ModelbayClient } from "./client.js";
 import { regressionData } from "./example-data.js";
 import { classicDenseSpec, customBlockSpec } from "./example-specs.js";
 import { ProgressLine } from "./progress.js";
-import { floatTensor } from "./tensors.js";
+import { floatTensor, inlineXY } from "./tensors.js";
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -23,7 +23,7 @@ function trainRequest(modelId: string, epochs: number): TrainRequest {
   const { x, y } = regressionData(rows, 7);
   return {
     modelId,
-    data: { source: { $case: "inline", inline: { x: floatTensor(x, [rows, 10]), y: floatTensor(y, [rows, 1]) } } },
+    data: inlineXY(floatTensor(x, [rows, 10]), floatTensor(y, [rows, 1])),
     validationSplit: 0.1,
     epochs,
     batchSize: 32,

@@ -7,6 +7,7 @@ import type { TrainEvent } from "../gen/modelbay/v1/training.js";
 import { options, UsageError } from "./args.js";
 import { connect, defaultServerAddress } from "./client.js";
 import { ProgressLine } from "./progress.js";
+import { inlineXY } from "./tensors.js";
 
 const positive = (name: string, value: string | undefined, fallback: number): number => {
   const n = Number(value ?? fallback);
@@ -71,7 +72,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   try {
     const events = client.train({
       modelId: o.require("model"),
-      data: { source: { $case: "inline", inline: { x: tensorToWire("", x, true), y: tensorToWire("", y, true) } } },
+      data: inlineXY(tensorToWire("", x, true), tensorToWire("", y, true)),
       validationSplit: Number(o.get("validation-split") ?? 0),
       epochs,
       batchSize: positive("batch-size", o.get("batch-size"), 32),

@@ -105,7 +105,8 @@ export interface ComputeModel {
   /** Pins the full state without copying it (see StateCapture). */
   captureState(): Promise<StateCapture>;
   /** Loads a dataset onto the backend for training with the model's optimizer. */
-  createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer>;
+  /** A tensor per model input (x) and per output (y), in the model's order. */
+  createTrainer(x: readonly TensorData[], y: readonly TensorData[], opts: TrainerOptions): Promise<Trainer>;
   dispose(): void;
 }
 

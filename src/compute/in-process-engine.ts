@@ -304,9 +304,14 @@ class InProcessModel implements ComputeModel {
     this.graphTrainer?.invalidate();
   }
 
-  async createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer> {
+  async createTrainer(x: readonly TensorData[], y: readonly TensorData[], opts: TrainerOptions): Promise<Trainer> {
     await this.syncFromGraph();
-    const graph = createGraphTrainer(this.model, this.model.optimizer, x, y, opts);
+    // The one-call step is for Dense stacks: one input, one output.
+    const [x0, y0] = [x[0], y[0]];
+    const graph =
+      x.length === 1 && y.length === 1 && x0 && y0
+        ? createGraphTrainer(this.model, this.model.optimizer, x0, y0, opts)
+        : "several inputs or outputs";
     if (typeof graph === "string") return createTrainer(this.model, this.model.optimizer, x, y, opts);
     this.graphTrainer = graph;
     return graph;

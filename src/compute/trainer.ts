@@ -15,7 +15,47 @@ export interface TrainerOptions {
   batchSize: number;
   loss: LossKind;
   metrics: MetricKind[];
+  /**
+   * The model's output names. A model of several outputs is trained on the sum of the loss over
+   * them (Keras' rule for one loss given for several) and reports each output's loss and metrics
+   * under its name ("score_loss", "score_mae"), as Keras does.
+   */
+  outputNames?: string[];
 }
+
+/** The names of the values a step reports besides the total loss, in the order stepValues gives them. */
+export function reportedNames(opts: TrainerOptions): string[] {
+  const names = opts.outputNames ?? [];
+  const metrics = opts.metrics.map((m) => METRIC_NAME[m]);
+  if (names.length <= 1) return metrics;
+  return names.flatMap((output) => [`${output}_loss`, ...metrics.map((m) => `${output}_${m}`)]);
+}
+
+/**
+ * The total loss of a step or an evaluation (with the layers' penalties) and the values named by
+ * reportedNames: for each output, the loss over it and the metrics.
+ */
+function stepValues(
+  model: tf.LayersModel,
+  opts: TrainerOptions,
+  labels: readonly tf.Tensor[],
+  predictions: readonly tf.Tensor[],
+): { loss: tf.Scalar; reported: tf.Scalar[] } {
+  const { loss, metrics } = opts;
+  const perOutput = predictions.map((p, i) => computeLoss(loss, labels[i] as tf.Tensor, p));
+  const metricsOf = (i: number) =>
+    metrics.map((m) => computeMetric(m, loss, labels[i] as tf.Tensor, predictions[i] as tf.Tensor));
+  if (perOutput.length === 1) return { loss: withPenalties(model, perOutput[0] as tf.Scalar), reported: metricsOf(0) };
+  return {
+    loss: withPenalties(model, tf.addN(perOutput) as tf.Scalar),
+    reported: perOutput.flatMap((outputLoss, i) => [outputLoss, ...metricsOf(i)]),
+  };
+}
+
+/** tfjs-layers' outputs as a list, whether the model has one or several. */
+const listed = (out: tf.Tensor | tf.Tensor[]) => (Array.isArray(out) ? out : [out]);
+/** One input alone, as tfjs-layers takes it; several as a list. */
+const fed = (xs: tf.Tensor[]) => (xs.length === 1 ? (xs[0] as tf.Tensor) : xs);
 
 /** Sums over the batches of one call; divide by `samples` for means. */
 export interface BatchRunResult {
@@ -41,22 +81,23 @@ export interface Trainer {
    * the epoch (a permutation of 0..rows-1), or null for the natural order.
    */
   runBatches(order: Int32Array | null, firstBatch: number, count: number): Promise<BatchRunResult>;
-  /** Loss and metrics over a dataset without training, e.g. validation data. */
-  evaluate(x: TensorData, y: TensorData): Promise<Record<string, number>>;
+  /** Loss and metrics over a dataset without training, e.g. validation data (a tensor per input, and per output). */
+  evaluate(x: readonly TensorData[], y: readonly TensorData[]): Promise<Record<string, number>>;
   dispose(): void;
 }
 
 export function createTrainer(
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
-  xData: TensorData,
-  yData: TensorData,
+  xData: readonly TensorData[],
+  yData: readonly TensorData[],
   opts: TrainerOptions,
 ): Trainer {
-  const x = toTensor(xData);
-  const y = toTensor(yData);
-  const rows = x.shape[0] ?? 0;
-  const { batchSize, loss, metrics } = opts;
+  const xs = xData.map(toTensor);
+  const ys = yData.map(toTensor);
+  const rows = xs[0]?.shape[0] ?? 0;
+  const { batchSize } = opts;
+  const names = reportedNames(opts);
   const batchesPerEpoch = Math.ceil(rows / batchSize);
   const variables = () => model.trainableWeights.map((w) => w.read() as tf.Variable);
 
@@ -74,16 +115,17 @@ export function createTrainer(
           const size = Math.min(batchSize, rows - start);
           const scalars = refusedByLayers("the model cannot train on this data", () =>
             tf.tidy(() => {
-              const xb = batchRows(x, order, start, size);
-              const yb = batchRows(y, order, start, size);
+              const xb = xs.map((x) => batchRows(x, order, start, size));
+              const yb = ys.map((y) => batchRows(y, order, start, size));
               let metricValues: tf.Scalar[] = [];
               const cost = optimizer.minimize(
                 () => {
-                  const prediction = model.apply(xb, { training: true }) as tf.Tensor;
+                  const predictions = listed(model.apply(fed(xb), { training: true }) as tf.Tensor | tf.Tensor[]);
+                  const { loss, reported } = stepValues(model, opts, yb, predictions);
                   // Metrics use this step's predictions (before the update), as Keras reports them;
                   // kept, because minimize() disposes everything else computed in here.
-                  metricValues = metrics.map((m) => tf.keep(computeMetric(m, loss, yb, prediction)));
-                  return withPenalties(model, computeLoss(loss, yb, prediction));
+                  metricValues = reported.map((v) => tf.keep(v));
+                  return loss;
                 },
                 true,
                 variables(),
@@ -101,7 +143,7 @@ export function createTrainer(
         return sumBatches(
           values as Float32Array,
           pending.map((p) => p.size),
-          metrics,
+          names,
         );
       } finally {
         for (const p of pending) p.scalars.dispose();
@@ -111,8 +153,7 @@ export function createTrainer(
     evaluate: (xEval, yEval) => evaluateModel(model, opts, xEval, yEval),
 
     dispose() {
-      x.dispose();
-      y.dispose();
+      for (const t of [...xs, ...ys]) t.dispose();
     },
   };
 }
@@ -121,28 +162,24 @@ export function createTrainer(
 export async function evaluateModel(
   model: tf.LayersModel,
   opts: TrainerOptions,
-  xEval: TensorData,
-  yEval: TensorData,
+  xEval: readonly TensorData[],
+  yEval: readonly TensorData[],
 ): Promise<Record<string, number>> {
-  const { loss, metrics } = opts;
-  if (xEval.shape[0] === 0) throw new ModelbayError(Code.INVALID_ARGUMENT, "validation data is empty");
+  if ((xEval[0]?.shape[0] ?? 0) === 0) throw new ModelbayError(Code.INVALID_ARGUMENT, "validation data is empty");
   const scalars = refusedByLayers("the model cannot evaluate this validation data", () =>
     tf.tidy(() => {
-      const xt = toTensor(xEval);
-      const yt = toTensor(yEval);
-      const batchSize = predictBatchRows(activationElementsPerRow(model), elementCount(xEval.shape.slice(1)));
-      const prediction = model.predict(xt, { batchSize }) as tf.Tensor;
-      return tf.stack([
-        withPenalties(model, computeLoss(loss, yt, prediction)),
-        ...metrics.map((m) => computeMetric(m, loss, yt, prediction)),
-      ]);
+      const rowElements = xEval.reduce((n, x) => n + elementCount(x.shape.slice(1)), 0);
+      const batchSize = predictBatchRows(activationElementsPerRow(model), rowElements);
+      const predictions = listed(model.predict(fed(xEval.map(toTensor)), { batchSize }));
+      const { loss, reported } = stepValues(model, opts, yEval.map(toTensor), predictions);
+      return tf.stack([loss, ...reported]);
     }),
   );
   try {
     const values = await scalars.data();
     const out: Record<string, number> = { loss: values[0] as number };
-    metrics.forEach((m, j) => {
-      out[METRIC_NAME[m]] = values[1 + j] as number;
+    reportedNames(opts).forEach((name, j) => {
+      out[name] = values[1 + j] as number;
     });
     return out;
   } finally {
@@ -157,12 +194,8 @@ export function batchRows(source: tf.Tensor, order: Int32Array | null, start: nu
   );
 }
 
-/** One call's sums from its batches' [loss, ...metrics] values, read back together. */
-export function sumBatches(
-  values: Float32Array,
-  sizes: readonly number[],
-  metrics: readonly MetricKind[],
-): BatchRunResult {
+/** One call's sums from its batches' [loss, ...reported] values (reportedNames), read back together. */
+export function sumBatches(values: Float32Array, sizes: readonly number[], names: readonly string[]): BatchRunResult {
   const result: BatchRunResult = {
     steps: 0,
     samples: 0,
@@ -171,7 +204,7 @@ export function sumBatches(
     metricSums: {},
     nonFinite: false,
   };
-  const width = 1 + metrics.length;
+  const width = 1 + names.length;
   sizes.forEach((size, i) => {
     const batchLoss = values[i * width] as number;
     result.steps += 1;
@@ -179,8 +212,7 @@ export function sumBatches(
     result.lossSum += batchLoss * size;
     result.lastLoss = batchLoss;
     if (!Number.isFinite(batchLoss)) result.nonFinite = true;
-    metrics.forEach((m, j) => {
-      const name = METRIC_NAME[m];
+    names.forEach((name, j) => {
       result.metricSums[name] = (result.metricSums[name] ?? 0) + (values[i * width + 1 + j] as number) * size;
     });
   });

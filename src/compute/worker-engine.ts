@@ -97,7 +97,7 @@ class WorkerModel implements ComputeModel {
       },
     };
   }
-  async createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer> {
+  async createTrainer(x: readonly TensorData[], y: readonly TensorData[], opts: TrainerOptions): Promise<Trainer> {
     const t = await this.worker.call<{
       handle: number;
       executor: Trainer["executor"];

@@ -104,9 +104,29 @@ function optimizerOf(o: unknown): OptimizerSpec {
   return { kind, ...Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) };
 }
 
+/**
+ * The one loss a model was compiled with. A model of several outputs may list one per output (a
+ * list, or a dict by output name): modelbay trains on the sum of one loss over every output, which
+ * is what Keras does when each output has the same loss and no loss_weights. Other losses per
+ * output leave the model without a loss: it restores and predicts, and is not trained here.
+ */
+function lossNameOf(compile: Record<string, unknown>): string | undefined {
+  const { loss } = compile;
+  const perOutput = Array.isArray(loss)
+    ? loss
+    : isJsonObject(loss) && !isObject(loss)
+      ? Object.values(loss)
+      : undefined;
+  if (!perOutput) return nameOf(loss);
+  const names = [...new Set(perOutput.map((l) => nameOf(l) ?? JSON.stringify(l)))];
+  const weights = compile.loss_weights;
+  const weightList = Array.isArray(weights) ? weights : isJsonObject(weights) ? Object.values(weights) : [];
+  return names.length === 1 && weightList.every((w) => w === 1) ? names[0] : undefined;
+}
+
 function compileOf(compile: Record<string, unknown> | undefined): CompileSpec {
   if (!compile) return { optimizer: { kind: "adam" }, metrics: [] };
-  const lossName = nameOf(compile.loss);
+  const lossName = lossNameOf(compile);
   const loss = lossName === undefined ? undefined : LOSSES[lossName];
   if (lossName !== undefined && !loss) throw unsupported(`the model was compiled with loss "${lossName}"`);
   const metrics = (Array.isArray(compile.metrics) ? compile.metrics : [])

@@ -9,23 +9,39 @@ export interface NamedTensor {
 
 const fmt = (shape: readonly number[]) => `[${shape.join(", ")}]`;
 
-/** Returns the tensor for each model input, in the model's order, or throws INVALID_ARGUMENT. */
-export function matchInputs(signatures: readonly TensorSignature[], inputs: readonly NamedTensor[]): TensorData[] {
-  if (inputs.length !== signatures.length) {
+/**
+ * The tensor given for each of a model's inputs (or outputs), in the model's order, found by name;
+ * a single unnamed tensor stands for a model's only one. INVALID_ARGUMENT names what is missing.
+ */
+export function inSignatureOrder(
+  signatures: readonly TensorSignature[],
+  given: readonly NamedTensor[],
+  field: string,
+  side = "input",
+): { index: number; tensor: TensorData }[] {
+  if (given.length !== signatures.length) {
     throw invalidArgument(
-      "inputs",
-      `the model takes ${signatures.length} input(s) (${signatures.map((s) => `"${s.name}"`).join(", ")}), got ${inputs.length}`,
+      field,
+      `the model takes ${signatures.length} ${side}(s) (${signatures.map((s) => `"${s.name}"`).join(", ")}), got ${given.length}`,
     );
   }
-  const matched = signatures.map((sig, i) => {
-    const index = inputs.length === 1 && inputs[0]?.name === "" ? 0 : inputs.findIndex((t) => t.name === sig.name);
-    const given = inputs[index];
-    if (!given) {
-      const names = inputs.map((t) => `"${t.name}"`).join(", ");
-      throw invalidArgument(`inputs[${i}].name`, `no input named "${sig.name}" (got ${names})`);
+  return signatures.map((sig, i) => {
+    const index = given.length === 1 && given[0]?.name === "" ? 0 : given.findIndex((t) => t.name === sig.name);
+    const found = given[index];
+    if (!found) {
+      const names = given.map((t) => `"${t.name}"`).join(", ");
+      throw invalidArgument(`${field}[${i}].name`, `no ${side} named "${sig.name}" (got ${names})`);
     }
-    checkAgainst(sig, given.tensor, `inputs[${index}] ("${sig.name}")`);
-    return given.tensor;
+    return { index, tensor: found.tensor };
+  });
+}
+
+/** Returns the tensor for each model input, in the model's order, or throws INVALID_ARGUMENT. */
+export function matchInputs(signatures: readonly TensorSignature[], inputs: readonly NamedTensor[]): TensorData[] {
+  const matched = inSignatureOrder(signatures, inputs, "inputs").map(({ index, tensor }, i) => {
+    const sig = signatures[i] as TensorSignature;
+    checkAgainst(sig, tensor, `inputs[${index}] ("${sig.name}")`);
+    return tensor;
   });
   // Row i of every input makes example i: a model of several inputs needs as many rows in each.
   const rows = matched.map((t) => t.shape[0]);

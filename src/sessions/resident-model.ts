@@ -168,7 +168,7 @@ export class ResidentModel implements ComputeModel {
     return this.use((m) => m.captureState());
   }
 
-  async createTrainer(x: TensorData, y: TensorData, opts: TrainerOptions): Promise<Trainer> {
+  async createTrainer(x: readonly TensorData[], y: readonly TensorData[], opts: TrainerOptions): Promise<Trainer> {
     const trainer = await this.use((m) => m.createTrainer(x, y, opts));
     this.trainers++;
     let disposed = false;

@@ -4,7 +4,7 @@ import { Code, ModelbayError, notFound } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type SessionManager, trainableSpec } from "../sessions/session-manager.js";
 import { type Observability, unobserved } from "../telemetry/spans.js";
-import { checkSettings, type TrainLimits, type TrainSettings } from "./settings.js";
+import { checkSettings, inModelOrder, type TrainLimits, type TrainSettings } from "./settings.js";
 import { TrainingJob } from "./train-job.js";
 
 // Finished jobs kept for ListJobs and WatchTraining; the oldest beyond this are forgotten.
@@ -30,8 +30,9 @@ export class TrainingJobs {
       );
     }
     const spec = trainableSpec(session, "train");
-    const loss = checkSettings(settings, session.model.description, spec.compile.loss, this.limits);
-    const job = new TrainingJob(modelId, this.sessions, settings, loss, this.logger, this.observe);
+    const ordered = inModelOrder(settings, session.model.description);
+    const loss = checkSettings(ordered, session.model.description, spec.compile.loss, this.limits);
+    const job = new TrainingJob(modelId, this.sessions, ordered, loss, this.logger, this.observe);
     this.jobs.set(job.id, job);
     this.forgetOldFinished();
     return job;

@@ -10,6 +10,7 @@ import {
   type TensorSignature,
 } from "../compute/tensor-data.js";
 import { Code, invalidArgument, ModelbayError } from "../errors.js";
+import { inSignatureOrder, type NamedTensor } from "../sessions/input-check.js";
 
 export interface CheckpointPolicy {
   everyEpochs: number;
@@ -27,9 +28,12 @@ export interface EarlyStoppingSettings {
   restoreBestWeights: boolean;
 }
 
+/** Examples: a tensor per model input (x) and per model output (y), all with the same rows. */
 export interface Dataset {
-  x: TensorData;
-  y: TensorData;
+  /** One unnamed tensor feeds a model's only input; otherwise each is named as the model names its inputs. */
+  x: NamedTensor[];
+  /** Likewise, the labels of each of the model's outputs. */
+  y: NamedTensor[];
 }
 
 export interface TrainSettings {
@@ -52,17 +56,43 @@ export interface TrainLimits {
 }
 
 const rowsOf = (t: TensorData) => t.shape[0] ?? 0;
+const examplesIn = (d: Dataset) => rowsOf((d.x[0] as NamedTensor).tensor);
 
 /** Holds out the last `fraction` of the rows for validation, as Keras' validation_split does. */
 export function splitValidation(data: Dataset, fraction: number): { train: Dataset; validation?: Dataset } {
   if (fraction <= 0) return { train: data };
-  const rows = rowsOf(data.x);
+  const rows = examplesIn(data);
   const cut = Math.floor(rows * (1 - fraction));
   if (cut <= 0 || cut >= rows)
     throw invalidArgument("validation_split", `leaves no training or no validation rows out of ${rows}`);
+  const rowsFrom = (d: Dataset, start: number, end: number): Dataset => {
+    const slice = (list: NamedTensor[]) => list.map((t) => ({ name: t.name, tensor: sliceRows(t.tensor, start, end) }));
+    return { x: slice(d.x), y: slice(d.y) };
+  };
+  return { train: rowsFrom(data, 0, cut), validation: rowsFrom(data, cut, rows) };
+}
+
+/**
+ * The settings with each dataset's tensors in the model's order, named as the model names its
+ * inputs and outputs: a tensor per input in x, per output in y, found by name (INVALID_ARGUMENT
+ * names what is missing).
+ */
+export function inModelOrder(
+  s: TrainSettings,
+  model: { inputs: TensorSignature[]; outputs: TensorSignature[] },
+): TrainSettings {
+  const order = (d: Dataset, field: string): Dataset => {
+    const ordered = (given: NamedTensor[], signatures: TensorSignature[], what: string, side: string) =>
+      inSignatureOrder(signatures, given, `${field}.${what}`, side).map(({ tensor }, i) => ({
+        name: (signatures[i] as TensorSignature).name,
+        tensor,
+      }));
+    return { x: ordered(d.x, model.inputs, "inputs", "input"), y: ordered(d.y, model.outputs, "targets", "output") };
+  };
   return {
-    train: { x: sliceRows(data.x, 0, cut), y: sliceRows(data.y, 0, cut) },
-    validation: { x: sliceRows(data.x, cut, rows), y: sliceRows(data.y, cut, rows) },
+    ...s,
+    data: order(s.data, "data"),
+    ...(s.validation ? { validation: order(s.validation, "validation_data") } : {}),
   };
 }
 
@@ -116,14 +146,6 @@ export function checkSettings(
   loss: LossKind | undefined,
   limits: TrainLimits,
 ): LossKind {
-  // Training data is one x and one y (TrainRequest's data); a model of several serves Predict.
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    const names = (list: TensorSignature[]) => list.map((s) => `"${s.name}"`).join(", ");
-    throw new ModelbayError(
-      Code.FAILED_PRECONDITION,
-      `training feeds a model one input (x) and one output (y); this model has ${model.inputs.length} inputs (${names(model.inputs)}) and ${model.outputs.length} outputs (${names(model.outputs)}): it serves Predict, and can be checkpointed, but not trained here`,
-    );
-  }
   if (!loss)
     throw new ModelbayError(
       Code.FAILED_PRECONDITION,
@@ -139,17 +161,31 @@ export function checkSettings(
     throw invalidArgument("batch_size", `${s.batchSize} exceeds the server's maximum of ${limits.maxBatchSize}`);
   if (!(s.validationSplit >= 0 && s.validationSplit < 1))
     throw invalidArgument("validation_split", `must be in [0, 1), got ${s.validationSplit}`);
-  const [input, output] = [model.inputs[0], model.outputs[0]];
-  if (!input || !output) throw new ModelbayError(Code.INTERNAL, "model without input or output");
   for (const [name, d] of [
     ["data", s.data],
     ["validation_data", s.validation],
   ] as const) {
     if (!d) continue;
-    if (rowsOf(d.x) === 0) throw invalidArgument(`${name}.x`, "has no rows");
-    if (rowsOf(d.x) !== rowsOf(d.y)) throw invalidArgument(name, `x has ${rowsOf(d.x)} rows but y has ${rowsOf(d.y)}`);
-    checkFeatures(d.x, input, `${name}.x`);
-    checkLabels(d.y, loss, output, `${name}.y`);
+    // Fields as the request spells them: x and y for one input and output, else inputs and targets
+    // by name (their order here is the model's, not necessarily the request's).
+    const single = d.x.length === 1 && d.y.length === 1;
+    const tensorName = (side: "x" | "y", i: number) =>
+      single ? side : `${side === "x" ? "inputs" : "targets"} ("${(side === "x" ? d.x : d.y)[i]?.name}")`;
+    const field = (side: "x" | "y", i: number) => `${name}.${tensorName(side, i)}`;
+    const rows = examplesIn(d);
+    if (rows === 0) throw invalidArgument(field("x", 0), "has no rows");
+    for (const [side, list] of [
+      ["x", d.x],
+      ["y", d.y],
+    ] as const) {
+      for (const [i, t] of list.entries()) {
+        if (rowsOf(t.tensor) === rows) continue;
+        const counts = `${tensorName("x", 0)} has ${rows} rows but ${tensorName(side, i)} has ${rowsOf(t.tensor)}`;
+        throw invalidArgument(name, counts);
+      }
+    }
+    for (const [i, t] of d.x.entries()) checkFeatures(t.tensor, model.inputs[i] as TensorSignature, field("x", i));
+    for (const [i, t] of d.y.entries()) checkLabels(t.tensor, loss, model.outputs[i] as TensorSignature, field("y", i));
   }
   checkStepMemory(s, model.activationsPerRow, limits.maxTrainStepBytes);
   return loss;
@@ -161,8 +197,9 @@ export function checkSettings(
  * batch that fits.
  */
 function checkStepMemory(s: TrainSettings, perRowKnown: number | undefined, maxBytes: number): void {
-  const perRow = activationsPerRow(perRowKnown, elementCount(s.data.x.shape.slice(1)));
-  const rows = Math.min(s.batchSize, rowsOf(s.data.x));
+  const inputRow = s.data.x.reduce((n, t) => n + elementCount(t.tensor.shape.slice(1)), 0);
+  const perRow = activationsPerRow(perRowKnown, inputRow);
+  const rows = Math.min(s.batchSize, examplesIn(s.data));
   const bytes = trainStepBytes(perRow, rows);
   if (bytes <= maxBytes) return;
   const fits = Math.floor(maxBytes / trainStepBytes(perRow, 1));

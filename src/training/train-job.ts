@@ -7,6 +7,7 @@ import type { NamedTensorData, Trainer } from "../compute/engine.js";
 import type { LossKind } from "../compute/model-spec.js";
 import { Code, ModelbayError, toErrorStatus } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { NamedTensor } from "../sessions/input-check.js";
 import { type Session, type SessionManager, trainableSpec } from "../sessions/session-manager.js";
 import { type Observability, unobserved } from "../telemetry/spans.js";
 import { CheckpointWriter } from "./checkpoint-writer.js";
@@ -88,10 +89,12 @@ export class TrainingJob {
         ? { train: this.settings.data, validation: this.settings.validation }
         : splitValidation(this.settings.data, this.settings.validationSplit);
       const metrics = trainableSpec(session, "train").compile.metrics;
-      trainer = await session.model.createTrainer(train.x, train.y, {
+      const tensors = (list: NamedTensor[]) => list.map((t) => t.tensor);
+      trainer = await session.model.createTrainer(tensors(train.x), tensors(train.y), {
         batchSize: this.settings.batchSize,
         loss: this.loss,
         metrics,
+        outputNames: session.model.description.outputs.map((o) => o.name),
       });
       await this.loop(session, trainer, validation);
     } catch (err) {
@@ -234,7 +237,12 @@ export class TrainingJob {
       const epochMetrics: Record<string, number> = { loss: lossSum / samples };
       for (const [k, v] of Object.entries(metricSums)) epochMetrics[k] = v / samples;
       if (validation) {
-        for (const [k, v] of Object.entries(await trainer.evaluate(validation.x, validation.y)))
+        for (const [k, v] of Object.entries(
+          await trainer.evaluate(
+            validation.x.map((t) => t.tensor),
+            validation.y.map((t) => t.tensor),
+          ),
+        ))
           epochMetrics[`val_${k}`] = v;
       }
       session.metrics = epochMetrics;

@@ -19,8 +19,8 @@ const engine = await createInProcessEngine("auto");
 const model = await engine.buildModel(specFromWire(denseStackSpec([512, 512], 3)));
 const { x, y } = regressionData(ROWS);
 const trainer = await model.createTrainer(
-  { dtype: "float32", shape: [ROWS, 10], data: x },
-  { dtype: "float32", shape: [ROWS, 1], data: y },
+  [{ dtype: "float32", shape: [ROWS, 10], data: x }],
+  [{ dtype: "float32", shape: [ROWS, 1], data: y }],
   { batchSize: 256, loss: "mean_squared_error", metrics: [] },
 );
 process.stdout.write("ready\n");

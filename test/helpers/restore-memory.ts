@@ -13,6 +13,7 @@ import { denseStackSpec } from "../../src/cli/example-specs.js";
 import { floatTensor } from "../../src/cli/tensors.js";
 import { silentLogger } from "../../src/log.js";
 import { startServer } from "../../src/server.js";
+import { inlineXY } from "./tensors.js";
 
 const rounds = Number(process.argv[2] ?? 6);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "modelbay-restore-memory-"));
@@ -21,10 +22,9 @@ const client = connect(server.address);
 try {
   await client.createModel({ modelId: "m", spec: denseStackSpec([3000, 3000], 3) });
   const { x, y } = regressionData(256);
-  const inline = { x: floatTensor(x, [256, 10], true), y: floatTensor(y, [256, 1], true) };
   for await (const _ of client.train({
     modelId: "m",
-    data: { source: { $case: "inline", inline } },
+    data: inlineXY(floatTensor(x, [256, 10], true), floatTensor(y, [256, 1], true)),
     validationSplit: 0,
     epochs: 1,
     batchSize: 256,

@@ -4,7 +4,7 @@ import type { ModelbayClient } from "../../src/cli/client.js";
 import type { PredictRequest } from "../../src/gen/modelbay/v1/model_service.js";
 
 export { seededFloats } from "../../src/cli/example-data.js";
-export { floatTensor } from "../../src/cli/tensors.js";
+export { floatTensor, inlineXY } from "../../src/cli/tensors.js";
 
 /** The first output of `modelId` for `inputs`, as floats. */
 export async function predictFloats(

@@ -1,7 +1,7 @@
 import type { ModelbayClient } from "../../src/cli/client.js";
 import { regressionData } from "../../src/cli/example-data.js";
 import type { CheckpointPolicy, TrainEvent, TrainRequest } from "../../src/gen/modelbay/v1/training.js";
-import { floatTensor } from "./tensors.js";
+import { floatTensor, inlineXY } from "./tensors.js";
 
 export { regressionData };
 
@@ -14,9 +14,7 @@ export function trainRequest(modelId: string, rows: number, overrides: Partial<T
   const { x, y } = regressionData(rows);
   return {
     modelId,
-    data: {
-      source: { $case: "inline", inline: { x: floatTensor(x, [rows, 10], true), y: floatTensor(y, [rows, 1], true) } },
-    },
+    data: inlineXY(floatTensor(x, [rows, 10], true), floatTensor(y, [rows, 1], true)),
     validationSplit: 0,
     epochs: 2,
     batchSize: 32,

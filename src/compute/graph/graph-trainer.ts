@@ -11,6 +11,7 @@ import {
   type BatchRunResult,
   batchRows,
   evaluateModel,
+  reportedNames,
   sumBatches,
   type Trainer,
   type TrainerOptions,
@@ -142,7 +143,7 @@ export function createGraphTrainer(
   const y = yGiven.dtype === "float32" ? yGiven : tf.tidy(() => yGiven.toFloat());
   if (y !== yGiven) yGiven.dispose();
   const rows = x.shape[0] ?? 0;
-  const { batchSize, metrics } = opts;
+  const { batchSize } = opts;
   const batchesPerEpoch = Math.ceil(rows / batchSize);
   const slotName = (v: tf.LayerVariable, slot: string) => `${(v.read() as tf.Variable).name}/${slot}`;
   let iterations = 0;
@@ -275,7 +276,7 @@ export function createGraphTrainer(
         const all = fetched.length ? tf.stack(fetched) : undefined;
         const values = all ? await all.data() : new Float32Array();
         all?.dispose();
-        return sumBatches(values as Float32Array, sizes, metrics);
+        return sumBatches(values as Float32Array, sizes, reportedNames(opts));
       } finally {
         tf.dispose(fetched);
       }

@@ -8,7 +8,7 @@ import { callerGone, ModelbayError } from "../../errors.js";
 import { lowerThreads } from "../../thread-priority.js";
 import { type ComputeModel, cancelIsDeadline, type StateCapture, type Trainer } from "../engine.js";
 import { createInProcessEngine } from "../in-process-engine.js";
-import { BYTES_PER_ELEMENT, type TensorData } from "../tensor-data.js";
+import { BYTES_PER_ELEMENT } from "../tensor-data.js";
 import { type Cancel, type Envelope, epochMs, type Ready, type Reply, type Wake, type WorkerInit } from "./protocol.js";
 import { RequestQueue } from "./request-queue.js";
 import { LaneServer } from "./shared-lane.js";
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
         return entry.trainer.runBatches(entry.order, req.firstBatch, req.count);
       }
       case "evaluate":
-        return need(trainers, req.trainer, "trainer").trainer.evaluate(req.x as TensorData, req.y as TensorData);
+        return need(trainers, req.trainer, "trainer").trainer.evaluate(req.x, req.y);
       case "disposeTrainer":
         trainers.get(req.trainer)?.trainer.dispose();
         trainers.delete(req.trainer);

@@ -38,9 +38,9 @@ export type Request =
   | { op: "readCapture"; capture: number; index: number; start: number; count: number; into?: Uint8Array }
   | { op: "releaseCapture"; capture: number }
   | { op: "disposeModel"; model: number }
-  | { op: "createTrainer"; model: number; x: TensorData; y: TensorData; opts: TrainerOptions }
+  | { op: "createTrainer"; model: number; x: readonly TensorData[]; y: readonly TensorData[]; opts: TrainerOptions }
   | { op: "runBatches"; trainer: number; order: Int32Array | null | "same"; firstBatch: number; count: number }
-  | { op: "evaluate"; trainer: number; x: TensorData; y: TensorData }
+  | { op: "evaluate"; trainer: number; x: readonly TensorData[]; y: readonly TensorData[] }
   | { op: "disposeTrainer"; trainer: number }
   | { op: "memory" };
 
