@@ -30,11 +30,12 @@ import { fromTensor, readsReturnCopies, releaseHostCopy, toDType, toTensor } fro
 import {
   BYTES_PER_ELEMENT,
   elementCount,
+  elementsPerRow,
   TENSORFLOW_ALIGNMENT_BYTES,
   type TensorData,
   type TensorSignature,
 } from "./tensor-data.js";
-import { createTrainer, type Trainer, type TrainerOptions } from "./trainer.js";
+import { createTrainer, fed, listed, type Trainer, type TrainerOptions } from "./trainer.js";
 
 /**
  * What Predict calls a model's inputs (or outputs): one alone takes the spec's name ("input", or
@@ -192,16 +193,14 @@ class InProcessModel implements ComputeModel {
   }
 
   private layersBatchRows(inputs: readonly TensorData[]): number {
-    const rowElements = inputs.reduce((n, input) => n + elementCount(input.shape.slice(1)), 0);
-    return predictBatchRows(this.description.activationsPerRow, rowElements);
+    return predictBatchRows(this.description.activationsPerRow, elementsPerRow(inputs));
   }
 
   /** tfjs-layers' predict, for models of any layers (layer-errors.ts says what a refusal means). */
   private layersPredict(inputs: tf.Tensor[], batchSize: number): tf.Tensor[] {
-    return refusedByLayers("the model cannot compute this input", () => {
-      const outputs = this.model.predict(inputs.length === 1 ? (inputs[0] as tf.Tensor) : inputs, { batchSize });
-      return Array.isArray(outputs) ? outputs : [outputs];
-    });
+    return refusedByLayers("the model cannot compute this input", () =>
+      listed(this.model.predict(fed(inputs), { batchSize })),
+    );
   }
 
   async getWeights(): Promise<NamedTensorData[]> {

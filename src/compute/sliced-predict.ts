@@ -5,7 +5,7 @@
 // so the outputs are the same as in one call.
 import { Code, callerGone, ModelbayError } from "../errors.js";
 import { cancelIsDeadline, type PredictWait } from "./engine.js";
-import { elementCount, type TensorData } from "./tensor-data.js";
+import { elementCount, sliceRows as rowsBetween, type TensorData } from "./tensor-data.js";
 
 /** Rows per slice: the largest multiple of `batchRows` up to `maxRows` (at least one batch). */
 export function sliceRows(batchRows: number, maxRows: number): number {
@@ -37,7 +37,7 @@ export async function predictInSlices(
       if (expired || cancelled) throw callerGone(expired, `; the predict stopped after ${start} of ${total} rows`);
     }
     const n = Math.min(rows, total - start);
-    const parts = await run(inputs.map((input) => rowsOf(input, start, n)));
+    const parts = await run(inputs.map((input) => rowsBetween(input, start, start + n)));
     outputs ??= parts.map((part) => ({
       dtype: part.dtype,
       shape: [total, ...part.shape.slice(1)],
@@ -50,10 +50,3 @@ export async function predictInSlices(
 }
 
 const rowElements = (t: TensorData) => elementCount(t.shape.slice(1));
-
-/** Rows [start, start + n) of `t`, without a copy. */
-function rowsOf(t: TensorData, start: number, n: number): TensorData {
-  const row = rowElements(t);
-  const data = t.data.subarray(start * row, (start + n) * row) as TensorData["data"];
-  return { dtype: t.dtype, shape: [n, ...t.shape.slice(1)], data };
-}

@@ -53,6 +53,11 @@ export interface TensorSignature {
 }
 
 /** Rows [start, end) of a tensor, sharing its memory. */
+/** Elements of one row of each of `tensors` together (a row of every input of a model). */
+export function elementsPerRow(tensors: readonly TensorData[]): number {
+  return tensors.reduce((n, t) => n + elementCount(t.shape.slice(1)), 0);
+}
+
 export function sliceRows(t: TensorData, start: number, end: number): TensorData {
   const stride = elementCount(t.shape.slice(1));
   return {

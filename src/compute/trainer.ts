@@ -9,7 +9,7 @@ import type { LossKind, MetricKind } from "./model-spec.js";
 import { activationElementsPerRow, predictBatchRows } from "./predict-batch.js";
 import { applyConstraints, withPenalties } from "./regularization.js";
 import { toTensor } from "./tensor-conversion.js";
-import { elementCount, type TensorData } from "./tensor-data.js";
+import { elementsPerRow, type TensorData } from "./tensor-data.js";
 
 export interface TrainerOptions {
   batchSize: number;
@@ -53,9 +53,9 @@ function stepValues(
 }
 
 /** tfjs-layers' outputs as a list, whether the model has one or several. */
-const listed = (out: tf.Tensor | tf.Tensor[]) => (Array.isArray(out) ? out : [out]);
+export const listed = (out: tf.Tensor | tf.Tensor[]) => (Array.isArray(out) ? out : [out]);
 /** One input alone, as tfjs-layers takes it; several as a list. */
-const fed = (xs: tf.Tensor[]) => (xs.length === 1 ? (xs[0] as tf.Tensor) : xs);
+export const fed = (xs: tf.Tensor[]) => (xs.length === 1 ? (xs[0] as tf.Tensor) : xs);
 
 /** Sums over the batches of one call; divide by `samples` for means. */
 export interface BatchRunResult {
@@ -168,8 +168,7 @@ export async function evaluateModel(
   if ((xEval[0]?.shape[0] ?? 0) === 0) throw new ModelbayError(Code.INVALID_ARGUMENT, "validation data is empty");
   const scalars = refusedByLayers("the model cannot evaluate this validation data", () =>
     tf.tidy(() => {
-      const rowElements = xEval.reduce((n, x) => n + elementCount(x.shape.slice(1)), 0);
-      const batchSize = predictBatchRows(activationElementsPerRow(model), rowElements);
+      const batchSize = predictBatchRows(activationElementsPerRow(model), elementsPerRow(xEval));
       const predictions = listed(model.predict(fed(xEval.map(toTensor)), { batchSize }));
       const { loss, reported } = stepValues(model, opts, yEval.map(toTensor), predictions);
       return tf.stack([loss, ...reported]);

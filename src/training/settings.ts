@@ -3,7 +3,7 @@ import type { RetentionPolicy } from "../checkpoints/retention.js";
 import { activationsPerRow, trainStepBytes } from "../compute/activation-size.js";
 import type { LossKind } from "../compute/model-spec.js";
 import {
-  elementCount,
+  elementsPerRow,
   emptyAxisProblem,
   sliceRows,
   type TensorData,
@@ -197,8 +197,7 @@ export function checkSettings(
  * batch that fits.
  */
 function checkStepMemory(s: TrainSettings, perRowKnown: number | undefined, maxBytes: number): void {
-  const inputRow = s.data.x.reduce((n, t) => n + elementCount(t.tensor.shape.slice(1)), 0);
-  const perRow = activationsPerRow(perRowKnown, inputRow);
+  const perRow = activationsPerRow(perRowKnown, elementsPerRow(s.data.x.map((t) => t.tensor)));
   const rows = Math.min(s.batchSize, examplesIn(s.data));
   const bytes = trainStepBytes(perRow, rows);
   if (bytes <= maxBytes) return;
